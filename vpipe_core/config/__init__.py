@@ -1,0 +1,1 @@
+"""Typed settings from the environment and an optional `.env` file."""

@@ -1,0 +1,68 @@
+"""The handler contract: every consumed record ends in exactly one outcome."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+Headers = list[tuple[str, bytes]]
+
+
+class Category(str, enum.Enum):
+    """Why a record failed; carried in `vpipe_error_category`."""
+
+    TRANSIENT = "transient"
+    AUTH = "auth"
+    PERMANENT = "permanent"
+
+
+@attrs.frozen
+class Output:
+    """One record to produce. `value` bytes are sent as they are (never re-encoded)."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    headers: Headers = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Done:
+    """Handled: produce `outputs`, then the record may be committed."""
+
+    outputs: Sequence[Output] = ()
+
+
+@attrs.frozen
+class Retry:
+    """Failed for now: retry through the domain's tiers, or in place for in-place workers."""
+
+    error: str
+    category: Category = Category.TRANSIENT
+    not_before: datetime | None = None  # e.g. from a Retry-After header
+
+
+@attrs.frozen
+class Dead:
+    """Failed for good: the original bytes go to `<domain>.dlq` with the reason."""
+
+    error: str
+    category: Category = Category.PERMANENT
+    reason: str = "permanent"
+
+
+@attrs.frozen
+class Defer:
+    """Not yet due: leave the record where it is and look at it again at `until` (retry scheduler)."""
+
+    until: datetime
+
+
+Outcome = Done | Retry | Dead | Defer
+
+
+def done(*outputs: Output) -> Done:
+    return Done(tuple(outputs))

@@ -1,0 +1,87 @@
+"""`WorkerSpec`: what a domain distribution registers under the `vpipe.workers` entry-point group.
+
+A spec is plain data and cheap to import; the handler code it names is imported only when the worker
+starts (`handler` is a "module:callable" path), so `vpipe-worker --name X` loads only what X needs.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from vpipe_core.outcome import Outcome
+
+if TYPE_CHECKING:
+    from vpipe_core.context import WorkerContext
+    from vpipe_core.record import Record
+
+
+class Kind(str, enum.Enum):
+    RECORD = "record"  # one record at a time (optionally `concurrency` at once)
+    BATCH = "batch"  # batches of records (Delta writers, result processors)
+
+
+class RetryMode(str, enum.Enum):
+    TIERS = "tiers"  # Retry goes to <domain>.retry.<delay>s and the scheduler brings it back
+    INPLACE = "inplace"  # Retry pauses the partition, backs off, and runs the record again
+
+
+def _check_name(_: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not value or not all(part.isalnum() for part in value.split("-")) or value != value.lower():
+        raise ValueError(f"{attribute.name} {value!r} must be lower-case words joined by '-'")
+
+
+@attrs.frozen
+class WorkerSpec:
+    """A worker type: its topics, its handler, and how it is deployed."""
+
+    name: str = attrs.field(validator=_check_name)
+    domain: str = attrs.field(validator=_check_name)
+    handler: str  # "package.module:factory"; factory(ctx: WorkerContext) -> RecordHandler | BatchHandler
+    input_topics: tuple[str, ...] = attrs.field(converter=tuple, default=())
+    output_topics: tuple[str, ...] = attrs.field(converter=tuple, default=())
+    kind: Kind = Kind.RECORD
+    retry_mode: RetryMode = RetryMode.TIERS
+    consumes_retry_tiers: bool = False  # the domain's retry scheduler: inputs are the tier topics
+    max_instances: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    port_base: int = attrs.field(default=8300, validator=attrs.validators.in_(range(1024, 65536)))
+    memory_max: str = "512M"
+    cpu_quota: str = "100%"
+    description: str = ""
+
+    @property
+    def multi_instance(self) -> bool:
+        return self.max_instances > 1
+
+    @property
+    def port_range(self) -> range:
+        return range(self.port_base, self.port_base + self.max_instances)
+
+    def port_for(self, instance: int) -> int:
+        return self.port_base + instance - 1
+
+    def load_factory(self) -> Callable[[WorkerContext], Any]:
+        module_name, _, attr = self.handler.partition(":")
+        module = importlib.import_module(module_name)
+        factory: Callable[[WorkerContext], Any] = getattr(module, attr)
+        return factory
+
+
+@runtime_checkable
+class RecordHandler(Protocol):
+    """Handles one record. Optional attributes the loop reads: `concurrency` (default 1),
+    `on_assign(partitions)`, `on_revoke(partitions)`, `close()`."""
+
+    def handle(self, record: Record) -> Outcome: ...
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """Handles a batch; returns one outcome per record, in order. Optional: `batch_size`
+    (default 500), `batch_max_wait_s` (default 1.0), `on_assign`, `on_revoke`, `close()`."""
+
+    def handle_batch(self, records: Sequence[Record]) -> Sequence[Outcome]: ...
