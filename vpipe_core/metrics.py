@@ -28,55 +28,75 @@ processing_seconds = Histogram(
     "vpipe_processing_seconds", "Handler time per record or batch", ["worker"], registry=REGISTRY
 )
 consumer_lag = Gauge(
-    "vpipe_consumer_lag", "Consumer lag from consumer statistics", ["worker", "topic", "partition"],
+    "vpipe_consumer_lag",
+    "Consumer lag from consumer statistics",
+    ["worker", "topic", "partition"],
     registry=REGISTRY,
 )
 committed_offset = Gauge(
-    "vpipe_committed_offset", "Last committed offset", ["worker", "topic", "partition"],
+    "vpipe_committed_offset",
+    "Last committed offset",
+    ["worker", "topic", "partition"],
     registry=REGISTRY,
 )
 assigned_partitions = Gauge(
     "vpipe_assigned_partitions", "Partitions assigned", ["worker"], registry=REGISTRY
 )
-broker_up = Gauge("vpipe_broker_up", "1 when the broker answered recently", ["worker"],
-                  registry=REGISTRY)
+broker_up = Gauge(
+    "vpipe_broker_up", "1 when the broker answered recently", ["worker"], registry=REGISTRY
+)
 loop_last_progress = Gauge(
-    "vpipe_loop_last_progress_timestamp_seconds", "Last processing-loop iteration", ["worker"],
+    "vpipe_loop_last_progress_timestamp_seconds",
+    "Last processing-loop iteration",
+    ["worker"],
     registry=REGISTRY,
 )
 inplace_retry_seconds = Gauge(
-    "vpipe_inplace_retry_seconds", "How long an in-place retry has lasted", ["worker"],
+    "vpipe_inplace_retry_seconds",
+    "How long an in-place retry has lasted",
+    ["worker"],
     registry=REGISTRY,
 )
-in_flight = Gauge("vpipe_in_flight", "Records consumed and not yet complete", ["worker"],
-                  registry=REGISTRY)
+in_flight = Gauge(
+    "vpipe_in_flight", "Records consumed and not yet complete", ["worker"], registry=REGISTRY
+)
 retry_routed = Counter(
-    "vpipe_retry_routed_total", "Records sent to a retry tier", ["domain", "tier", "category"],
+    "vpipe_retry_routed_total",
+    "Records sent to a retry tier",
+    ["domain", "tier", "category"],
     registry=REGISTRY,
 )
 retry_forwarded = Counter(
-    "vpipe_retry_forwarded_total", "Records the scheduler redelivered", ["domain", "tier"],
+    "vpipe_retry_forwarded_total",
+    "Records the scheduler redelivered",
+    ["domain", "tier"],
     registry=REGISTRY,
 )
 retry_paused_partitions = Gauge(
-    "vpipe_retry_paused_partitions", "Tier partitions waiting for their head", ["domain", "tier"],
+    "vpipe_retry_paused_partitions",
+    "Tier partitions waiting for their head",
+    ["domain", "tier"],
     registry=REGISTRY,
 )
 retry_head_overdue = Gauge(
-    "vpipe_retry_head_overdue_seconds", "How late the oldest due tier record is", ["domain", "tier"],
+    "vpipe_retry_head_overdue_seconds",
+    "How late the oldest due tier record is",
+    ["domain", "tier"],
     registry=REGISTRY,
 )
 dlq_messages = Counter(
-    "vpipe_dlq_messages_total", "Records sent to the DLQ", ["domain", "worker", "reason"],
+    "vpipe_dlq_messages_total",
+    "Records sent to the DLQ",
+    ["domain", "worker", "reason"],
     registry=REGISTRY,
 )
 plugin_runs = Counter(
     "vpipe_plugin_runs_total", "Plugin calls", ["plugin", "result"], registry=REGISTRY
 )
 plugin_errors = Counter(
-    "vpipe_plugin_errors_total", "Plugin calls that raised or timed out", ["plugin"],
+    "vpipe_plugin_errors_total",
+    "Plugin calls that raised or timed out",
+    ["plugin"],
     registry=REGISTRY,
 )
-build_info = Gauge(
-    "vpipe_build_info", "Always 1", ["version", "environment"], registry=REGISTRY
-)
+build_info = Gauge("vpipe_build_info", "Always 1", ["version", "environment"], registry=REGISTRY)

@@ -41,7 +41,9 @@ class WorkerSpec:
 
     name: str = attrs.field(validator=_check_name)
     domain: str = attrs.field(validator=_check_name)
-    handler: str  # "package.module:factory"; factory(ctx: WorkerContext) -> RecordHandler | BatchHandler
+    handler: (
+        str  # "package.module:factory"; factory(ctx: WorkerContext) -> RecordHandler | BatchHandler
+    )
     input_topics: tuple[str, ...] = attrs.field(converter=tuple, default=())
     output_topics: tuple[str, ...] = attrs.field(converter=tuple, default=())
     kind: Kind = Kind.RECORD

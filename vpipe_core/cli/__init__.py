@@ -1,0 +1,1 @@
+"""Command-line entry points: `vpipe` (operations) and `vpipe-worker` (one worker)."""

@@ -1,0 +1,54 @@
+"""`vpipe`: operations commands. Subcommands import their modules lazily to keep `--help` fast."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# command name -> "module:attribute" of a click command or group
+SUBCOMMANDS = {
+    "config": "vpipe_core.cli.config_cmd:config",
+    "demo": "vpipe_core.cli.demo_cmd:demo",
+    "dlq": "vpipe_core.cli.dlq_cmd:dlq",
+    "plugins": "vpipe_core.cli.plugins_cmd:plugins_group",
+    "ports": "vpipe_core.cli.workers_cmd:ports_cmd",
+    "topics": "vpipe_core.cli.topics_cmd:topics",
+    "workers": "vpipe_core.cli.workers_cmd:workers_group",
+}
+
+SUMMARIES = {
+    "config": "Check or show the effective configuration.",
+    "demo": "Run the pipeline on a local broker and stand-ins.",
+    "dlq": "List, show, replay or purge dead-lettered records.",
+    "plugins": "List installed enrichment plugins, or diagnose broken ones.",
+    "ports": "Show each worker's metrics port range and any overlap.",
+    "topics": "Create or list the topics the installed workers declare.",
+    "workers": "List the installed workers.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Any:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(SUBCOMMANDS)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vpipe-core")
+def main() -> None:
+    """vpipe: Kafka worker pipelines for claims data.
+
+    Start a worker with `vpipe-worker --name <worker>`; these commands operate the pipeline.
+    """

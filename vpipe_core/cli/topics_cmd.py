@@ -1,0 +1,99 @@
+"""`vpipe topics create|list`: the topics the installed workers declare."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _settings_and_env(bootstrap: str | None) -> tuple[object, dict[str, str]]:
+    from vpipe_core.config.core import CoreSettings
+    from vpipe_core.config.loader import ConfigError, effective_environment, load_settings
+
+    try:
+        env = dict(effective_environment())
+        if bootstrap:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        return load_settings(CoreSettings, env), env
+    except ConfigError as exc:
+        click.echo(f"configuration error:\n{exc}", err=True)
+        sys.exit(2)
+
+
+def _declared(settings: object, env: dict[str, str]) -> list:
+    from vpipe_core.plugins.manager import declared_plugin_topics
+    from vpipe_core.registry import load_all_workers
+    from vpipe_core.topics import declared_topics
+
+    specs, failures = load_all_workers()
+    for failure in failures:
+        click.echo(f"warning: worker {failure.name} not loaded: {failure.error}", err=True)
+    return declared_topics(specs, settings, env, declared_plugin_topics())  # type: ignore[arg-type]
+
+
+@click.group("topics")
+def topics() -> None:
+    """Create or list the topics of every installed worker, tier and DLQ."""
+
+
+@topics.command("create")
+@click.option("--bootstrap", help="Broker host:port (default KAFKA_BOOTSTRAP_SERVERS).")
+@click.option("--partitions", type=click.IntRange(1, 1000), help="Override TOPIC_PARTITIONS.")
+@click.option("--dry-run", is_flag=True, help="Print the topics without creating them.")
+def create(bootstrap: str | None, partitions: int | None, dry_run: bool) -> None:
+    """Create every declared topic that does not exist yet (idempotent)."""
+    import attrs
+
+    settings, env = _settings_and_env(bootstrap)
+    declared = _declared(settings, env)
+    if partitions:
+        declared = [
+            attrs.evolve(t, partitions=partitions) if not t.name.endswith(".dlq") else t
+            for t in declared
+        ]
+    for topic in declared:
+        click.echo(
+            f"{topic.name:45} partitions={topic.partitions:<4} retention={topic.retention_hours}h"
+        )
+    if dry_run:
+        click.echo(f"dry run: {len(declared)} topics would be created")
+        return
+    from confluent_kafka.admin import AdminClient
+
+    from vpipe_core.kafka.clientconf import common_config
+    from vpipe_core.topics import create_topics
+
+    results = create_topics(AdminClient(common_config(settings)), declared)  # type: ignore[arg-type]
+    failed = {
+        name: result for name, result in results.items() if result not in ("created", "exists")
+    }
+    created = sum(1 for result in results.values() if result == "created")
+    click.echo(f"{created} created, {len(results) - created - len(failed)} already existed")
+    for name, error in sorted(failed.items()):
+        click.echo(f"failed: {name}: {error}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@topics.command("list")
+@click.option("--bootstrap", help="Broker host:port (default KAFKA_BOOTSTRAP_SERVERS).")
+def list_topics(bootstrap: str | None) -> None:
+    """Show declared topics and whether each exists on the broker."""
+    from confluent_kafka.admin import AdminClient
+
+    from vpipe_core.kafka.clientconf import common_config
+
+    settings, env = _settings_and_env(bootstrap)
+    declared = _declared(settings, env)
+    try:
+        existing = AdminClient(common_config(settings)).list_topics(timeout=10).topics  # type: ignore[arg-type]
+    except Exception as exc:
+        click.echo(f"broker unreachable: {exc}", err=True)
+        sys.exit(1)
+    for topic in declared:
+        state = (
+            f"{len(existing[topic.name].partitions)} partitions"
+            if topic.name in existing
+            else "MISSING"
+        )
+        click.echo(f"{topic.name:45} {state}")

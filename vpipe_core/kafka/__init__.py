@@ -1,0 +1,1 @@
+"""confluent-kafka building blocks: client settings, delivery tracking, offset tracking."""

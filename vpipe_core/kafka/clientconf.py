@@ -1,0 +1,57 @@
+"""confluent-kafka client settings from `CoreSettings` (runtime.md §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vpipe_core.config.core import CoreSettings
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+
+
+def common_config(settings: CoreSettings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "security.protocol": settings.kafka_security_protocol,
+        "socket.timeout.ms": 30000,
+    }
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        if settings.kafka_sasl_username:
+            config["sasl.username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password:
+            config["sasl.password"] = settings.kafka_sasl_password
+    ca = settings.kafka_ssl_ca_location or settings.ca_bundle
+    if ca and "SSL" in settings.kafka_security_protocol:
+        config["ssl.ca.location"] = str(ca)
+    return config
+
+
+def producer_config(settings: CoreSettings, client_id: str) -> dict[str, Any]:
+    return {
+        **common_config(settings),
+        "client.id": client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "compression.type": "lz4",
+        "linger.ms": 10,
+        "message.max.bytes": MAX_MESSAGE_BYTES,
+        "delivery.timeout.ms": 120000,
+    }
+
+
+def consumer_config(settings: CoreSettings, group: str, client_id: str) -> dict[str, Any]:
+    return {
+        **common_config(settings),
+        "client.id": client_id,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": settings.kafka_auto_offset_reset.value,
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
+        "heartbeat.interval.ms": max(100, min(3000, settings.kafka_session_timeout_ms // 3)),
+        "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
+        "partition.assignment.strategy": "cooperative-sticky",
+        "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
+        "max.partition.fetch.bytes": MAX_MESSAGE_BYTES + 1024,
+        "statistics.interval.ms": 15000,
+    }

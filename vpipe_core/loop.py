@@ -1,0 +1,460 @@
+"""The processing loop: consume, hand records to the handler, route outcomes, commit the
+acknowledged prefix (runtime.md §4). One loop per worker process, driven from one thread."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from vpipe_core import metrics
+from vpipe_core.context import WorkerContext
+from vpipe_core.kafka.delivery import FATAL_TOPIC_ERRORS, DeliveryTracker, FatalConfigError
+from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
+from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Retry
+from vpipe_core.record import Record
+from vpipe_core.router import OutcomeRouter
+from vpipe_core.spec import BatchHandler, RetryMode
+
+log = logging.getLogger("vpipe.loop")
+
+FETCH_MAX = 500
+POLL_TIMEOUT_S = 0.2
+COMMIT_INTERVAL_S = 0.5
+INPLACE_UNEXPECTED_LIMIT = 5  # unclassified errors in in-place workers: then dead (exhausted)
+
+
+def _key(record: Record) -> TopicPartitionKey:
+    return (record.topic, record.partition)
+
+
+class ProcessingLoop:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        handler: Any,
+        consumer: Any,
+        producer: Any,
+        router: OutcomeRouter,
+        topics: Sequence[str],
+    ) -> None:
+        self._ctx = ctx
+        self._handler = handler
+        self._consumer = consumer
+        self._topics = list(topics)
+        self._router = router
+        self._worker = ctx.spec.name
+        self._inplace = ctx.spec.retry_mode is RetryMode.INPLACE
+        self._is_batch = isinstance(handler, BatchHandler)
+        self._batch_size = int(getattr(handler, "batch_size", 500))
+        self._batch_wait_s = float(getattr(handler, "batch_max_wait_s", 1.0))
+        self._concurrency = 1 if self._is_batch else int(getattr(handler, "concurrency", 1))
+        if self._inplace and self._concurrency > 1:
+            raise ValueError("in-place retry needs an inline handler (concurrency 1)")
+        self._offsets = OffsetTracker()
+        self._delivery = DeliveryTracker(producer, self._worker, self._complete, router.too_large)
+        self._assigned: set[TopicPartitionKey] = set()
+        self._rewound: dict[TopicPartitionKey, int] = {}
+        self._paused_until: dict[TopicPartitionKey, float] = {}
+        self._inplace_attempts: dict[TopicPartitionKey, int] = {}
+        self._unexpected: dict[tuple[str, int, int], int] = {}
+        self._buffer: list[Record] = []
+        self._buffer_since = 0.0
+        self._executor = (
+            ThreadPoolExecutor(self._concurrency, thread_name_prefix="handler")
+            if self._concurrency > 1
+            else None
+        )
+        self._finished: queue.SimpleQueue[tuple[Record, Future[Outcome]]] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._flow_paused = False
+        self._last_commit = 0.0
+        self._stop_requested = False
+        self._consumed: dict[str, Any] = {}
+        self._metric_in_flight = metrics.in_flight.labels(self._worker)
+        self._metric_progress = metrics.loop_last_progress.labels(self._worker)
+        self._metric_seconds = metrics.processing_seconds.labels(self._worker)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    def run(self) -> None:
+        """Run until `request_stop()`; raises FatalConfigError on misconfiguration."""
+        self._consumer.subscribe(
+            self._topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        try:
+            while not self._stop_requested:
+                self._iterate()
+                if self._delivery.fatal:
+                    raise self._delivery.fatal
+        finally:
+            self._shutdown()
+
+    # -- one iteration ----------------------------------------------------------------------
+
+    def _iterate(self) -> None:
+        self._resume_due()
+        messages = self._consumer.consume(FETCH_MAX, self._poll_timeout())
+        self._ctx.health.progressed()
+        self._metric_progress.set(time.time())
+        for message in messages:
+            self._accept(message)
+        if self._is_batch and self._batch_due():
+            self._run_batch()
+        self._collect_finished()
+        self._delivery.poll(0)
+        self._update_flow()
+        self._update_health()
+        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
+            self._commit()
+
+    def _poll_timeout(self) -> float:
+        if self._buffer:
+            return max(
+                0.0, min(POLL_TIMEOUT_S, self._buffer_since + self._batch_wait_s - time.monotonic())
+            )
+        return 0.0 if self._in_flight and self._executor is None else POLL_TIMEOUT_S
+
+    def _accept(self, message: Any) -> None:
+        error = message.error()
+        if error is not None:
+            self._on_consume_error(error)
+            return
+        record = Record.from_message(message)
+        if self._is_rewound(record):
+            return
+        self._offsets.track(record.topic, record.partition, record.offset)
+        self._count_consumed(record.topic)
+        if self._is_batch:
+            if not self._buffer:
+                self._buffer_since = time.monotonic()
+            self._buffer.append(record)
+        elif self._executor is not None:
+            self._submit(record)
+        else:
+            self._route(record, self._call(record))
+
+    def _count_consumed(self, topic: str) -> None:
+        child = self._consumed.get(topic)
+        if child is None:
+            child = self._consumed[topic] = metrics.messages_consumed.labels(self._worker, topic)
+        child.inc()
+
+    # -- calling the handler ----------------------------------------------------------------
+
+    def _call(self, record: Record) -> Outcome:
+        started = time.perf_counter()
+        try:
+            outcome = self._handler.handle(record)
+        except Exception as exc:  # the contract: unclassified errors are transient retries
+            outcome = self._unexpected_error(record, exc)
+        self._metric_seconds.observe(time.perf_counter() - started)
+        return outcome
+
+    def _unexpected_error(self, record: Record, exc: BaseException) -> Outcome:
+        log.exception(
+            "handler raised; retrying as transient",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+        return Retry(f"unexpected {type(exc).__name__}: {exc}", Category.TRANSIENT)
+
+    def _submit(self, record: Record) -> None:
+        assert self._executor is not None
+        self._in_flight += 1
+        future = self._executor.submit(self._call, record)
+        future.add_done_callback(lambda done: self._finished.put((record, done)))
+
+    def _collect_finished(self) -> None:
+        while True:
+            try:
+                record, future = self._finished.get_nowait()
+            except queue.Empty:
+                return
+            self._in_flight -= 1
+            if _key(record) in self._assigned:
+                self._route(record, future.result())
+
+    def _batch_due(self) -> bool:
+        if not self._buffer:
+            return False
+        waited = time.monotonic() - self._buffer_since
+        return len(self._buffer) >= self._batch_size or waited >= self._batch_wait_s
+
+    def _run_batch(self) -> None:
+        records, self._buffer = self._buffer, []
+        started = time.perf_counter()
+        try:
+            outcomes = list(self._handler.handle_batch(records))
+            if len(outcomes) != len(records):
+                raise RuntimeError(
+                    f"handle_batch returned {len(outcomes)} outcomes for {len(records)} records"
+                )
+        except Exception as exc:
+            outcomes = [self._unexpected_error(record, exc) for record in records]
+        self._metric_seconds.observe(time.perf_counter() - started)
+        for record, outcome in zip(records, outcomes, strict=True):
+            if not self._is_rewound(record):
+                self._route(record, outcome)
+
+    # -- routing outcomes -------------------------------------------------------------------
+
+    def _route(self, record: Record, outcome: Outcome) -> None:
+        if isinstance(outcome, Done):
+            self._inplace_attempts.pop(_key(record), None)
+            self._delivery.send(record, self._router.done(outcome))
+        elif isinstance(outcome, Retry):
+            self._route_retry(record, outcome)
+        elif isinstance(outcome, Dead):
+            self._delivery.send(record, [self._router.dead(record, outcome)])
+        elif isinstance(outcome, Defer):
+            delay = (outcome.until - datetime.now(UTC)).total_seconds()
+            self._rewind(record, max(0.0, delay))
+        else:
+            error = f"handler returned {type(outcome).__name__}, not an Outcome"
+            self._route_retry(record, Retry(error, Category.TRANSIENT))
+
+    def _route_retry(self, record: Record, outcome: Retry) -> None:
+        if not self._inplace:
+            self._delivery.send(record, [self._router.retry(record, outcome)])
+            return
+        if outcome.error.startswith("unexpected ") and self._count_unexpected(record):
+            dead = Dead(outcome.error, outcome.category, reason="exhausted")
+            self._delivery.send(record, [self._router.dead(record, dead)])
+            return
+        key = _key(record)
+        attempt = self._inplace_attempts.get(key, 0) + 1
+        self._inplace_attempts[key] = attempt
+        delay = min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+        metrics.message_outcomes.labels(self._worker, "retry", outcome.category.value).inc()
+        log.warning(
+            "retrying in place",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "attempt": attempt,
+                "retry_in_s": round(delay, 2),
+                "error": outcome.error,
+            },
+        )
+        self._rewind(record, delay)
+
+    def _count_unexpected(self, record: Record) -> bool:
+        """True once the same record raised unexpectedly more than the in-place limit."""
+        ident = (record.topic, record.partition, record.offset)
+        self._unexpected[ident] = self._unexpected.get(ident, 0) + 1
+        if self._unexpected[ident] > INPLACE_UNEXPECTED_LIMIT:
+            del self._unexpected[ident]
+            return True
+        return False
+
+    def _complete(self, record: Record) -> None:
+        self._offsets.complete(record.topic, record.partition, record.offset)
+
+    # -- pausing, seeking back, resuming ----------------------------------------------------
+
+    def _rewind(self, record: Record, delay_s: float) -> None:
+        """Leave `record` unconsumed: seek its partition back to it and pause until due."""
+        key = _key(record)
+        self._offsets.forget_from(record.topic, record.partition, record.offset)
+        self._rewound[key] = min(record.offset, self._rewound.get(key, record.offset))
+        self._paused_until[key] = time.monotonic() + delay_s
+        partition = TopicPartition(record.topic, record.partition, record.offset)
+        self._consumer.pause([partition])
+        self._consumer.seek(partition)
+
+    def _is_rewound(self, record: Record) -> bool:
+        offset = self._rewound.get(_key(record))
+        return offset is not None and record.offset >= offset
+
+    def _resume_due(self) -> None:
+        if not self._paused_until:
+            return
+        now = time.monotonic()
+        due = [key for key, until in self._paused_until.items() if until <= now]
+        for key in due:
+            del self._paused_until[key]
+            self._rewound.pop(key, None)
+            if not self._flow_paused:
+                self._consumer.resume([TopicPartition(*key)])
+
+    def _update_flow(self) -> None:
+        """Pause fetching while the handler pool is saturated (concurrent handlers only)."""
+        if self._executor is None:
+            return
+        self._metric_in_flight.set(self._in_flight)
+        if not self._flow_paused and self._in_flight >= 2 * self._concurrency:
+            self._flow_paused = True
+            self._consumer.pause([TopicPartition(*key) for key in self._assigned])
+        elif self._flow_paused and self._in_flight <= self._concurrency:
+            self._flow_paused = False
+            active = [key for key in self._assigned if key not in self._paused_until]
+            self._consumer.resume([TopicPartition(*key) for key in active])
+
+    def _update_health(self) -> None:
+        health = self._ctx.health
+        retrying = bool(self._inplace_attempts) or self._delivery.failing_since is not None
+        if retrying and health.inplace_retry_since is None:
+            health.inplace_retry_since = time.monotonic()
+        elif not retrying:
+            health.inplace_retry_since = None
+        since = health.inplace_retry_since
+        metrics.inplace_retry_seconds.labels(self._worker).set(
+            time.monotonic() - since if since else 0.0
+        )
+
+    # -- commits ----------------------------------------------------------------------------
+
+    def _commit(self, keys: set[TopicPartitionKey] | None = None, sync: bool = False) -> None:
+        self._last_commit = time.monotonic()
+        ready = self._offsets.take_ready(keys)
+        if not ready:
+            return
+        offsets = [TopicPartition(topic, part, pos) for (topic, part), pos in ready.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=not sync)
+        except KafkaException as exc:
+            log.warning("commit failed; records will be redelivered", extra={"error": str(exc)})
+            return
+        for (topic, part), position in ready.items():
+            metrics.committed_offset.labels(self._worker, topic, str(part)).set(position)
+
+    # -- errors and statistics --------------------------------------------------------------
+
+    def _on_consume_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.code() in FATAL_TOPIC_ERRORS:
+            raise FatalConfigError(f"cannot consume: {error.str()}; run `vpipe topics create`")
+        log.warning("consumer error", extra={"error": error.str()})
+
+    def on_stats(self, stats_json: str) -> None:
+        """librdkafka statistics: consumer-side lag and broker state (watermarks are not used)."""
+        stats = orjson.loads(stats_json)
+        if any(broker.get("state") == "UP" for broker in stats.get("brokers", {}).values()):
+            self._ctx.health.broker_answered()
+            metrics.broker_up.labels(self._worker).set(1)
+        for topic, topic_stats in stats.get("topics", {}).items():
+            for part, part_stats in topic_stats.get("partitions", {}).items():
+                lag = part_stats.get("consumer_lag", -1)
+                if part != "-1" and lag >= 0:
+                    metrics.consumer_lag.labels(self._worker, topic, part).set(lag)
+
+    def on_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            metrics.broker_up.labels(self._worker).set(0)
+        log.warning("kafka client error", extra={"error": error.str()})
+
+    # -- rebalance --------------------------------------------------------------------------
+
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned |= keys
+        for key in keys:
+            self._rewound.pop(key, None)
+            self._paused_until.pop(key, None)
+        self._ctx.health.assigned = len(self._assigned)
+        self._ctx.health.broker_answered()
+        metrics.assigned_partitions.labels(self._worker).set(len(self._assigned))
+        log.info("partitions assigned", extra={"partitions": sorted(f"{t}[{p}]" for t, p in keys)})
+        if hasattr(self._handler, "on_assign"):
+            self._handler.on_assign(partitions)
+
+    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._drop_buffered(keys)
+        self._drain(keys, time.monotonic() + self._ctx.settings.shutdown_drain_seconds)
+        self._commit(keys, sync=True)
+        self._release(keys, "revoked")
+
+    def _on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._drop_buffered(keys)
+        self._release(keys, "lost")
+
+    def _release(self, keys: set[TopicPartitionKey], how: str) -> None:
+        self._offsets.drop(list(keys))
+        self._assigned -= keys
+        for key in keys:
+            self._rewound.pop(key, None)
+            self._paused_until.pop(key, None)
+            self._inplace_attempts.pop(key, None)
+        self._ctx.health.assigned = len(self._assigned)
+        metrics.assigned_partitions.labels(self._worker).set(len(self._assigned))
+        log.info(f"partitions {how}", extra={"partitions": sorted(f"{t}[{p}]" for t, p in keys)})
+        if hasattr(self._handler, "on_revoke"):
+            self._handler.on_revoke([TopicPartition(*key) for key in keys])
+
+    def _drop_buffered(self, keys: set[TopicPartitionKey]) -> None:
+        kept = [record for record in self._buffer if _key(record) not in keys]
+        for record in self._buffer:
+            if _key(record) in keys:
+                self._offsets.forget_from(record.topic, record.partition, record.offset)
+        self._buffer = kept
+
+    def _drain(self, keys: set[TopicPartitionKey] | None, deadline: float) -> None:
+        """Wait for in-flight records (of `keys`, or all) to be routed and acknowledged."""
+        while time.monotonic() < deadline:
+            self._collect_finished()
+            self._delivery.poll(0.05)
+            busy = self._in_flight if keys is None else 0
+            if self._offsets.pending(keys) == 0 and busy == 0:
+                return
+            if self._delivery.fatal:
+                return
+            if self._in_flight:
+                time.sleep(0.01)
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Stop fetching, finish in-flight work, commit, flush, close: each step bounded and run
+        even when the one before failed."""
+        deadline = time.monotonic() + self._ctx.settings.shutdown_drain_seconds
+        steps: list[tuple[str, Callable[[], None]]] = [
+            (
+                "pause",
+                lambda: self._consumer.pause([TopicPartition(*key) for key in self._assigned]),
+            ),
+            ("finish batch", self._finish_batch),
+            ("drain", lambda: self._drain(None, deadline)),
+            ("commit", lambda: self._commit(sync=True)),
+            ("flush producer", lambda: self._delivery_flush(10.0)),
+            ("close handler", self._close_handler),
+            ("close consumer", self._consumer.close),
+        ]
+        for name, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("shutdown step failed", extra={"step": name})
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _finish_batch(self) -> None:
+        if self._buffer and not self._delivery.fatal:
+            self._run_batch()
+
+    def _delivery_flush(self, timeout: float) -> None:
+        remaining = self._delivery.flush(timeout)
+        if remaining:
+            log.error("producer flush left records unacknowledged", extra={"count": remaining})
+
+    def _close_handler(self) -> None:
+        close = getattr(self._handler, "close", None)
+        if callable(close):
+            close()

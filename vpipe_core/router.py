@@ -1,0 +1,64 @@
+"""Turns a handler outcome into the records to produce (runtime.md §4, §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import attrs
+
+from vpipe_core import metrics
+from vpipe_core.outcome import Category, Dead, Done, Output, Retry
+from vpipe_core.record import Record
+from vpipe_core.retry.envelope import dlq_output, tier_output
+
+
+@attrs.define
+class OutcomeRouter:
+    """Routes Done / tier Retry / Dead; in-place retries and Defer are the loop's business."""
+
+    domain: str
+    worker: str
+    worker_id: str
+    delays: tuple[int, ...]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def done(self, outcome: Done) -> Sequence[Output]:
+        metrics.message_outcomes.labels(self.worker, "done", "").inc()
+        return outcome.outputs
+
+    def retry(self, record: Record, outcome: Retry) -> Output:
+        """The tier record for this failure, or the DLQ record once the tiers are exhausted."""
+        failure_number = record.attempt + 1
+        if failure_number > len(self.delays):
+            return self.dead(record, Dead(outcome.error, outcome.category, reason="exhausted"))
+        delay = self.delays[failure_number - 1]
+        metrics.message_outcomes.labels(self.worker, "retry", outcome.category.value).inc()
+        metrics.retry_routed.labels(self.domain, f"{delay}s", outcome.category.value).inc()
+        return tier_output(
+            record,
+            domain=self.domain,
+            delay_s=delay,
+            category=outcome.category,
+            error=outcome.error,
+            worker_id=self.worker_id,
+            now=self.clock(),
+            not_before=outcome.not_before,
+        )
+
+    def dead(self, record: Record, outcome: Dead) -> Output:
+        metrics.message_outcomes.labels(self.worker, "dead", outcome.category.value).inc()
+        metrics.dlq_messages.labels(self.domain, self.worker, outcome.reason).inc()
+        return dlq_output(
+            record,
+            domain=self.domain,
+            category=outcome.category,
+            error=outcome.error,
+            reason=outcome.reason,
+            worker_id=self.worker_id,
+            now=self.clock(),
+        )
+
+    def too_large(self, record: Record, topic: str) -> Output:
+        error = f"output to {topic} exceeds the broker's maximum message size"
+        return self.dead(record, Dead(error, Category.PERMANENT, reason="permanent"))

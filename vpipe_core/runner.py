@@ -1,0 +1,275 @@
+"""Starting one worker instance: config, identity, logs, ports, broker, then the loop.
+
+Exit codes: 0 after a clean stop, 2 for configuration errors (systemd's RestartPreventExitStatus),
+1 for anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from vpipe_core.config.core import CoreSettings
+from vpipe_core.config.fields import env_name, is_secret
+from vpipe_core.context import WorkerContext
+from vpipe_core.health_state import HealthState
+from vpipe_core.spec import WorkerSpec
+
+EXIT_CONFIG = 2
+log = logging.getLogger("vpipe.runner")
+
+
+class StartupError(Exception):
+    """A reason not to start, with the exit code to use."""
+
+    def __init__(self, message: str, code: int = EXIT_CONFIG) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run_worker(
+    name: str, instance: int | None = None, group: str | None = None, env_file: Path | None = None
+) -> int:
+    try:
+        return _run(name, instance, group, env_file)
+    except StartupError as exc:
+        print(f"vpipe-worker: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def _run(name: str, instance: int | None, group: str | None, env_file: Path | None) -> int:
+    env, settings = _load_config(env_file)
+    spec = _load_spec(name)
+    instance = instance or settings.worker_instance
+    port = _check_ports(spec, instance)
+    ctx = _context(spec, instance, group or settings.consumer_group or spec.name, settings, env)
+    _setup_logs(ctx)
+    from vpipe_core.health import HealthServer
+    from vpipe_core.ports import PortConflict
+
+    server = HealthServer(ctx.health, port, bind=settings.metrics_bind_address)
+    try:
+        server.start()
+    except PortConflict as exc:
+        raise StartupError(str(exc)) from exc
+    try:
+        return _serve(ctx, port)
+    finally:
+        server.stop()
+
+
+def _load_config(env_file: Path | None) -> tuple[dict[str, str], CoreSettings]:
+    from vpipe_core.config.loader import (
+        ConfigError,
+        all_settings_classes,
+        effective_environment,
+        load_settings,
+        settings_problems,
+    )
+
+    try:
+        env = effective_environment(env_file=env_file)
+        problems = settings_problems(all_settings_classes(), env)
+        if problems:
+            raise ConfigError(problems)
+        return dict(env), load_settings(CoreSettings, env)
+    except ConfigError as exc:
+        raise StartupError(f"configuration error:\n{exc}") from exc
+
+
+def _load_spec(name: str) -> WorkerSpec:
+    from vpipe_core.registry import WorkerLoadError, load_worker
+
+    try:
+        return load_worker(name)
+    except WorkerLoadError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def _check_ports(spec: WorkerSpec, instance: int) -> int:
+    from vpipe_core.ports import PortConflict, check_ports
+    from vpipe_core.registry import load_all_workers
+
+    installed, _ = load_all_workers()
+    try:
+        return check_ports(spec, instance, installed)
+    except PortConflict as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def _context(
+    spec: WorkerSpec, instance: int, group: str, settings: CoreSettings, env: Mapping[str, str]
+) -> WorkerContext:
+    health = HealthState(
+        stall_seconds=settings.health_stall_seconds,
+        broker_check_seconds=settings.ready_broker_check_seconds,
+        inplace_alert_seconds=settings.inplace_retry_alert_seconds,
+    )
+    logger = logging.getLogger(f"vpipe.worker.{spec.name}")
+    return WorkerContext(spec, instance, group, settings, env, logger, health)
+
+
+def _setup_logs(ctx: WorkerContext) -> None:
+    from vpipe_core.logs import setup_logging
+    from vpipe_core.redact import register_secret
+
+    settings = ctx.settings
+    for field in attrs.fields(CoreSettings):
+        value = ctx.env.get(env_name(field))
+        if is_secret(field) and value:
+            register_secret(value)
+    path = setup_logging(
+        worker=ctx.spec.name,
+        instance=ctx.instance,
+        domain=ctx.domain,
+        log_dir=settings.log_dir,
+        level=settings.log_level.value,
+        json_console=settings.json_logs,
+        max_size_mb=settings.log_max_size_mb,
+        backup_count=settings.log_backup_count,
+        retention_days=settings.log_retention_days,
+    )
+    log.info(
+        "starting worker",
+        extra={
+            "worker": ctx.spec.name,
+            "instance": ctx.instance,
+            "group": ctx.group,
+            "log_file": str(path) if path else None,
+            "config": _banner(settings),
+        },
+    )
+
+
+def _banner(settings: CoreSettings) -> dict[str, Any]:
+    from vpipe_core.config.loader import format_value
+
+    shown: dict[str, Any] = {}
+    for field in attrs.fields(CoreSettings):
+        value = getattr(settings, field.name)
+        shown[env_name(field)] = "****" if is_secret(field) and value else format_value(value)
+    return shown
+
+
+def _serve(ctx: WorkerContext, port: int) -> int:
+    from vpipe_core import metrics
+    from vpipe_core.kafka.delivery import FatalConfigError
+
+    metrics.build_info.labels(_version(), ctx.settings.environment).set(1)
+    handler = _build_handler(ctx)
+    topics = input_topics(ctx.spec, ctx.settings, ctx.env)
+    loop = _connect(ctx, handler, topics)
+    _install_signal_handlers(loop)
+    ctx.health.starting = False
+    log.info("worker ready to consume", extra={"topics": topics, "port": port})
+    try:
+        loop.run()
+    except FatalConfigError as exc:
+        log.error("stopping on a configuration error", extra={"error": str(exc)})
+        print(f"vpipe-worker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("worker stopped")
+    return 0
+
+
+def _version() -> str:
+    from vpipe_core import __version__
+
+    return __version__
+
+
+def _build_handler(ctx: WorkerContext) -> Any:
+    from vpipe_core.config.loader import ConfigError
+
+    try:
+        return ctx.spec.load_factory()(ctx)
+    except ConfigError as exc:
+        raise StartupError(f"configuration error:\n{exc}") from exc
+
+
+def input_topics(spec: WorkerSpec, settings: CoreSettings, env: Mapping[str, str]) -> list[str]:
+    if spec.consumes_retry_tiers:
+        from vpipe_core.topics import retry_topics
+
+        return retry_topics(spec.domain, settings, env)
+    return list(spec.input_topics)
+
+
+def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
+    from confluent_kafka import Consumer, Producer
+
+    from vpipe_core.kafka.clientconf import consumer_config, producer_config
+    from vpipe_core.loop import ProcessingLoop
+    from vpipe_core.retry.topics import dlq_topic, domain_delays
+    from vpipe_core.router import OutcomeRouter
+
+    settings = ctx.settings
+    required = {*topics, *ctx.spec.output_topics, dlq_topic(ctx.domain)}
+    _wait_for_broker(ctx, sorted(required))
+    callbacks: dict[str, Any] = {}
+    consumer = Consumer(
+        {
+            **consumer_config(settings, ctx.group, ctx.worker_id),
+            "stats_cb": lambda stats: callbacks["loop"].on_stats(stats),
+            "error_cb": lambda error: callbacks["loop"].on_error(error),
+        }
+    )
+    producer = Producer(producer_config(settings, ctx.worker_id))
+    delays = domain_delays(ctx.domain, ctx.env, settings.retry_delays)
+    router = OutcomeRouter(ctx.domain, ctx.spec.name, ctx.worker_id, delays)
+    loop = ProcessingLoop(ctx, handler, consumer, producer, router, topics)
+    callbacks["loop"] = loop
+    return loop
+
+
+def _wait_for_broker(ctx: WorkerContext, required_topics: list[str]) -> None:
+    """Startup probe with linear backoff; missing topics are a configuration error."""
+    from confluent_kafka.admin import AdminClient
+
+    from vpipe_core.kafka.clientconf import common_config
+
+    settings = ctx.settings
+    admin = AdminClient(common_config(settings))
+    attempts = settings.startup_max_retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            existing = set(admin.list_topics(timeout=10).topics)
+            break
+        except Exception as exc:
+            if attempt == attempts:
+                raise StartupError(
+                    f"broker {settings.kafka_bootstrap_servers} unreachable after {attempts} "
+                    f"attempts: {exc}; check KAFKA_BOOTSTRAP_SERVERS",
+                    code=1,
+                ) from exc
+            log.warning("broker not reachable yet", extra={"attempt": attempt, "error": str(exc)})
+            time.sleep(settings.startup_backoff_seconds * attempt)
+    ctx.health.broker_answered()
+    missing = [topic for topic in required_topics if topic not in existing]
+    if missing:
+        raise StartupError(
+            f"topics missing on {settings.kafka_bootstrap_servers}: {', '.join(missing)}; "
+            "create them with `vpipe topics create`"
+        )
+
+
+def _install_signal_handlers(loop: Any) -> None:
+    stopping = {"count": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping["count"] += 1
+        if stopping["count"] > 1:
+            os._exit(128 + signum)  # second signal: exit at once
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        loop.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

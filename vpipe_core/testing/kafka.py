@@ -1,0 +1,81 @@
+"""Small Kafka helpers for tests: create topics, produce, read everything from a topic."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from vpipe_core.topics import TopicDecl, create_topics
+
+
+def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    results = create_topics(admin, [TopicDecl(name, partitions, 24) for name in names])
+    failed = {
+        name: result for name, result in results.items() if result not in ("created", "exists")
+    }
+    if failed:
+        raise RuntimeError(f"could not create topics: {failed}")
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: Iterable[bytes | None],
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    count = 0
+    for value in values:
+        producer.produce(topic, value, key, headers=headers or [])
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(30)
+    if remaining:
+        raise RuntimeError(f"{remaining} records not acknowledged by {bootstrap}")
+    return count
+
+
+def read_all(
+    bootstrap: str,
+    topic: str,
+    *,
+    expect: int | None = None,
+    idle_s: float = 2.0,
+    timeout_s: float = 60.0,
+) -> list[Any]:
+    """Every record of `topic` (fresh group, from the start): until `expect` records arrived, or
+    nothing new came for `idle_s`. Returns confluent `Message` objects."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        },
+    )
+    consumer.subscribe([topic])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            if expect is not None and len(messages) >= expect:
+                break
+            if expect is None and messages and time.monotonic() - last_new > idle_s:
+                break
+            batch = consumer.consume(500, 0.2)
+            fresh = [m for m in batch if m.error() is None]
+            if fresh:
+                messages.extend(fresh)
+                last_new = time.monotonic()
+    finally:
+        consumer.close()
+    return messages

@@ -1,0 +1,85 @@
+"""The topics the installed workers declare, and creating them (runtime.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from vpipe_core.config.core import CoreSettings
+from vpipe_core.retry.topics import dlq_topic, domain_delays, tier_topic
+from vpipe_core.spec import WorkerSpec
+
+DLQ_PARTITIONS = 3
+TIER_RETENTION_HOURS = 72
+HOUR_MS = 3600 * 1000
+
+
+@attrs.frozen(order=True)
+class TopicDecl:
+    name: str
+    partitions: int
+    retention_hours: int
+
+
+def declared_topics(
+    specs: Iterable[WorkerSpec],
+    settings: CoreSettings,
+    env: Mapping[str, str],
+    extra: Iterable[str] = (),
+) -> list[TopicDecl]:
+    """Every topic the workers read or write, plus each domain's tiers (and drain tiers) and DLQ."""
+    parts, hours = settings.topic_partitions, settings.topic_retention_hours
+    found: dict[str, TopicDecl] = {}
+    domains: set[str] = set()
+    for spec in specs:
+        domains.add(spec.domain)
+        for name in (*spec.input_topics, *spec.output_topics):
+            found[name] = TopicDecl(name, parts, hours)
+    for name in extra:
+        found[name] = TopicDecl(name, parts, hours)
+    for domain in domains:
+        for topic in retry_topics(domain, settings, env):
+            found[topic] = TopicDecl(topic, parts, TIER_RETENTION_HOURS)
+        found[dlq_topic(domain)] = TopicDecl(
+            dlq_topic(domain), DLQ_PARTITIONS, settings.dlq_retention_days * 24
+        )
+    return sorted(found.values())
+
+
+def retry_topics(domain: str, settings: CoreSettings, env: Mapping[str, str]) -> list[str]:
+    delays = domain_delays(domain, env, settings.retry_delays)
+    names = [tier_topic(domain, delay) for delay in delays]
+    names += [tier_topic(domain, d) for d in settings.retry_drain_tiers if d not in delays]
+    return names
+
+
+def create_topics(
+    admin: object, topics: list[TopicDecl], timeout_s: float = 30.0
+) -> dict[str, str]:
+    """Create missing topics; returns topic → "created" | "exists" | error text. Idempotent."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import NewTopic
+
+    new = [
+        NewTopic(
+            topic.name,
+            num_partitions=topic.partitions,
+            replication_factor=-1,
+            config={
+                "retention.ms": str(topic.retention_hours * HOUR_MS),
+                "max.message.bytes": str(10 * 1024 * 1024),
+            },
+        )
+        for topic in topics
+    ]
+    results: dict[str, str] = {}
+    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():  # type: ignore[attr-defined]
+        try:
+            future.result(timeout_s)
+            results[name] = "created"
+        except Exception as exc:
+            error = exc.args[0] if exc.args else None
+            exists = getattr(error, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS
+            results[name] = "exists" if exists else str(exc)
+    return results
