@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_mutable_sequence,
+    is_sequence,
+    list_structure_factory,
+)
 
 TOP_LEVEL_KEYS = ("enabled", "priority", "config")
 
@@ -156,14 +162,37 @@ def _strict(kind: type, *, accept: tuple[type, ...] = ()) -> Any:
     return structure
 
 
+def _not_from_text(factory: Callable[[Any, cattrs.Converter], Any]) -> Any:
+    """Wrap a cattrs list/tuple hook factory so a string is refused, not split into letters."""
+
+    def wrapped_factory(type_: Any, converter: cattrs.Converter) -> Any:
+        structure_items = factory(type_, converter)
+
+        def structure(value: Any, type_arg: Any) -> Any:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return structure_items(value, type_arg)
+
+        return structure
+
+    return wrapped_factory
+
+
 def _make_converter() -> cattrs.Converter:
     """cattrs with unknown keys forbidden and no silent coercion (``None`` never becomes
-    ``"None"``, ``"5"`` never becomes 5): TOML values already carry their types."""
+    ``"None"``, ``"5"`` never becomes 5, ``"a@b"`` never becomes a list of letters): TOML values
+    already carry their types."""
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _strict(str))
     converter.register_structure_hook(int, _strict(int))
     converter.register_structure_hook(float, _strict(float, accept=(int,)))
     converter.register_structure_hook(bool, _strict(bool))
+    converter.register_structure_hook_factory(
+        is_sequence, _not_from_text(homogenous_tuple_structure_factory)
+    )
+    converter.register_structure_hook_factory(
+        is_mutable_sequence, _not_from_text(list_structure_factory)
+    )
     return converter
 
 

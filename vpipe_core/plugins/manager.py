@@ -216,6 +216,24 @@ def load_plugins(
     )
 
 
+def declared_plugin_topics(
+    *,
+    selected: Sequence[str] | None = None,
+    config_dir: Path | None = None,
+    group: str = DEFAULT_GROUP,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Topics the usable, enabled plugins publish to, for ``vpipe topics create``.
+
+    Pass ``selected=settings.plugins, config_dir=settings.plugin_config_dir`` (and the effective
+    environment): a plugin's topics may come from its config file. Broken plugins are skipped.
+    """
+    with load_plugins(
+        selected=selected, strict=False, config_dir=config_dir, group=group, environ=environ
+    ) as plugin_set:
+        return plugin_set.topics()
+
+
 def plugin_set_from_objects(
     objects: Mapping[str, object],
     *,

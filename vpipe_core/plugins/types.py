@@ -90,7 +90,7 @@ class Condition:
             return bool(actual == _comparable(self.expected))
         if self.operator == "not_equals":
             return bool(actual != _comparable(self.expected))
-        is_member = actual in {_comparable(value) for value in self.expected}
+        is_member = actual in tuple(_comparable(value) for value in self.expected)
         return is_member if self.operator == "in" else not is_member
 
 
