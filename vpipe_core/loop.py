@@ -109,16 +109,22 @@ class ProcessingLoop:
     def _iterate(self) -> None:
         self._resume_due()
         messages = self._consumer.consume(FETCH_MAX, self._poll_timeout())
-        self._ctx.health.progressed()
-        self._metric_progress.set(time.time())
+        self._housekeeping()
         for message in messages:
             self._accept(message)
+            if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
+                self._housekeeping()  # slow inline handlers still commit and show progress
         if self._is_batch and self._batch_due():
             self._run_batch()
         self._collect_finished()
-        self._delivery.poll(0)
         self._update_flow()
         self._update_health()
+        self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        self._ctx.health.progressed()
+        self._metric_progress.set(time.time())
+        self._delivery.poll(0)
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
             self._commit()
 

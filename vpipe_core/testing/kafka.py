@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from vpipe_core.topics import TopicDecl, create_topics
@@ -30,7 +30,13 @@ def produce(
     key: bytes | None = None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "message.max.bytes": 10 * 1024 * 1024,
+        }
+    )
     count = 0
     for value in values:
         producer.produce(topic, value, key, headers=headers or [])
@@ -49,19 +55,22 @@ def read_all(
     expect: int | None = None,
     idle_s: float = 2.0,
     timeout_s: float = 60.0,
+    until: Callable[[list[Any]], bool] | None = None,
 ) -> list[Any]:
-    """Every record of `topic` (fresh group, from the start): until `expect` records arrived, or
-    nothing new came for `idle_s`. Returns confluent `Message` objects."""
+    """Every record of `topic` from the start: until `expect` records arrived, `until(messages)`
+    is true, or (with neither) nothing new came for `idle_s`. Partitions are assigned directly
+    (no group join). Returns confluent Messages."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-        },
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        }
     )
-    consumer.subscribe([topic])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     messages: list[Any] = []
     deadline = time.monotonic() + timeout_s
     last_new = time.monotonic()
@@ -69,10 +78,11 @@ def read_all(
         while time.monotonic() < deadline:
             if expect is not None and len(messages) >= expect:
                 break
-            if expect is None and messages and time.monotonic() - last_new > idle_s:
+            if until is not None and until(messages):
                 break
-            batch = consumer.consume(500, 0.2)
-            fresh = [m for m in batch if m.error() is None]
+            if expect is None and until is None and time.monotonic() - last_new > idle_s:
+                break
+            fresh = [m for m in consumer.consume(500, 0.2) if m.error() is None]
             if fresh:
                 messages.extend(fresh)
                 last_new = time.monotonic()
