@@ -11,7 +11,7 @@ import attrs
 Headers = list[tuple[str, bytes]]
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     """Why a record failed; carried in `vpipe_error_category`."""
 
     TRANSIENT = "transient"
@@ -56,7 +56,7 @@ class Dead:
 
 @attrs.frozen
 class Defer:
-    """Not yet due: leave the record where it is and look at it again at `until` (retry scheduler)."""
+    """Not yet due: leave the record unconsumed and look at it again at `until` (scheduler)."""
 
     until: datetime
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import attrs
 
@@ -22,7 +22,7 @@ class Record:
     timestamp_ms: int | None = None
 
     @classmethod
-    def from_message(cls, message: Any) -> Record:
+    def from_message(cls, message: Any) -> Self:
         _, ts = message.timestamp()
         return cls(
             message.topic(),

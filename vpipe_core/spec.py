@@ -20,12 +20,12 @@ if TYPE_CHECKING:
     from vpipe_core.record import Record
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     RECORD = "record"  # one record at a time (optionally `concurrency` at once)
     BATCH = "batch"  # batches of records (Delta writers, result processors)
 
 
-class RetryMode(str, enum.Enum):
+class RetryMode(enum.StrEnum):
     TIERS = "tiers"  # Retry goes to <domain>.retry.<delay>s and the scheduler brings it back
     INPLACE = "inplace"  # Retry pauses the partition, backs off, and runs the record again
 

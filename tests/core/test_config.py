@@ -1,4 +1,3 @@
-# ruff: noqa: RUF009  -- `setting()` is the declared way to build attrs fields here
 """Configuration: typed settings, `.env` files, guards and `vpipe config` (runtime.md §7)."""
 
 from __future__ import annotations

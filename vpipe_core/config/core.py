@@ -10,12 +10,12 @@ import attrs
 from vpipe_core.config.fields import setting
 
 
-class OffsetReset(str, enum.Enum):
+class OffsetReset(enum.StrEnum):
     EARLIEST = "earliest"
     LATEST = "latest"
 
 
-class LogLevel(str, enum.Enum):
+class LogLevel(enum.StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
     WARNING = "WARNING"

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from vpipe_core.outcome import Headers
+from vpipe_core.record import Record
 from vpipe_core.retry import envelope as env
 from vpipe_core.retry.topics import dlq_topic
 
@@ -19,17 +19,9 @@ def tool_group(domain: str) -> str:
     return f"{domain}-dlq-tool"
 
 
-@attrs.frozen
-class DlqEntry:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-    def header(self, name: str) -> str | None:
-        found = [v for k, v in self.headers if k == name and v is not None]
-        return found[-1].decode("utf-8", "replace") if found else None
+@attrs.frozen(slots=True)
+class DlqEntry(Record):
+    """A DLQ record with its envelope fields at hand."""
 
     @property
     def ref(self) -> str:
@@ -119,15 +111,7 @@ def _drain(
         for message in consumer.consume(500, 0.2):
             if message.error() is not None:
                 continue
-            entries.append(
-                DlqEntry(
-                    message.partition(),
-                    message.offset(),
-                    message.key(),
-                    message.value(),
-                    message.headers() or [],
-                )
-            )
+            entries.append(DlqEntry.from_message(message))
             last_seen = time.monotonic()
             if on_record:
                 on_record(len(entries))

@@ -39,7 +39,7 @@ def produce(
     )
     count = 0
     for value in values:
-        producer.produce(topic, value, key, headers=headers or [])
+        producer.produce(topic, value, key, headers=list(headers or []))
         producer.poll(0)
         count += 1
     remaining = producer.flush(30)
