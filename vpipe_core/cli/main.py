@@ -52,3 +52,7 @@ def main() -> None:
 
     Start a worker with `vpipe-worker --name <worker>`; these commands operate the pipeline.
     """
+
+
+if __name__ == "__main__":
+    main()

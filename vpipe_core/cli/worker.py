@@ -34,3 +34,7 @@ def main(name: str, instance: int | None, group: str | None, env_file: Path | No
     from vpipe_core.runner import run_worker
 
     sys.exit(run_worker(name, instance, group, env_file))
+
+
+if __name__ == "__main__":
+    main()

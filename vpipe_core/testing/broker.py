@@ -44,6 +44,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 class LocalBroker:
     """Start with `start()`, stop with `stop()` (idempotent); `bootstrap` is host:port."""
 
@@ -79,11 +85,15 @@ class LocalBroker:
         from confluent_kafka.admin import AdminClient
 
         deadline = time.monotonic() + timeout_s
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = None
         while time.monotonic() < deadline:
             if self._process and self._process.poll() is not None:
                 raise BrokerError(f"broker exited with code {self._process.returncode}")
+            if not _port_open(self.port):
+                time.sleep(0.05)
+                continue
             try:
+                admin = admin or AdminClient({"bootstrap.servers": self.bootstrap})
                 admin.list_topics(timeout=1)
                 return
             except Exception:
