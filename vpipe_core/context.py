@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.health_state import HealthState
 from vpipe_core.spec import WorkerSpec
+
+if TYPE_CHECKING:
+    from vpipe_core.plugins.manager import PluginSet
 
 T = TypeVar("T")
 
@@ -24,6 +27,7 @@ class WorkerContext:
     env: Mapping[str, str]  # the effective environment: process env over the .env file, expanded
     logger: logging.Logger
     health: HealthState = attrs.field(factory=HealthState)
+    _plugins: Any = attrs.field(default=None, init=False, repr=False)
 
     @property
     def worker_id(self) -> str:
@@ -38,3 +42,19 @@ class WorkerContext:
         from vpipe_core.config.loader import load_settings
 
         return load_settings(settings_class, self.env)
+
+    def plugins(self) -> PluginSet:
+        """The enrichment plugins (loaded once). A broken plugin is logged and skipped, unless
+        VPIPE_PLUGINS_STRICT is set: then PluginLoadError stops the worker at start."""
+        if self._plugins is None:
+            from vpipe_core.plugins.manager import load_plugins
+
+            self._plugins = load_plugins(
+                selected=self.settings.plugins,
+                strict=self.settings.plugins_strict,
+                config_dir=self.settings.plugin_config_dir,
+                environ=self.env,
+            )
+            for problem in self._plugins.problems:
+                self.logger.warning("plugin skipped", extra={"problem": str(problem)})
+        return self._plugins

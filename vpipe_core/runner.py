@@ -188,10 +188,11 @@ def _version() -> str:
 
 def _build_handler(ctx: WorkerContext) -> Any:
     from vpipe_core.config.loader import ConfigError
+    from vpipe_core.plugins.manager import PluginLoadError
 
     try:
         return ctx.spec.load_factory()(ctx)
-    except ConfigError as exc:
+    except (ConfigError, PluginLoadError) as exc:
         raise StartupError(f"configuration error:\n{exc}") from exc
 
 

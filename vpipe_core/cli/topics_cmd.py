@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from vpipe_core.config.core import CoreSettings
+    from vpipe_core.topics import TopicDecl
 
-def _settings_and_env(bootstrap: str | None) -> tuple[object, dict[str, str]]:
+
+def _settings_and_env(bootstrap: str | None) -> tuple[CoreSettings, dict[str, str]]:
     from vpipe_core.config.core import CoreSettings
     from vpipe_core.config.loader import ConfigError, effective_environment, load_settings
 
@@ -21,7 +26,7 @@ def _settings_and_env(bootstrap: str | None) -> tuple[object, dict[str, str]]:
         sys.exit(2)
 
 
-def _declared(settings: object, env: dict[str, str]) -> list:
+def _declared(settings: CoreSettings, env: dict[str, str]) -> list[TopicDecl]:
     from vpipe_core.plugins.manager import declared_plugin_topics
     from vpipe_core.registry import load_all_workers
     from vpipe_core.topics import declared_topics
@@ -29,7 +34,12 @@ def _declared(settings: object, env: dict[str, str]) -> list:
     specs, failures = load_all_workers()
     for failure in failures:
         click.echo(f"warning: worker {failure.name} not loaded: {failure.error}", err=True)
-    return declared_topics(specs, settings, env, declared_plugin_topics())  # type: ignore[arg-type]
+    plugin_topics = declared_plugin_topics(
+        selected=settings.plugins,
+        config_dir=settings.plugin_config_dir,
+        environ=env,
+    )
+    return declared_topics(specs, settings, env, plugin_topics)
 
 
 @click.group("topics")
@@ -64,7 +74,7 @@ def create(bootstrap: str | None, partitions: int | None, dry_run: bool) -> None
     from vpipe_core.kafka.clientconf import common_config
     from vpipe_core.topics import create_topics
 
-    results = create_topics(AdminClient(common_config(settings)), declared)  # type: ignore[arg-type]
+    results = create_topics(AdminClient(common_config(settings)), declared)
     failed = {
         name: result for name, result in results.items() if result not in ("created", "exists")
     }
@@ -86,7 +96,7 @@ def list_topics(bootstrap: str | None) -> None:
     settings, env = _settings_and_env(bootstrap)
     declared = _declared(settings, env)
     try:
-        existing = AdminClient(common_config(settings)).list_topics(timeout=10).topics  # type: ignore[arg-type]
+        existing = AdminClient(common_config(settings)).list_topics(timeout=10).topics
     except Exception as exc:
         click.echo(f"broker unreachable: {exc}", err=True)
         sys.exit(1)

@@ -58,7 +58,9 @@ def worker_row(spec: WorkerSpec) -> dict[str, Any]:
         "ports": format_ports(spec.port_range),
         "kind": spec.kind.value,
         "retry_mode": spec.retry_mode.value,
-        "input_topics": list(spec.input_topics),
+        "input_topics": [f"{spec.domain}.retry.*"]
+        if spec.consumes_retry_tiers
+        else list(spec.input_topics),
     }
 
 

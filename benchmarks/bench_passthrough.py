@@ -1,0 +1,473 @@
+"""Pass-through throughput: a worker on the vpipe runtime against a bare confluent-kafka loop.
+
+Both contestants consume JSON records, parse each one with orjson, produce the original bytes
+to an output topic and write one log line per batch. They run alternately (baseline, vpipe,
+baseline, vpipe, ...) in this process against the same broker, each on topics of its own.
+What the figures mean: benchmarks/README.md.
+
+    python -m benchmarks.bench_passthrough [--messages N] [--repeat R] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import logging
+import os
+import platform
+import pstats
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import confluent_kafka
+import orjson
+from confluent_kafka import Consumer, Producer
+
+from vpipe_core.config.core import CoreSettings
+from vpipe_core.config.loader import load_settings
+from vpipe_core.health import HealthServer
+from vpipe_core.kafka.clientconf import consumer_config, producer_config
+from vpipe_core.logs import setup_logging
+from vpipe_core.loop import FETCH_MAX, POLL_TIMEOUT_S, ProcessingLoop
+from vpipe_core.metrics import REGISTRY
+from vpipe_core.outcome import Done, Output
+from vpipe_core.record import Record
+from vpipe_core.retry.topics import dlq_topic
+from vpipe_core.runner import _connect, _context
+from vpipe_core.spec import WorkerSpec
+from vpipe_core.testing.broker import LocalBroker, free_port
+from vpipe_core.testing.kafka import ensure_topics
+
+DEFAULT_MESSAGES = 100_000
+DEFAULT_REPEAT = 3
+PARTITIONS = 3
+PAYLOAD_BYTES = 300
+TARGET_RATIO = 0.7
+DOMAIN = "bench"
+WORKER = "bench-passthrough"
+BASELINE_CLIENT_ID = "bench-baseline"
+RUN_TIMEOUT_S = 600.0
+WATCH_INTERVAL_S = 0.01
+PROFILE_TOP_CUMULATIVE = 25
+PROFILE_TOP_OWN_TIME = 15
+
+
+@dataclass(frozen=True)
+class Topics:
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    contestant: str
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+# -- broker, topics, input data -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def broker_bootstrap() -> Iterator[tuple[str, str]]:
+    """(bootstrap, description): VPIPE_TEST_BOOTSTRAP when set, else a fresh LocalBroker."""
+    external = os.environ.get("VPIPE_TEST_BOOTSTRAP")
+    if external:
+        yield external, f"external broker {external} (VPIPE_TEST_BOOTSTRAP)"
+        return
+    with LocalBroker() as broker:
+        yield broker.bootstrap, f"Tansu LocalBroker on {broker.bootstrap} (memory storage)"
+
+
+def fresh_topics(bootstrap: str, run_id: str, contestant: str, repeat: int) -> Topics:
+    prefix = f"{DOMAIN}.{run_id}.{contestant}-{repeat}"
+    topics = Topics(input=f"{prefix}.in", output=f"{prefix}.out")
+    ensure_topics(bootstrap, [topics.input, topics.output], PARTITIONS)
+    return topics
+
+
+def claim_payload(number: int) -> bytes:
+    """A claim-like JSON object padded to about PAYLOAD_BYTES."""
+    claim: dict[str, Any] = {
+        "id": number,
+        "claim_id": f"CLM-{number:010d}",
+        "policy_id": f"POL-{number % 9973:07d}",
+        "status": "submitted",
+        "amount": {"value": round(number * 1.37 % 25_000, 2), "currency": "EUR"},
+        "loss_date": "2024-03-14",
+        "reported_at": "2024-03-15T09:26:53Z",
+        "claimant": {"name": "Jane Example", "postcode": "1011AB"},
+        "notes": "",
+    }
+    claim["notes"] = "x" * max(0, PAYLOAD_BYTES - len(orjson.dumps(claim)))
+    return orjson.dumps(claim)
+
+
+def produce_waiting_for_room(producer: Producer, topic: str, value: bytes, key: bytes, **kw: Any):
+    while True:
+        try:
+            producer.produce(topic, value, key, **kw)
+            return
+        except BufferError:  # local queue full: serve delivery reports first
+            producer.poll(0.05)
+
+
+def preload(bootstrap: str, topic: str, count: int) -> None:
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+            "linger.ms": 20,
+        }
+    )
+    for number in range(count):
+        produce_waiting_for_room(producer, topic, claim_payload(number), f"claim-{number}".encode())
+        producer.poll(0)
+    remaining = producer.flush(120)
+    if remaining:
+        raise RuntimeError(f"pre-loading {topic}: {remaining} records not acknowledged")
+
+
+# -- baseline: a bare confluent-kafka loop --------------------------------------------------
+
+
+class DeliveryCounter:
+    """Delivery callback: counts acknowledged records and remembers when the last one came."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.failed = 0
+        self.last_at = 0.0
+
+    def __call__(self, error: Any, _message: Any) -> None:
+        if error is None:
+            self.delivered += 1
+            self.last_at = time.perf_counter()
+        else:
+            self.failed += 1
+
+
+def baseline_logger(log_path: Path) -> logging.Logger:
+    """Plain text lines to a file of its own, outside the vpipe logging setup."""
+    logger = logging.getLogger("bench.baseline")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.FileHandler(log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    return logger
+
+
+def run_baseline(
+    settings: CoreSettings, topics: Topics, expected: int, logger: logging.Logger
+) -> RunResult:
+    consumer = Consumer(consumer_config(settings, f"{topics.input}.group", BASELINE_CLIENT_ID))
+    producer = Producer(producer_config(settings, BASELINE_CLIENT_ID))
+    counter = DeliveryCounter()
+    first_at: float | None = None
+    consumed = 0
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    consumer.subscribe([topics.input])
+    try:
+        while counter.delivered < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"baseline: {counter.delivered} of {expected} delivered")
+            messages = [m for m in consumer.consume(FETCH_MAX, POLL_TIMEOUT_S) if m.error() is None]
+            if messages and first_at is None:
+                first_at = time.perf_counter()
+            for message in messages:
+                value = message.value()
+                orjson.loads(value)
+                produce_waiting_for_room(
+                    producer, topics.output, value, message.key(), on_delivery=counter
+                )
+            producer.poll(0)
+            if messages:
+                consumer.commit(asynchronous=True)
+                consumed += len(messages)
+                logger.info("batch of %d records done, %d consumed", len(messages), consumed)
+        producer.flush(30)
+    finally:
+        consumer.close()
+    if counter.failed or first_at is None:
+        raise RuntimeError(f"baseline: {counter.failed} deliveries failed")
+    return RunResult("baseline", expected, counter.last_at - first_at)
+
+
+# -- vpipe: the same work through the runtime -----------------------------------------------
+
+
+class PassThroughHandler:
+    """A minimal record handler: parse the JSON, produce the original bytes, one log line per
+    FETCH_MAX records (the loop's batch size)."""
+
+    def __init__(self, output_topic: str, logger: logging.Logger) -> None:
+        self._output_topic = output_topic
+        self._log = logger
+        self.handled = 0
+        self.first_at: float | None = None
+
+    def handle(self, record: Record) -> Done:
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
+        orjson.loads(record.value or b"")
+        self.handled += 1
+        if self.handled % FETCH_MAX == 0:
+            self._log.info("batch handled", extra={"records": FETCH_MAX, "handled": self.handled})
+        return Done((Output(self._output_topic, record.value, record.key),))
+
+
+class DeliveryWatcher(threading.Thread):
+    """Stops the loop once `expected` outputs are acknowledged, read from the worker's
+    `vpipe_messages_produced_total{result="ok"}` counter every WATCH_INTERVAL_S."""
+
+    def __init__(self, loop: ProcessingLoop, output_topic: str, expected: int) -> None:
+        super().__init__(name="bench-delivery-watcher", daemon=True)
+        self._loop = loop
+        self._labels = {"worker": WORKER, "topic": output_topic, "result": "ok"}
+        self._expected = expected
+        self._cancelled = threading.Event()
+        self.delivered = 0
+        self.finished_at: float | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not self._cancelled.wait(WATCH_INTERVAL_S) and time.monotonic() < deadline:
+            self.delivered = int(
+                REGISTRY.get_sample_value("vpipe_messages_produced_total", self._labels) or 0
+            )
+            if self.delivered >= self._expected:
+                self.finished_at = time.perf_counter()
+                break
+        self._loop.request_stop()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
+def run_vpipe(
+    settings: CoreSettings,
+    env: Mapping[str, str],
+    topics: Topics,
+    expected: int,
+    profiler: cProfile.Profile | None = None,
+) -> RunResult:
+    spec = WorkerSpec(
+        name=WORKER,
+        domain=DOMAIN,
+        handler=f"{__name__}:PassThroughHandler",  # never loaded: the handler is built here
+        input_topics=(topics.input,),
+        output_topics=(topics.output,),
+    )
+    ctx = _context(spec, 1, f"{topics.input}.group", settings, env)
+    handler = PassThroughHandler(topics.output, ctx.logger)
+    loop = _connect(ctx, handler, [topics.input])
+    server = HealthServer(ctx.health, free_port(), bind="127.0.0.1")
+    watcher = DeliveryWatcher(loop, topics.output, expected)
+    server.start()
+    watcher.start()
+    ctx.health.starting = False
+    try:
+        with profiling(profiler):
+            loop.run()
+    finally:
+        watcher.cancel()
+        watcher.join()
+        server.stop()
+    if watcher.finished_at is None or handler.first_at is None:
+        raise RuntimeError(f"vpipe: {watcher.delivered} of {expected} delivered")
+    return RunResult("vpipe", expected, watcher.finished_at - handler.first_at)
+
+
+@contextlib.contextmanager
+def profiling(profiler: cProfile.Profile | None) -> Iterator[None]:
+    if profiler is None:
+        yield
+        return
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+
+
+# -- setup and report -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchSetup:
+    bootstrap: str
+    env: dict[str, str]
+    settings: CoreSettings
+    run_id: str
+    messages: int
+
+    def loaded_topics(self, contestant: str, repeat: int) -> Topics:
+        """Fresh input and output topics; the input holds `messages` records."""
+        topics = fresh_topics(self.bootstrap, self.run_id, contestant, repeat)
+        preload(self.bootstrap, topics.input, self.messages)
+        return topics
+
+
+def prepare(bootstrap: str, root: Path, messages: int) -> BenchSetup:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_DIR": str(root / "logs")}
+    ensure_topics(bootstrap, [dlq_topic(DOMAIN)], PARTITIONS)  # the runner requires it
+    settings = load_settings(CoreSettings, env)
+    return BenchSetup(bootstrap, env, settings, uuid.uuid4().hex[:8], messages)
+
+
+def setup_vpipe_logging(settings: CoreSettings, console: TextIO) -> None:
+    """The worker's logging as the runner sets it up; the console goes to `console`."""
+    setup_logging(
+        worker=WORKER,
+        instance=1,
+        domain=DOMAIN,
+        log_dir=settings.log_dir,
+        level=settings.log_level.value,
+        json_console=settings.json_logs,
+        max_size_mb=settings.log_max_size_mb,
+        backup_count=settings.log_backup_count,
+        retention_days=settings.log_retention_days,
+        console_stream=console,
+    )
+
+
+def run_contest(setup: BenchSetup, repeat: int, baseline_log: logging.Logger) -> list[RunResult]:
+    """baseline, vpipe, baseline, vpipe, ...: `repeat` runs each."""
+    results: list[RunResult] = []
+    for number in range(1, repeat + 1):
+        topics = setup.loaded_topics("baseline", number)
+        results.append(run_baseline(setup.settings, topics, setup.messages, baseline_log))
+        topics = setup.loaded_topics("vpipe", number)
+        results.append(run_vpipe(setup.settings, setup.env, topics, setup.messages))
+        print(
+            f"  run {number}: baseline {results[-2].rate:,.0f} msg/s, "
+            f"vpipe {results[-1].rate:,.0f} msg/s",
+            file=sys.stderr,
+        )
+    return results
+
+
+def profile_vpipe(setup: BenchSetup) -> cProfile.Profile:
+    """One more vpipe run, under cProfile (the loop thread only); not part of the figures."""
+    profiler = cProfile.Profile()
+    run_vpipe(
+        setup.settings, setup.env, setup.loaded_topics("profiled", 0), setup.messages, profiler
+    )
+    return profiler
+
+
+def machine_description() -> str:
+    return (
+        f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
+        f"confluent-kafka {confluent_kafka.version()[0]} "
+        f"(librdkafka {confluent_kafka.libversion()[0]})"
+    )
+
+
+def print_header(broker: str, messages: int, repeat: int) -> None:
+    print(f"machine:  {machine_description()}")
+    print(f"broker:   {broker}")
+    print(
+        f"workload: {messages} JSON records of ~{PAYLOAD_BYTES} bytes, {PARTITIONS} partitions, "
+        f"{repeat} runs per contestant, alternating\n"
+    )
+
+
+def print_runs(results: list[RunResult]) -> None:
+    print(f"{'run':>3}  {'contestant':<10} {'messages':>9} {'seconds':>8} {'msg/s':>9}")
+    for number, result in enumerate(results, start=1):
+        print(
+            f"{number:>3}  {result.contestant:<10} {result.messages:>9} "
+            f"{result.seconds:>8.2f} {result.rate:>9.0f}"
+        )
+
+
+def medians(results: list[RunResult], contestant: str) -> tuple[float, float]:
+    """(median seconds, median msg/s) of one contestant's runs."""
+    mine = [result for result in results if result.contestant == contestant]
+    return statistics.median(r.seconds for r in mine), statistics.median(r.rate for r in mine)
+
+
+def print_summary(results: list[RunResult], messages: int, repeat: int) -> None:
+    print(f"\nmedian of {repeat} runs each")
+    print(f"{'contestant':<10} {'messages':>9} {'seconds':>8} {'msg/s':>9}")
+    rates = {}
+    for contestant in ("baseline", "vpipe"):
+        seconds, rates[contestant] = medians(results, contestant)
+        print(f"{contestant:<10} {messages:>9} {seconds:>8.2f} {rates[contestant]:>9.0f}")
+    ratio = rates["vpipe"] / rates["baseline"]
+    verdict = "meets the target" if ratio >= TARGET_RATIO else "BELOW the target"
+    print(f"\nratio vpipe / baseline = {ratio:.2f} (target >= {TARGET_RATIO}): {verdict}")
+
+
+def print_profile(profiler: cProfile.Profile) -> None:
+    for order, top in (("cumulative", PROFILE_TOP_CUMULATIVE), ("tottime", PROFILE_TOP_OWN_TIME)):
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(top)
+        print(f"\n-- profiled vpipe run, top {top} by {order} --")
+        print(text.getvalue().strip())
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_passthrough",
+        description="Pass-through throughput of the vpipe runtime against bare confluent-kafka.",
+    )
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="records per run")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs per contestant")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the measured runs, one more vpipe run under cProfile; print its hot spots",
+    )
+    args = parser.parse_args(argv)
+    if args.messages < 1 or args.repeat < 1:
+        parser.error("--messages and --repeat must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    profiler = None
+    with (
+        tempfile.TemporaryDirectory(prefix="vpipe-bench-") as tmp,
+        broker_bootstrap() as (bootstrap, broker),
+        open(Path(tmp) / "vpipe-console.jsonl", "w") as console,
+    ):
+        setup = prepare(bootstrap, Path(tmp), args.messages)
+        setup_vpipe_logging(setup.settings, console)
+        baseline_log = baseline_logger(Path(tmp) / "baseline.log")
+        results = run_contest(setup, args.repeat, baseline_log)
+        if args.profile:
+            profiler = profile_vpipe(setup)
+        logging.shutdown()  # close the log files before their directory goes
+    print_header(broker, args.messages, args.repeat)
+    print_runs(results)
+    print_summary(results, args.messages, args.repeat)
+    if profiler is not None:
+        print_profile(profiler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
