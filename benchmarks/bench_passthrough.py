@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
+import importlib.metadata
 import io
 import logging
 import os
@@ -46,7 +48,7 @@ from vpipe_core.retry.topics import dlq_topic
 from vpipe_core.runner import _connect, _context
 from vpipe_core.spec import WorkerSpec
 from vpipe_core.testing.broker import LocalBroker, free_port
-from vpipe_core.testing.kafka import ensure_topics
+from vpipe_core.testing.kafka import ensure_topics, read_all
 
 DEFAULT_MESSAGES = 100_000
 DEFAULT_REPEAT = 3
@@ -59,7 +61,8 @@ BASELINE_CLIENT_ID = "bench-baseline"
 RUN_TIMEOUT_S = 600.0
 WATCH_INTERVAL_S = 0.01
 PROFILE_TOP_CUMULATIVE = 25
-PROFILE_TOP_OWN_TIME = 15
+PROFILE_TOP_OWN_TIME = 20
+CONTESTANTS = ("baseline", "vpipe")
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,19 @@ class Topics:
 
 
 @dataclass(frozen=True)
+class Clock:
+    """Wall-clock instants of one run (seconds since the epoch, as Kafka timestamps are)."""
+
+    first_consumed: float
+    last_acked: float  # when the last delivery report was served
+
+
+@dataclass(frozen=True)
 class RunResult:
     contestant: str
     messages: int
-    seconds: float
+    seconds: float  # first record consumed -> last output produced (broker CreateTime)
+    acked_seconds: float  # first record consumed -> last delivery report served
 
     @property
     def rate(self) -> float:
@@ -117,10 +129,12 @@ def claim_payload(number: int) -> bytes:
     return orjson.dumps(claim)
 
 
-def produce_waiting_for_room(producer: Producer, topic: str, value: bytes, key: bytes, **kw: Any):
+def produce_waiting_for_room(
+    producer: Producer, topic: str, value: bytes, key: bytes, **options: Any
+) -> None:
     while True:
         try:
-            producer.produce(topic, value, key, **kw)
+            producer.produce(topic, value, key, **options)
             return
         except BufferError:  # local queue full: serve delivery reports first
             producer.poll(0.05)
@@ -143,6 +157,23 @@ def preload(bootstrap: str, topic: str, count: int) -> None:
         raise RuntimeError(f"pre-loading {topic}: {remaining} records not acknowledged")
 
 
+def measure(contestant: str, bootstrap: str, topics: Topics, expected: int, clock: Clock):
+    """Read the outputs back: exactly one per input key, and the last one's CreateTime."""
+    outputs = read_all(bootstrap, topics.output, expect=expected, timeout_s=120)
+    keys = {message.key() for message in outputs}
+    if len(outputs) != expected or len(keys) != expected:
+        raise RuntimeError(
+            f"{contestant}: {len(outputs)} outputs with {len(keys)} keys, expected {expected}"
+        )
+    last_produced = max(message.timestamp()[1] for message in outputs) / 1000
+    return RunResult(
+        contestant,
+        expected,
+        seconds=last_produced - clock.first_consumed,
+        acked_seconds=clock.last_acked - clock.first_consumed,
+    )
+
+
 # -- baseline: a bare confluent-kafka loop --------------------------------------------------
 
 
@@ -157,7 +188,7 @@ class DeliveryCounter:
     def __call__(self, error: Any, _message: Any) -> None:
         if error is None:
             self.delivered += 1
-            self.last_at = time.perf_counter()
+            self.last_at = time.time()
         else:
             self.failed += 1
 
@@ -176,7 +207,8 @@ def baseline_logger(log_path: Path) -> logging.Logger:
 
 def run_baseline(
     settings: CoreSettings, topics: Topics, expected: int, logger: logging.Logger
-) -> RunResult:
+) -> Clock:
+    """consume -> parse -> produce -> poll -> commit (async) -> one log line, per batch."""
     consumer = Consumer(consumer_config(settings, f"{topics.input}.group", BASELINE_CLIENT_ID))
     producer = Producer(producer_config(settings, BASELINE_CLIENT_ID))
     counter = DeliveryCounter()
@@ -190,7 +222,7 @@ def run_baseline(
                 raise TimeoutError(f"baseline: {counter.delivered} of {expected} delivered")
             messages = [m for m in consumer.consume(FETCH_MAX, POLL_TIMEOUT_S) if m.error() is None]
             if messages and first_at is None:
-                first_at = time.perf_counter()
+                first_at = time.time()
             for message in messages:
                 value = message.value()
                 orjson.loads(value)
@@ -207,7 +239,7 @@ def run_baseline(
         consumer.close()
     if counter.failed or first_at is None:
         raise RuntimeError(f"baseline: {counter.failed} deliveries failed")
-    return RunResult("baseline", expected, counter.last_at - first_at)
+    return Clock(first_consumed=first_at, last_acked=counter.last_at)
 
 
 # -- vpipe: the same work through the runtime -----------------------------------------------
@@ -217,20 +249,29 @@ class PassThroughHandler:
     """A minimal record handler: parse the JSON, produce the original bytes, one log line per
     FETCH_MAX records (the loop's batch size)."""
 
-    def __init__(self, output_topic: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, output_topic: str, logger: logging.Logger, profiler: cProfile.Profile | None
+    ) -> None:
         self._output_topic = output_topic
         self._log = logger
+        self._profiler = profiler
         self.handled = 0
         self.first_at: float | None = None
 
     def handle(self, record: Record) -> Done:
         if self.first_at is None:
-            self.first_at = time.perf_counter()
+            self._first_record()
         orjson.loads(record.value or b"")
         self.handled += 1
         if self.handled % FETCH_MAX == 0:
             self._log.info("batch handled", extra={"records": FETCH_MAX, "handled": self.handled})
         return Done((Output(self._output_topic, record.value, record.key),))
+
+    def _first_record(self) -> None:
+        """Start the clock, and the profiler if any (so the group join is not profiled)."""
+        self.first_at = time.time()
+        if self._profiler is not None:
+            self._profiler.enable()
 
 
 class DeliveryWatcher(threading.Thread):
@@ -253,12 +294,22 @@ class DeliveryWatcher(threading.Thread):
                 REGISTRY.get_sample_value("vpipe_messages_produced_total", self._labels) or 0
             )
             if self.delivered >= self._expected:
-                self.finished_at = time.perf_counter()
+                self.finished_at = time.time()
                 break
         self._loop.request_stop()
 
     def cancel(self) -> None:
         self._cancelled.set()
+
+
+def worker_spec(topics: Topics) -> WorkerSpec:
+    return WorkerSpec(
+        name=WORKER,
+        domain=DOMAIN,
+        handler=f"{__name__}:PassThroughHandler",  # never loaded: run_vpipe builds the handler
+        input_topics=(topics.input,),
+        output_topics=(topics.output,),
+    )
 
 
 def run_vpipe(
@@ -267,16 +318,24 @@ def run_vpipe(
     topics: Topics,
     expected: int,
     profiler: cProfile.Profile | None = None,
-) -> RunResult:
-    spec = WorkerSpec(
-        name=WORKER,
-        domain=DOMAIN,
-        handler=f"{__name__}:PassThroughHandler",  # never loaded: the handler is built here
-        input_topics=(topics.input,),
-        output_topics=(topics.output,),
-    )
-    ctx = _context(spec, 1, f"{topics.input}.group", settings, env)
-    handler = PassThroughHandler(topics.output, ctx.logger)
+) -> Clock:
+    try:
+        return run_worker_until_delivered(settings, env, topics, expected, profiler)
+    finally:
+        gc.collect()  # the runtime's clients sit in reference cycles (stats_cb): close them now
+
+
+def run_worker_until_delivered(
+    settings: CoreSettings,
+    env: Mapping[str, str],
+    topics: Topics,
+    expected: int,
+    profiler: cProfile.Profile | None,
+) -> Clock:
+    """Assembled as `vpipe_core.runner` does it: context, clients, router, loop, metrics server,
+    JSON logs; stopped with `request_stop()` once `expected` outputs are acknowledged."""
+    ctx = _context(worker_spec(topics), 1, f"{topics.input}.group", settings, env)
+    handler = PassThroughHandler(topics.output, ctx.logger, profiler)
     loop = _connect(ctx, handler, [topics.input])
     server = HealthServer(ctx.health, free_port(), bind="127.0.0.1")
     watcher = DeliveryWatcher(loop, topics.output, expected)
@@ -284,30 +343,19 @@ def run_vpipe(
     watcher.start()
     ctx.health.starting = False
     try:
-        with profiling(profiler):
-            loop.run()
+        loop.run()
     finally:
+        if profiler is not None:
+            profiler.disable()
         watcher.cancel()
         watcher.join()
         server.stop()
     if watcher.finished_at is None or handler.first_at is None:
         raise RuntimeError(f"vpipe: {watcher.delivered} of {expected} delivered")
-    return RunResult("vpipe", expected, watcher.finished_at - handler.first_at)
+    return Clock(first_consumed=handler.first_at, last_acked=watcher.finished_at)
 
 
-@contextlib.contextmanager
-def profiling(profiler: cProfile.Profile | None) -> Iterator[None]:
-    if profiler is None:
-        yield
-        return
-    profiler.enable()
-    try:
-        yield
-    finally:
-        profiler.disable()
-
-
-# -- setup and report -----------------------------------------------------------------------
+# -- the contest ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -326,7 +374,13 @@ class BenchSetup:
 
 
 def prepare(bootstrap: str, root: Path, messages: int) -> BenchSetup:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_DIR": str(root / "logs")}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "LOG_DIR": str(root / "logs"),
+        # As in the test harness: Tansu takes about half the session timeout to form a new
+        # group (23 s with the 45 s default). Otherwise only the heartbeat interval changes.
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+    }
     ensure_topics(bootstrap, [dlq_topic(DOMAIN)], PARTITIONS)  # the runner requires it
     settings = load_settings(CoreSettings, env)
     return BenchSetup(bootstrap, env, settings, uuid.uuid4().hex[:8], messages)
@@ -348,35 +402,41 @@ def setup_vpipe_logging(settings: CoreSettings, console: TextIO) -> None:
     )
 
 
+def run_once(setup: BenchSetup, contestant: str, repeat: int, baseline_log: logging.Logger):
+    topics = setup.loaded_topics(contestant, repeat)
+    if contestant == "baseline":
+        clock = run_baseline(setup.settings, topics, setup.messages, baseline_log)
+    else:
+        clock = run_vpipe(setup.settings, setup.env, topics, setup.messages)
+    result = measure(contestant, setup.bootstrap, topics, setup.messages, clock)
+    print(f"  run {repeat}: {contestant:<8} {result.rate:>9,.0f} msg/s", file=sys.stderr)
+    return result
+
+
 def run_contest(setup: BenchSetup, repeat: int, baseline_log: logging.Logger) -> list[RunResult]:
     """baseline, vpipe, baseline, vpipe, ...: `repeat` runs each."""
-    results: list[RunResult] = []
-    for number in range(1, repeat + 1):
-        topics = setup.loaded_topics("baseline", number)
-        results.append(run_baseline(setup.settings, topics, setup.messages, baseline_log))
-        topics = setup.loaded_topics("vpipe", number)
-        results.append(run_vpipe(setup.settings, setup.env, topics, setup.messages))
-        print(
-            f"  run {number}: baseline {results[-2].rate:,.0f} msg/s, "
-            f"vpipe {results[-1].rate:,.0f} msg/s",
-            file=sys.stderr,
-        )
-    return results
+    return [
+        run_once(setup, contestant, number, baseline_log)
+        for number in range(1, repeat + 1)
+        for contestant in CONTESTANTS
+    ]
 
 
 def profile_vpipe(setup: BenchSetup) -> cProfile.Profile:
-    """One more vpipe run, under cProfile (the loop thread only); not part of the figures."""
+    """One more vpipe run under cProfile (loop thread, from the first record), not timed."""
     profiler = cProfile.Profile()
-    run_vpipe(
-        setup.settings, setup.env, setup.loaded_topics("profiled", 0), setup.messages, profiler
-    )
+    topics = setup.loaded_topics("profiled", 0)
+    run_vpipe(setup.settings, setup.env, topics, setup.messages, profiler)
     return profiler
+
+
+# -- report ---------------------------------------------------------------------------------
 
 
 def machine_description() -> str:
     return (
         f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
-        f"confluent-kafka {confluent_kafka.version()[0]} "
+        f"confluent-kafka {importlib.metadata.version('confluent-kafka')} "
         f"(librdkafka {confluent_kafka.libversion()[0]})"
     )
 
@@ -390,28 +450,35 @@ def print_header(broker: str, messages: int, repeat: int) -> None:
     )
 
 
+ROW = "{:>3}  {:<10} {:>9} {:>8} {:>9} {:>9}"
+
+
 def print_runs(results: list[RunResult]) -> None:
-    print(f"{'run':>3}  {'contestant':<10} {'messages':>9} {'seconds':>8} {'msg/s':>9}")
+    print(ROW.format("run", "contestant", "messages", "seconds", "msg/s", "acked s"))
     for number, result in enumerate(results, start=1):
         print(
-            f"{number:>3}  {result.contestant:<10} {result.messages:>9} "
-            f"{result.seconds:>8.2f} {result.rate:>9.0f}"
+            ROW.format(
+                number,
+                result.contestant,
+                result.messages,
+                f"{result.seconds:.3f}",
+                f"{result.rate:.0f}",
+                f"{result.acked_seconds:.3f}",
+            )
         )
 
 
-def medians(results: list[RunResult], contestant: str) -> tuple[float, float]:
-    """(median seconds, median msg/s) of one contestant's runs."""
-    mine = [result for result in results if result.contestant == contestant]
-    return statistics.median(r.seconds for r in mine), statistics.median(r.rate for r in mine)
-
-
-def print_summary(results: list[RunResult], messages: int, repeat: int) -> None:
-    print(f"\nmedian of {repeat} runs each")
-    print(f"{'contestant':<10} {'messages':>9} {'seconds':>8} {'msg/s':>9}")
+def print_summary(results: list[RunResult], repeat: int) -> None:
+    print(f"\nmedian of {repeat} run(s) each")
+    print(ROW.format("", "contestant", "messages", "seconds", "msg/s", "acked s"))
     rates = {}
-    for contestant in ("baseline", "vpipe"):
-        seconds, rates[contestant] = medians(results, contestant)
-        print(f"{contestant:<10} {messages:>9} {seconds:>8.2f} {rates[contestant]:>9.0f}")
+    for contestant in CONTESTANTS:
+        mine = [result for result in results if result.contestant == contestant]
+        rates[contestant] = statistics.median(result.rate for result in mine)
+        seconds = statistics.median(result.seconds for result in mine)
+        acked = statistics.median(result.acked_seconds for result in mine)
+        row = (contestant, mine[0].messages, f"{seconds:.3f}", f"{rates[contestant]:.0f}")
+        print(ROW.format("", *row, f"{acked:.3f}"))
     ratio = rates["vpipe"] / rates["baseline"]
     verdict = "meets the target" if ratio >= TARGET_RATIO else "BELOW the target"
     print(f"\nratio vpipe / baseline = {ratio:.2f} (target >= {TARGET_RATIO}): {verdict}")
@@ -463,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.shutdown()  # close the log files before their directory goes
     print_header(broker, args.messages, args.repeat)
     print_runs(results)
-    print_summary(results, args.messages, args.repeat)
+    print_summary(results, args.repeat)
     if profiler is not None:
         print_profile(profiler)
     return 0
