@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.delivery import FATAL_TOPIC_ERRORS, DeliveryTracker, FatalConfigError
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
+from vpipe_core.logs import current_trace_id
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Retry
 from vpipe_core.record import Record
 from vpipe_core.router import OutcomeRouter
@@ -30,6 +32,8 @@ FETCH_MAX = 500
 POLL_TIMEOUT_S = 0.2
 COMMIT_INTERVAL_S = 0.5
 INPLACE_UNEXPECTED_LIMIT = 5  # unclassified errors in in-place workers: then dead (exhausted)
+SUMMARY_INTERVAL_S = 30.0
+CLOSE_TIMEOUT_S = 10.0
 
 
 def _key(record: Record) -> TopicPartitionKey:
@@ -79,6 +83,8 @@ class ProcessingLoop:
         self._last_commit = 0.0
         self._stop_requested = False
         self._consumed: dict[str, Any] = {}
+        self._tally = {"processed": 0, "done": 0, "retried": 0, "dead": 0}
+        self._last_summary = time.monotonic()
         self._metric_in_flight = metrics.in_flight.labels(self._worker)
         self._metric_progress = metrics.loop_last_progress.labels(self._worker)
         self._metric_seconds = metrics.processing_seconds.labels(self._worker)
@@ -127,6 +133,22 @@ class ProcessingLoop:
         self._delivery.poll(0)
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
             self._commit()
+            if time.monotonic() - self._last_summary >= SUMMARY_INTERVAL_S:
+                self._log_summary()
+
+    def _log_summary(self) -> None:
+        """One INFO line per interval: what happened since the last one."""
+        self._last_summary = time.monotonic()
+        log.info(
+            "progress",
+            extra={
+                **self._tally,
+                "in_flight": self._in_flight,
+                "uncommitted": self._offsets.pending(),
+                "partitions": len(self._assigned),
+            },
+        )
+        self._tally = dict.fromkeys(self._tally, 0)
 
     def _poll_timeout(self) -> float:
         if self._buffer:
@@ -164,10 +186,13 @@ class ProcessingLoop:
 
     def _call(self, record: Record) -> Outcome:
         started = time.perf_counter()
+        token = current_trace_id.set(record.key.decode("utf-8", "replace") if record.key else None)
         try:
             outcome = self._handler.handle(record)
         except Exception as exc:  # the contract: unclassified errors are transient retries
             outcome = self._unexpected_error(record, exc)
+        finally:
+            current_trace_id.reset(token)
         self._metric_seconds.observe(time.perf_counter() - started)
         return outcome
 
@@ -219,12 +244,16 @@ class ProcessingLoop:
     # -- routing outcomes -------------------------------------------------------------------
 
     def _route(self, record: Record, outcome: Outcome) -> None:
+        self._tally["processed"] += 1
         if isinstance(outcome, Done):
+            self._tally["done"] += 1
             self._inplace_attempts.pop(_key(record), None)
             self._delivery.send(record, self._router.done(outcome))
         elif isinstance(outcome, Retry):
+            self._tally["retried"] += 1
             self._route_retry(record, outcome)
         elif isinstance(outcome, Dead):
+            self._tally["dead"] += 1
             self._delivery.send(record, [self._router.dead(record, outcome)])
         elif isinstance(outcome, Defer):
             delay = (outcome.until - datetime.now(UTC)).total_seconds()
@@ -441,7 +470,7 @@ class ProcessingLoop:
             ("commit", lambda: self._commit(sync=True)),
             ("flush producer", lambda: self._delivery_flush(10.0)),
             ("close handler", self._close_handler),
-            ("close consumer", self._consumer.close),
+            ("close consumer", lambda: _bounded(self._consumer.close, CLOSE_TIMEOUT_S)),
         ]
         for name, step in steps:
             try:
@@ -464,3 +493,22 @@ class ProcessingLoop:
         close = getattr(self._handler, "close", None)
         if callable(close):
             close()
+
+
+def _bounded(step: Callable[[], None], timeout_s: float) -> None:
+    """Run a blocking client call with a deadline (librdkafka's close has none of its own)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            step()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="bounded-step", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"step did not finish within {timeout_s}s")
+    if errors:
+        raise errors[0]

@@ -124,3 +124,19 @@ def test_live_worker_serves_metrics_health_and_readiness(testdom, start_worker):
         "vpipe_build_info",
     ):
         assert name in text
+
+
+def test_rebalance_as_instances_join_and_leave_loses_nothing(testdom, start_worker):
+    total = 2000
+    produce(testdom, "testdom.in", (orjson.dumps({"id": i}) for i in range(total)))
+    first = start_worker("testdom-echo", testdom, TESTDOM_SLEEP_MS="2")
+    read_all(testdom, "testdom.out", expect=300, timeout_s=60)
+    start_worker("testdom-echo", testdom, instance=2, TESTDOM_SLEEP_MS="2")
+    read_all(testdom, "testdom.out", expect=900, timeout_s=60)
+    first.signal(signal.SIGTERM)
+    assert first.wait(30) == 0
+
+    everything = {str(i) for i in range(total)}
+    outputs = read_all(testdom, "testdom.out", until=lambda got: ids_of(got) >= everything)
+    assert ids_of(outputs) == everything
+    assert "partitions revoked" in first.output()

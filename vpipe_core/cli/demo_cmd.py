@@ -1,13 +1,12 @@
-"""`vpipe demo`: the runtime end to end on a local broker, with live progress and a summary.
+"""`vpipe demo`: installed demo scenarios end to end on a local broker, with live progress.
 
-Until the domain demo lands (issue 6) it drives the test domain's echo worker (two instances) and
-its retry scheduler: a share of events fails once and comes back through the retry tier, a share
-is poison and lands in the DLQ. It exits 0 only when every event is accounted for.
+A scenario (entry-point group `vpipe.demos`, see `vpipe_core.demo`) names the workers, topics and
+events; this command starts the broker and one process per worker instance, feeds the events,
+shows progress from the workers' own /metrics, and exits 0 only when every event is accounted for.
 """
 
 from __future__ import annotations
 
-import random
 import sys
 import tempfile
 import time
@@ -15,72 +14,17 @@ from pathlib import Path
 
 import click
 
-ECHO, SCHEDULER = "testdom-echo", "testdom-retry-scheduler"
-IN, OUT, DLQ = "testdom.in", "testdom.out", "testdom.dlq"
-PORTS = {ECHO: 8900, SCHEDULER: 8920}
-
-
-def _events(count: int, fault_rate: float, seed: int) -> tuple[list[bytes], int]:
-    import orjson
-
-    rng = random.Random(seed)
-    events, poison = [], 0
-    for i in range(count):
-        roll = rng.random()
-        if roll < fault_rate / 2:
-            events.append(b'{"id": ' + str(i).encode() + b", broken")
-            poison += 1
-        elif roll < fault_rate:
-            events.append(orjson.dumps({"id": i, "fail_times": 1}))
-        else:
-            events.append(orjson.dumps({"id": i}))
-    return events, poison
-
-
-def _scrape(port: int) -> dict[str, float]:
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    totals: dict[str, float] = {}
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return totals
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            key = sample.name + "".join(
-                f"|{v}"
-                for k, v in sorted(sample.labels.items())
-                if k in ("topic", "outcome", "result")
-            )
-            totals[key] = totals.get(key, 0.0) + sample.value
-    return totals
-
-
-def _progress(workers: list) -> dict[str, int]:
-    totals: dict[str, float] = {}
-    for worker in workers:
-        for key, value in _scrape(worker.port).items():
-            totals[key] = totals.get(key, 0.0) + value
-    produced = "vpipe_messages_produced_total"
-    return {
-        "consumed": int(totals.get(f"vpipe_messages_consumed_total|{IN}", 0)),
-        "written": int(totals.get(f"{produced}|ok|{OUT}", 0)),
-        "retried": int(totals.get("vpipe_message_outcomes_total|retry", 0)),
-        "redelivered": int(totals.get(f"{produced}|ok|{IN}", 0)),
-        "dlq": int(totals.get(f"{produced}|ok|{DLQ}", 0)),
-    }
+from vpipe_core.demo import DemoScenario, installed_scenarios
 
 
 @click.command("demo")
+@click.option("--scenario", help="Demo scenario to run (default: the first installed).")
 @click.option("--events", default=500, show_default=True, help="Events to feed.")
 @click.option(
     "--fault-rate",
     default=0.1,
     show_default=True,
-    help="Share of events that fail (half transient, half poison).",
+    help="Share of events that fail (the scenario decides how).",
 )
 @click.option("--duration", default=120.0, show_default=True, help="Give up after seconds.")
 @click.option("--keep-running", is_flag=True, help="Leave everything running until Ctrl-C.")
@@ -91,21 +35,32 @@ def _progress(workers: list) -> dict[str, int]:
     help="Where logs go (default: a temporary directory).",
 )
 def demo(
-    events: int, fault_rate: float, duration: float, keep_running: bool, workdir: Path | None
+    scenario: str | None,
+    events: int,
+    fault_rate: float,
+    duration: float,
+    keep_running: bool,
+    workdir: Path | None,
 ) -> None:
-    """Run workers against a local Kafka-protocol broker and show what happens to every event."""
-    from vpipe_core.registry import installed_worker_names
-
-    if ECHO not in installed_worker_names():
+    """Run a pipeline on a local Kafka-protocol broker and show what happens to every event."""
+    scenarios = installed_scenarios()
+    if not scenarios:
+        raise click.ClickException("no demo scenario is installed; run `python3 run.py demo`")
+    name = scenario or sorted(scenarios)[0]
+    if name not in scenarios:
         raise click.ClickException(
-            "the demo workers are not installed; run it with `python3 run.py demo`"
+            f"no scenario {name!r}; installed: {', '.join(sorted(scenarios))}"
         )
     root = workdir or Path(tempfile.mkdtemp(prefix="vpipe-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    sys.exit(_run(events, fault_rate, duration, keep_running, root))
+    click.echo(f"scenario     {name}: {scenarios[name].description}")
+    sys.exit(_run(scenarios[name], events, fault_rate, duration, keep_running, root))
 
 
-def _run(events: int, fault_rate: float, duration: float, keep: bool, root: Path) -> int:
+def _run(
+    scn: DemoScenario, events: int, fault_rate: float, duration: float, keep: bool, root: Path
+) -> int:
+    from vpipe_core.registry import load_worker
     from vpipe_core.testing.broker import LocalBroker
     from vpipe_core.testing.kafka import ensure_topics, produce
     from vpipe_core.testing.workers import WorkerProcess, worker_environment
@@ -113,45 +68,81 @@ def _run(events: int, fault_rate: float, duration: float, keep: bool, root: Path
     workers: list[WorkerProcess] = []
     with LocalBroker(log_path=root / "broker.log") as broker:
         click.echo(f"broker       {broker.bootstrap} (Tansu, in memory)")
-        ensure_topics(broker.bootstrap, [IN, OUT, DLQ, "testdom.retry.2s"], partitions=4)
+        ensure_topics(broker.bootstrap, list(scn.topics), partitions=4)
         env = worker_environment(
-            broker.bootstrap, root, RETRY_DELAYS="2", JSON_LOGS="false", LOG_LEVEL="WARNING"
+            broker.bootstrap, root, JSON_LOGS="false", LOG_LEVEL="WARNING", **scn.env
         )
         try:
-            for name, instance in ((ECHO, 1), (ECHO, 2), (SCHEDULER, 1)):
-                port = PORTS[name] + instance - 1
-                worker = WorkerProcess(name, env, root, instance, port).start()
-                workers.append(worker)
-                click.echo(f"worker       {name}-{instance} on :{port}")
+            for name, instances in scn.workers:
+                spec = load_worker(name)
+                for instance in range(1, instances + 1):
+                    port = spec.port_for(instance)
+                    workers.append(WorkerProcess(name, env, root, instance, port).start())
+                    click.echo(f"worker       {name}-{instance} on :{port}")
             for worker in workers:
                 worker.wait_ready(60)
-            payloads, poison = _events(events, fault_rate, seed=7)
-            produce(broker.bootstrap, IN, payloads)
-            click.echo(f"fed          {events} events ({poison} poison)\n")
-            counts = _watch(workers, events, poison, duration, keep)
+            payloads, dead_expected = scn.make_events(events, fault_rate, 7)
+            produce(broker.bootstrap, scn.input_topic, payloads)
+            click.echo(f"fed          {events} events ({dead_expected} expected in the DLQ)\n")
+            counts = _watch(scn, workers, events, dead_expected, duration, keep)
         except KeyboardInterrupt:
             click.echo("\ninterrupted; stopping everything")
             return 130
         finally:
             for worker in workers:
                 worker.stop()
-    return _summary(counts, events, poison, root)
+    return _summary(counts, events, dead_expected, root)
 
 
-def _watch(workers: list, events: int, poison: int, duration: float, keep: bool) -> dict:
+def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return []
+    return [
+        (s.name, s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples
+    ]
+
+
+def _progress(scn: DemoScenario, workers: list) -> dict[str, int]:
+    counts = dict.fromkeys(("consumed", "written", "retried", "redelivered", "dlq"), 0)
+    for worker in workers:
+        for name, labels, value in _scrape(worker.port):
+            topic = labels.get("topic")
+            if name == "vpipe_messages_consumed_total" and topic == scn.input_topic:
+                counts["consumed"] += int(value)
+            elif name == "vpipe_message_outcomes_total" and labels.get("outcome") == "retry":
+                counts["retried"] += int(value)
+            elif name == "vpipe_messages_produced_total" and labels.get("result") == "ok":
+                if topic in scn.output_topics:
+                    counts["written"] += int(value)
+                elif topic == scn.dlq_topic:
+                    counts["dlq"] += int(value)
+                elif topic == scn.input_topic:
+                    counts["redelivered"] += int(value)
+    return counts
+
+
+def _watch(
+    scn: DemoScenario, workers: list, events: int, dead: int, duration: float, keep: bool
+) -> dict[str, int]:
     deadline = time.monotonic() + duration
-    counts = _progress(workers)
     live = sys.stdout.isatty()
-    last_line = ""
+    counts, last_line = _progress(scn, workers), ""
     while keep or time.monotonic() < deadline:
-        counts = _progress(workers)
+        counts = _progress(scn, workers)
         line = "  ".join(f"{k} {v:>5}" for k, v in counts.items())
         if live:
             click.echo("\r" + line, nl=False)
         elif line != last_line:
             click.echo(line)
         last_line = line
-        if not keep and counts["written"] >= events - poison and counts["dlq"] >= poison:
+        if not keep and counts["written"] >= events - dead and counts["dlq"] >= dead:
             break
         time.sleep(0.5 if live else 2.0)
     if live:
@@ -159,17 +150,17 @@ def _watch(workers: list, events: int, poison: int, duration: float, keep: bool)
     return counts
 
 
-def _summary(counts: dict, events: int, poison: int, root: Path) -> int:
-    accounted = counts["written"] + counts["dlq"]
+def _summary(counts: dict[str, int], events: int, dead: int, root: Path) -> int:
     click.echo("\nstage        count")
     for key, value in counts.items():
         click.echo(f"{key:12} {value}")
     click.echo(
         f"\nevents {events}: written {counts['written']}, dead-lettered {counts['dlq']} "
-        f"(expected {poison}); logs under {root / 'logs'}"
+        f"(expected {dead}); logs under {root / 'logs'}"
     )
-    if accounted < events:
-        click.echo(f"NOT ACCOUNTED: {events - accounted} event(s)", err=True)
+    missing = events - counts["written"] - counts["dlq"]
+    if missing > 0:
+        click.echo(f"NOT ACCOUNTED: {missing} event(s)", err=True)
         return 1
     click.echo("every event is accounted for")
     return 0
