@@ -22,6 +22,11 @@ from vpipe_core.redact import redact
 current_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_trace_id", default=None
 )
+# The key of the record being handled: the loop sets it per record without decoding it (hot
+# path); a log line about the record decodes it into `trace_id`.
+current_record_key: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
+    "current_record_key", default=None
+)
 
 VPIPE_LOGGER_PREFIX = "vpipe"
 THIRD_PARTY_LEVEL = logging.WARNING
@@ -75,7 +80,13 @@ def _iso_timestamp(record: logging.LogRecord) -> str:
 
 def _trace_id(record: logging.LogRecord) -> str | None:
     explicit: str | None = record.__dict__.get("trace_id")
-    return explicit if explicit is not None else current_trace_id.get()
+    if explicit is not None:
+        return explicit
+    trace_id = current_trace_id.get()
+    if trace_id is not None:
+        return trace_id
+    key = current_record_key.get()
+    return key.decode("utf-8", "replace") if key is not None else None
 
 
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -3,12 +3,13 @@ acknowledged prefix (runtime.md §4). One loop per worker process, driven from o
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,10 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
-from vpipe_core.kafka.delivery import FATAL_TOPIC_ERRORS, DeliveryTracker, FatalConfigError
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
-from vpipe_core.logs import current_trace_id
-from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Retry
+from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError, Outbox
+from vpipe_core.logs import current_record_key
+from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.router import OutcomeRouter
 from vpipe_core.spec import BatchHandler, RetryMode
@@ -33,6 +34,7 @@ POLL_TIMEOUT_S = 0.2
 COMMIT_INTERVAL_S = 0.5
 INPLACE_UNEXPECTED_LIMIT = 5  # unclassified errors in in-place workers: then dead (exhausted)
 SUMMARY_INTERVAL_S = 30.0
+BARRIER_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 10.0
 
 
@@ -64,7 +66,7 @@ class ProcessingLoop:
         if self._inplace and self._concurrency > 1:
             raise ValueError("in-place retry needs an inline handler (concurrency 1)")
         self._offsets = OffsetTracker()
-        self._delivery = DeliveryTracker(producer, self._worker, self._complete, router.too_large)
+        self._outbox = Outbox(producer, self._worker, router.too_large)
         self._assigned: set[TopicPartitionKey] = set()
         self._rewound: dict[TopicPartitionKey, int] = {}
         self._paused_until: dict[TopicPartitionKey, float] = {}
@@ -77,13 +79,17 @@ class ProcessingLoop:
             if self._concurrency > 1
             else None
         )
+        # Inline and batch handlers route each partition's records in consumption order, so the
+        # committable position just follows them; concurrent handlers finish out of order.
+        self._in_order = self._executor is None
         self._finished: queue.SimpleQueue[tuple[Record, Future[Outcome]]] = queue.SimpleQueue()
         self._in_flight = 0
         self._flow_paused = False
         self._last_commit = 0.0
         self._stop_requested = False
-        self._consumed: dict[str, Any] = {}
-        self._tally = {"processed": 0, "done": 0, "retried": 0, "dead": 0}
+        self._consumed: dict[str, int] = {}  # per topic, since the last metrics flush
+        self._done_count = 0  # since the last metrics flush
+        self._tally = {"done": 0, "retried": 0, "dead": 0}
         self._last_summary = time.monotonic()
         self._metric_in_flight = metrics.in_flight.labels(self._worker)
         self._metric_progress = metrics.loop_last_progress.labels(self._worker)
@@ -96,6 +102,7 @@ class ProcessingLoop:
 
     def run(self) -> None:
         """Run until `request_stop()`; raises FatalConfigError on misconfiguration."""
+        _tune_gc()
         self._consumer.subscribe(
             self._topics,
             on_assign=self._on_assign,
@@ -105,8 +112,8 @@ class ProcessingLoop:
         try:
             while not self._stop_requested:
                 self._iterate()
-                if self._delivery.fatal:
-                    raise self._delivery.fatal
+                if self._outbox.fatal:
+                    raise self._outbox.fatal
         finally:
             self._shutdown()
 
@@ -116,10 +123,8 @@ class ProcessingLoop:
         self._resume_due()
         messages = self._consumer.consume(FETCH_MAX, self._poll_timeout())
         self._housekeeping()
-        for message in messages:
-            self._accept(message)
-            if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
-                self._housekeeping()  # slow inline handlers still commit and show progress
+        if messages:
+            self._accept_all(messages)
         if self._is_batch and self._batch_due():
             self._run_batch()
         self._collect_finished()
@@ -129,24 +134,30 @@ class ProcessingLoop:
 
     def _housekeeping(self) -> None:
         self._ctx.health.progressed()
-        self._metric_progress.set(time.time())
-        self._delivery.poll(0)
+        self._outbox.poll(0)
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
+            self._metric_progress.set(time.time())
+            self._flush_counts()
             self._commit()
             if time.monotonic() - self._last_summary >= SUMMARY_INTERVAL_S:
                 self._log_summary()
+
+    def _flush_counts(self) -> None:
+        """Per-record counts go to Prometheus in bulk (a labelled inc costs more than a record)."""
+        for topic, count in self._consumed.items():
+            metrics.messages_consumed.labels(self._worker, topic).inc(count)
+        self._consumed.clear()
+        if self._done_count:
+            metrics.message_outcomes.labels(self._worker, "done", "").inc(self._done_count)
+            self._tally["done"] += self._done_count
+            self._done_count = 0
 
     def _log_summary(self) -> None:
         """One INFO line per interval: what happened since the last one."""
         self._last_summary = time.monotonic()
         log.info(
             "progress",
-            extra={
-                **self._tally,
-                "in_flight": self._in_flight,
-                "uncommitted": self._offsets.pending(),
-                "partitions": len(self._assigned),
-            },
+            extra={**self._tally, "in_flight": self._in_flight, "partitions": len(self._assigned)},
         )
         self._tally = dict.fromkeys(self._tally, 0)
 
@@ -157,42 +168,114 @@ class ProcessingLoop:
             )
         return 0.0 if self._in_flight and self._executor is None else POLL_TIMEOUT_S
 
-    def _accept(self, message: Any) -> None:
-        error = message.error()
-        if error is not None:
-            self._on_consume_error(error)
-            return
-        record = Record.from_message(message)
-        if self._is_rewound(record):
-            return
-        self._offsets.track(record.topic, record.partition, record.offset)
-        self._count_consumed(record.topic)
-        if self._is_batch:
-            if not self._buffer:
-                self._buffer_since = time.monotonic()
-            self._buffer.append(record)
-        elif self._executor is not None:
-            self._submit(record)
+    def _accept_all(self, messages: list[Any]) -> None:
+        if self._is_batch or self._executor is not None:
+            self._accept_for_later(messages)
         else:
-            self._route(record, self._call(record))
+            self._handle_inline(messages)
 
-    def _count_consumed(self, topic: str) -> None:
-        child = self._consumed.get(topic)
-        if child is None:
-            child = self._consumed[topic] = metrics.messages_consumed.labels(self._worker, topic)
-        child.inc()
+    def _records(self, messages: list[Any]) -> Iterator[Record]:
+        """Fetched messages as records, skipping errors and records of rewound partitions."""
+        consumed = self._consumed
+        for message in messages:
+            if message.error() is not None:
+                self._on_consume_error(message.error())
+                continue
+            record = Record.from_message(message)
+            if self._rewound and self._is_rewound(record):
+                continue
+            consumed[record.topic] = consumed.get(record.topic, 0) + 1
+            yield record
+
+    def _accept_for_later(self, messages: list[Any]) -> None:
+        """Batch handlers buffer records; concurrent handlers get them in the thread pool."""
+        for record in self._records(messages):
+            if self._is_batch:
+                self._buffer_record(record)
+            else:
+                self._offsets.for_partition((record.topic, record.partition)).track(record.offset)
+                self._submit(record)
+
+    def _handle_inline(self, messages: list[Any]) -> None:
+        """The hot path of inline record handlers, written flat on purpose (each Python call or
+        attribute lookup per record is a measurable share of the loop's cost): build the record,
+        call the handler with its key as trace context, and route `Done` right here; anything
+        else takes the general `_route`. Committable positions are gathered locally and handed
+        to the offset tracker before anything can commit."""
+        started = time.perf_counter()
+        send, monotonic, new = self._outbox.send, time.monotonic, tuple.__new__
+        handle, consumed, rewound = self._handler.handle, self._consumed, self._rewound
+        set_key, reset_key = current_record_key.set, current_record_key.reset
+        positions: dict[TopicPartitionKey, int] = {}
+        done = 0
+        housekeeping_at = self._last_commit + COMMIT_INTERVAL_S
+        for message in messages:
+            if message.error() is not None:
+                self._on_consume_error(message.error())
+                continue
+            record: Record = new(
+                Record,
+                (
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    message.key(),
+                    message.value(),
+                    None,
+                    message,
+                ),
+            )
+            if rewound and self._is_rewound(record):
+                continue
+            topic = record.topic
+            consumed[topic] = consumed.get(topic, 0) + 1
+            token = set_key(record.key)
+            try:
+                outcome = handle(record)
+            except Exception as exc:  # the contract: unclassified errors are transient retries
+                outcome = self._unexpected_error(record, exc)
+            finally:
+                reset_key(token)
+            if type(outcome) is Done:
+                done += 1
+                send(record, outcome.outputs)
+                positions[(topic, record.partition)] = record.offset + 1
+            else:
+                self._route(record, outcome)
+            if monotonic() >= housekeeping_at:  # slow handlers still commit and show progress
+                self._routed_done(positions, done)
+                positions, done = {}, 0
+                self._housekeeping()
+                housekeeping_at = self._last_commit + COMMIT_INTERVAL_S
+        self._routed_done(positions, done)
+        self._metric_seconds.observe(time.perf_counter() - started)
+
+    def _routed_done(self, positions: dict[TopicPartitionKey, int], done: int) -> None:
+        self._done_count += done
+        for key, position in positions.items():
+            self._offsets.routed_in_order(key, position - 1)
+            if self._inplace_attempts:
+                self._inplace_attempts.pop(key, None)
+
+    def _buffer_record(self, record: Record) -> None:
+        if not self._buffer:
+            self._buffer_since = time.monotonic()
+        self._buffer.append(record)
 
     # -- calling the handler ----------------------------------------------------------------
 
     def _call(self, record: Record) -> Outcome:
-        started = time.perf_counter()
-        token = current_trace_id.set(record.key.decode("utf-8", "replace") if record.key else None)
+        token = current_record_key.set(record.key)
         try:
-            outcome = self._handler.handle(record)
+            return self._handler.handle(record)
         except Exception as exc:  # the contract: unclassified errors are transient retries
-            outcome = self._unexpected_error(record, exc)
+            return self._unexpected_error(record, exc)
         finally:
-            current_trace_id.reset(token)
+            current_record_key.reset(token)
+
+    def _call_timed(self, record: Record) -> Outcome:
+        started = time.perf_counter()
+        outcome = self._call(record)
         self._metric_seconds.observe(time.perf_counter() - started)
         return outcome
 
@@ -206,7 +289,7 @@ class ProcessingLoop:
     def _submit(self, record: Record) -> None:
         assert self._executor is not None
         self._in_flight += 1
-        future = self._executor.submit(self._call, record)
+        future = self._executor.submit(self._call_timed, record)
         future.add_done_callback(lambda done: self._finished.put((record, done)))
 
     def _collect_finished(self) -> None:
@@ -244,17 +327,17 @@ class ProcessingLoop:
     # -- routing outcomes -------------------------------------------------------------------
 
     def _route(self, record: Record, outcome: Outcome) -> None:
-        self._tally["processed"] += 1
         if isinstance(outcome, Done):
-            self._tally["done"] += 1
-            self._inplace_attempts.pop(_key(record), None)
-            self._delivery.send(record, self._router.done(outcome))
+            self._done_count += 1
+            if self._inplace_attempts:
+                self._inplace_attempts.pop(_key(record), None)
+            self._send(record, outcome.outputs)
         elif isinstance(outcome, Retry):
             self._tally["retried"] += 1
             self._route_retry(record, outcome)
         elif isinstance(outcome, Dead):
             self._tally["dead"] += 1
-            self._delivery.send(record, [self._router.dead(record, outcome)])
+            self._send(record, [self._router.dead(record, outcome)])
         elif isinstance(outcome, Defer):
             delay = (outcome.until - datetime.now(UTC)).total_seconds()
             self._rewind(record, max(0.0, delay))
@@ -264,11 +347,11 @@ class ProcessingLoop:
 
     def _route_retry(self, record: Record, outcome: Retry) -> None:
         if not self._inplace:
-            self._delivery.send(record, [self._router.retry(record, outcome)])
+            self._send(record, [self._router.retry(record, outcome)])
             return
         if outcome.error.startswith("unexpected ") and self._count_unexpected(record):
             dead = Dead(outcome.error, outcome.category, reason="exhausted")
-            self._delivery.send(record, [self._router.dead(record, dead)])
+            self._send(record, [self._router.dead(record, dead)])
             return
         key = _key(record)
         attempt = self._inplace_attempts.get(key, 0) + 1
@@ -297,15 +380,20 @@ class ProcessingLoop:
             return True
         return False
 
-    def _complete(self, record: Record) -> None:
-        self._offsets.complete(record.topic, record.partition, record.offset)
+    def _send(self, record: Record, outputs: Sequence[Output]) -> None:
+        """Produce the outputs; the offset becomes committable after the next barrier."""
+        self._outbox.send(record, outputs)
+        if self._in_order:
+            self._offsets.routed_in_order((record.topic, record.partition), record.offset)
+        else:
+            self._offsets.routed((record.topic, record.partition), record.offset)
 
     # -- pausing, seeking back, resuming ----------------------------------------------------
 
     def _rewind(self, record: Record, delay_s: float) -> None:
         """Leave `record` unconsumed: seek its partition back to it and pause until due."""
         key = _key(record)
-        self._offsets.forget_from(record.topic, record.partition, record.offset)
+        self._offsets.forget_from(key, record.offset)
         self._rewound[key] = min(record.offset, self._rewound.get(key, record.offset))
         self._paused_until[key] = time.monotonic() + delay_s
         partition = TopicPartition(record.topic, record.partition, record.offset)
@@ -342,7 +430,7 @@ class ProcessingLoop:
 
     def _update_health(self) -> None:
         health = self._ctx.health
-        retrying = bool(self._inplace_attempts) or self._delivery.failing_since is not None
+        retrying = bool(self._inplace_attempts) or self._outbox.failing_since is not None
         if retrying and health.inplace_retry_since is None:
             health.inplace_retry_since = time.monotonic()
         elif not retrying:
@@ -354,18 +442,25 @@ class ProcessingLoop:
 
     # -- commits ----------------------------------------------------------------------------
 
-    def _commit(self, keys: set[TopicPartitionKey] | None = None, sync: bool = False) -> None:
+    def _commit(
+        self,
+        keys: set[TopicPartitionKey] | None = None,
+        sync: bool = False,
+        barrier_timeout_s: float = BARRIER_TIMEOUT_S,
+    ) -> None:
+        """Commit the routed prefix, after proving that its outputs are all acknowledged."""
         self._last_commit = time.monotonic()
-        ready = self._offsets.take_ready(keys)
-        if not ready:
-            return
-        offsets = [TopicPartition(topic, part, pos) for (topic, part), pos in ready.items()]
+        positions = self._offsets.positions(keys)
+        if not positions or not self._outbox.barrier(barrier_timeout_s):
+            return  # positions stay pending; the next commit tries again
+        offsets = [TopicPartition(topic, part, pos) for (topic, part), pos in positions.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=not sync)
         except KafkaException as exc:
             log.warning("commit failed; records will be redelivered", extra={"error": str(exc)})
             return
-        for (topic, part), position in ready.items():
+        self._offsets.committed(positions)
+        for (topic, part), position in positions.items():
             metrics.committed_offset.labels(self._worker, topic, str(part)).set(position)
 
     # -- errors and statistics --------------------------------------------------------------
@@ -389,6 +484,9 @@ class ProcessingLoop:
                 if part != "-1" and lag >= 0:
                     metrics.consumer_lag.labels(self._worker, topic, part).set(lag)
 
+    def on_delivery_error(self, error: KafkaError | None, message: Any) -> None:
+        self._outbox.on_delivery_error(error, message)
+
     def on_error(self, error: KafkaError) -> None:
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             metrics.broker_up.labels(self._worker).set(0)
@@ -411,9 +509,10 @@ class ProcessingLoop:
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
+        deadline = time.monotonic() + self._ctx.settings.shutdown_drain_seconds
         self._drop_buffered(keys)
-        self._drain(keys, time.monotonic() + self._ctx.settings.shutdown_drain_seconds)
-        self._commit(keys, sync=True)
+        self._drain(keys, deadline)
+        self._commit(keys, sync=True, barrier_timeout_s=max(1.0, deadline - time.monotonic()))
         self._release(keys, "revoked")
 
     def _on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -422,7 +521,7 @@ class ProcessingLoop:
         self._release(keys, "lost")
 
     def _release(self, keys: set[TopicPartitionKey], how: str) -> None:
-        self._offsets.drop(list(keys))
+        self._offsets.drop(keys)
         self._assigned -= keys
         for key in keys:
             self._rewound.pop(key, None)
@@ -438,21 +537,19 @@ class ProcessingLoop:
         kept = [record for record in self._buffer if _key(record) not in keys]
         for record in self._buffer:
             if _key(record) in keys:
-                self._offsets.forget_from(record.topic, record.partition, record.offset)
+                self._offsets.forget_from(_key(record), record.offset)
         self._buffer = kept
 
     def _drain(self, keys: set[TopicPartitionKey] | None, deadline: float) -> None:
-        """Wait for in-flight records (of `keys`, or all) to be routed and acknowledged."""
+        """Wait for in-flight records (of `keys`, or all) to be routed."""
         while time.monotonic() < deadline:
             self._collect_finished()
-            self._delivery.poll(0.05)
+            self._outbox.poll(0.01)
             busy = self._in_flight if keys is None else 0
-            if self._offsets.pending(keys) == 0 and busy == 0:
+            if self._offsets.unrouted(keys) == 0 and busy == 0:
                 return
-            if self._delivery.fatal:
+            if self._outbox.fatal:
                 return
-            if self._in_flight:
-                time.sleep(0.01)
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -467,8 +564,8 @@ class ProcessingLoop:
             ),
             ("finish batch", self._finish_batch),
             ("drain", lambda: self._drain(None, deadline)),
-            ("commit", lambda: self._commit(sync=True)),
-            ("flush producer", lambda: self._delivery_flush(10.0)),
+            ("commit", lambda: self._commit(sync=True, barrier_timeout_s=10.0)),
+            ("flush producer", lambda: self._producer_flush(10.0)),
             ("close handler", self._close_handler),
             ("close consumer", lambda: _bounded(self._consumer.close, CLOSE_TIMEOUT_S)),
         ]
@@ -481,18 +578,27 @@ class ProcessingLoop:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _finish_batch(self) -> None:
-        if self._buffer and not self._delivery.fatal:
+        if self._buffer and not self._outbox.fatal:
             self._run_batch()
 
-    def _delivery_flush(self, timeout: float) -> None:
-        remaining = self._delivery.flush(timeout)
-        if remaining:
-            log.error("producer flush left records unacknowledged", extra={"count": remaining})
+    def _producer_flush(self, timeout: float) -> None:
+        if not self._outbox.barrier(timeout):
+            log.error("producer flush left records unacknowledged; they will be redelivered")
 
     def _close_handler(self) -> None:
         close = getattr(self._handler, "close", None)
         if callable(close):
             close()
+
+
+def _tune_gc() -> None:
+    """Each fetch keeps about FETCH_MAX records alive, so the default young-generation threshold
+    (700) collects on every batch. Freeze the start-up heap and collect the young generation
+    less often; the objects of the hot path are freed by reference counting anyway."""
+    gc.collect()
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, 20_000), middle, old)
 
 
 def _bounded(step: Callable[[], None], timeout_s: float) -> None:

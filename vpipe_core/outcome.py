@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import attrs
 
@@ -19,24 +20,23 @@ class Category(enum.StrEnum):
     PERMANENT = "permanent"
 
 
-@attrs.frozen
-class Output:
+class Output(NamedTuple):
     """One record to produce. `value` bytes are sent as they are (never re-encoded)."""
 
     topic: str
     value: bytes | None
     key: bytes | None = None
-    headers: Headers = attrs.field(factory=list)
+    headers: Headers | None = None
 
 
-@attrs.frozen
+@attrs.define(slots=True)
 class Done:
     """Handled: produce `outputs`, then the record may be committed."""
 
     outputs: Sequence[Output] = ()
 
 
-@attrs.frozen
+@attrs.define(slots=True)
 class Retry:
     """Failed for now: retry through the domain's tiers, or in place for in-place workers."""
 
@@ -45,7 +45,7 @@ class Retry:
     not_before: datetime | None = None  # e.g. from a Retry-After header
 
 
-@attrs.frozen
+@attrs.define(slots=True)
 class Dead:
     """Failed for good: the original bytes go to `<domain>.dlq` with the reason."""
 
@@ -54,7 +54,7 @@ class Dead:
     reason: str = "permanent"
 
 
-@attrs.frozen
+@attrs.define(slots=True)
 class Defer:
     """Not yet due: leave the record unconsumed and look at it again at `until` (scheduler)."""
 

@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
-
-import attrs
+from typing import Any, NamedTuple, Self
 
 from vpipe_core.outcome import Headers
 
 ATTEMPT_HEADER = "vpipe_attempt"
 
 
-@attrs.frozen(slots=True)
-class Record:
+class Record(NamedTuple):
+    """A consumed record. A tuple, because one is built per message on the hot path; headers
+    and timestamp are read from the underlying message only when asked for."""
+
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Headers
-    timestamp_ms: int | None = None
+    given_headers: Headers | None = None
+    message: Any = None  # the confluent-kafka Message it came from, if any
 
     @classmethod
     def from_message(cls, message: Any) -> Self:
-        _, ts = message.timestamp()
-        return cls(
-            message.topic(),
-            message.partition(),
-            message.offset(),
-            message.key(),
-            message.value(),
-            message.headers() or [],
-            ts if ts and ts > 0 else None,
+        return tuple.__new__(
+            cls,
+            (
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                message.key(),
+                message.value(),
+                None,
+                message,
+            ),
         )
+
+    @property
+    def headers(self) -> Headers:
+        if self.given_headers is not None:
+            return self.given_headers
+        return (self.message.headers() if self.message is not None else None) or []
+
+    @property
+    def timestamp_ms(self) -> int | None:
+        if self.message is None:
+            return None
+        _, ts = self.message.timestamp()
+        return ts if ts > 0 else None
 
     def header(self, name: str) -> str | None:
         """The last value of header `name` decoded as UTF-8, or None."""

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import attrs
 
 from vpipe_core import metrics
-from vpipe_core.outcome import Category, Dead, Done, Output, Retry
+from vpipe_core.outcome import Category, Dead, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.envelope import dlq_output, tier_output
 
 
 @attrs.define
 class OutcomeRouter:
-    """Routes Done / tier Retry / Dead; in-place retries and Defer are the loop's business."""
+    """Builds the tier and DLQ records; Done, in-place retries and Defer are the loop's business."""
 
     domain: str
     worker: str
     worker_id: str
     delays: tuple[int, ...]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    def done(self, outcome: Done) -> Sequence[Output]:
-        metrics.message_outcomes.labels(self.worker, "done", "").inc()
-        return outcome.outputs
 
     def retry(self, record: Record, outcome: Retry) -> Output:
         """The tier record for this failure, or the DLQ record once the tiers are exhausted."""

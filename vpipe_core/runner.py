@@ -161,7 +161,7 @@ def _banner(settings: CoreSettings) -> dict[str, Any]:
 
 def _serve(ctx: WorkerContext, port: int) -> int:
     from vpipe_core import metrics
-    from vpipe_core.kafka.delivery import FatalConfigError
+    from vpipe_core.kafka.outbox import FatalConfigError
 
     metrics.build_info.labels(_version(), ctx.settings.environment).set(1)
     handler = _build_handler(ctx)
@@ -223,7 +223,12 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
             "error_cb": lambda error: callbacks["loop"].on_error(error),
         }
     )
-    producer = Producer(producer_config(settings, ctx.worker_id))
+    producer = Producer(
+        {
+            **producer_config(settings, ctx.worker_id),
+            "on_delivery": lambda error, msg: callbacks["loop"].on_delivery_error(error, msg),
+        }
+    )
     delays = domain_delays(ctx.domain, ctx.env, settings.retry_delays)
     router = OutcomeRouter(ctx.domain, ctx.spec.name, ctx.worker_id, delays)
     loop = ProcessingLoop(ctx, handler, consumer, producer, router, topics)

@@ -105,7 +105,10 @@ def test_replay_counter_refuses_a_loop(testdom, start_worker, tmp_path):
         DLQ_MAX_REPLAYS="1",
     )
     assert first.returncode == 0, first.stderr
-    second_death = read_all(testdom, "testdom.dlq", expect=2)[1]
+    deaths = read_all(testdom, "testdom.dlq", expect=2)
+    replayed = [m for m in deaths if "vpipe_replay_count" in headers_of(m)]
+    assert len(replayed) == 1, "the replayed record died again, carrying its replay count"
+    second_death = replayed[0]
     assert headers_of(second_death)["vpipe_replay_count"] == "1"
 
     ref = f"{second_death.partition()}:{second_death.offset()}"

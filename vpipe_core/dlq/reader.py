@@ -19,7 +19,6 @@ def tool_group(domain: str) -> str:
     return f"{domain}-dlq-tool"
 
 
-@attrs.frozen(slots=True)
 class DlqEntry(Record):
     """A DLQ record with its envelope fields at hand."""
 

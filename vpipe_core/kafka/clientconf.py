@@ -37,6 +37,7 @@ def producer_config(settings: CoreSettings, client_id: str) -> dict[str, Any]:
         "linger.ms": 10,
         "message.max.bytes": MAX_MESSAGE_BYTES,
         "delivery.timeout.ms": 120000,
+        "delivery.report.only.error": True,  # success is proven in bulk by Outbox.barrier()
     }
 
 

@@ -1,4 +1,4 @@
-"""Which offsets may be committed: the contiguous prefix of completed records per partition."""
+"""Which offsets may be committed: per partition, the contiguous prefix of routed records."""
 
 from __future__ import annotations
 
@@ -8,88 +8,101 @@ TopicPartitionKey = tuple[str, int]
 
 
 class PartitionOffsets:
-    """Offsets of one partition in consumption order, each open until marked complete."""
+    """Offsets of one partition in consumption order, each open until marked routed."""
 
-    __slots__ = ("_completed", "_open", "committed")
+    __slots__ = ("_open", "_routed", "committed", "position")
 
     def __init__(self) -> None:
         self._open: deque[int] = deque()
-        self._completed: set[int] = set()
-        self.committed: int | None = None  # next offset to read, as last committed
+        self._routed: set[int] = set()
+        self.position: int | None = None  # next offset after the routed prefix
+        self.committed: int | None = None
 
     def track(self, offset: int) -> None:
         self._open.append(offset)
 
-    def complete(self, offset: int) -> None:
-        self._completed.add(offset)
+    def routed_in_order(self, offset: int) -> None:
+        """For records routed in consumption order (inline and batch handlers): nothing is open
+        before them, so the committable position simply moves past the record."""
+        self.position = offset + 1
+
+    def routed(self, offset: int) -> None:
+        self._routed.add(offset)
 
     def forget_from(self, offset: int) -> None:
         """Drop `offset` and everything after it (they will be fetched again)."""
         while self._open and self._open[-1] >= offset:
-            self._completed.discard(self._open.pop())
+            self._routed.discard(self._open.pop())
 
-    def commit_position(self) -> int | None:
-        """Next offset to commit (last completed prefix offset + 1), or None when nothing is new."""
-        position = None
-        while self._open and self._open[0] in self._completed:
+    def advance(self) -> int | None:
+        """Move past the routed prefix; the position to commit if it changed since the last
+        commit, else None."""
+        while self._open and self._open[0] in self._routed:
             done = self._open.popleft()
-            self._completed.discard(done)
-            position = done + 1
-        return position
+            self._routed.discard(done)
+            self.position = done + 1
+        return self.position if self.position != self.committed else None
 
     @property
     def pending(self) -> int:
         return len(self._open)
 
+    @property
+    def unrouted(self) -> int:
+        return len(self._open) - len(self._routed)
+
 
 class OffsetTracker:
-    """Per-partition `PartitionOffsets` for every partition the consumer owns."""
+    """`PartitionOffsets` for every partition the consumer owns."""
 
     def __init__(self) -> None:
         self.partitions: dict[TopicPartitionKey, PartitionOffsets] = {}
-        self._ready: dict[TopicPartitionKey, int] = {}
 
-    def track(self, topic: str, partition: int, offset: int) -> None:
-        key = (topic, partition)
+    def for_partition(self, key: TopicPartitionKey) -> PartitionOffsets:
         offsets = self.partitions.get(key)
         if offsets is None:
             offsets = self.partitions[key] = PartitionOffsets()
-        offsets.track(offset)
+        return offsets
 
-    def complete(self, topic: str, partition: int, offset: int) -> None:
-        offsets = self.partitions.get((topic, partition))
-        if offsets is None:
-            return  # partition revoked meanwhile; its record will be redelivered
-        offsets.complete(offset)
-        position = offsets.commit_position()
-        if position is not None:
-            self._ready[(topic, partition)] = position
+    def routed_in_order(self, key: TopicPartitionKey, offset: int) -> None:
+        """In-order routing happens on the loop thread between polls, so the partition is
+        still assigned (revocations run inside `consume`)."""
+        self.for_partition(key).routed_in_order(offset)
 
-    def forget_from(self, topic: str, partition: int, offset: int) -> None:
-        offsets = self.partitions.get((topic, partition))
+    def routed(self, key: TopicPartitionKey, offset: int) -> None:
+        offsets = self.partitions.get(key)
+        if offsets is not None:  # else revoked meanwhile: the record will be redelivered
+            offsets.routed(offset)
+
+    def forget_from(self, key: TopicPartitionKey, offset: int) -> None:
+        offsets = self.partitions.get(key)
         if offsets is not None:
             offsets.forget_from(offset)
 
-    def drop(self, keys: list[TopicPartitionKey]) -> None:
+    def drop(self, keys: set[TopicPartitionKey]) -> None:
         for key in keys:
             self.partitions.pop(key, None)
-            self._ready.pop(key, None)
 
-    def take_ready(
-        self, keys: set[TopicPartitionKey] | None = None
-    ) -> dict[TopicPartitionKey, int]:
-        """Commit positions that moved since the last call (all, or only `keys`)."""
-        if keys is None:
-            ready, self._ready = self._ready, {}
-            return ready
-        taken = {key: pos for key, pos in self._ready.items() if key in keys}
-        for key in taken:
-            del self._ready[key]
-        return taken
+    def positions(self, keys: set[TopicPartitionKey] | None = None) -> dict[TopicPartitionKey, int]:
+        """Commit positions that moved since the last `committed()` (all, or only `keys`)."""
+        moved: dict[TopicPartitionKey, int] = {}
+        for key, offsets in self.partitions.items():
+            if keys is None or key in keys:
+                position = offsets.advance()
+                if position is not None:
+                    moved[key] = position
+        return moved
+
+    def committed(self, positions: dict[TopicPartitionKey, int]) -> None:
+        for key, position in positions.items():
+            offsets = self.partitions.get(key)
+            if offsets is not None:
+                offsets.committed = position
 
     def pending(self, keys: set[TopicPartitionKey] | None = None) -> int:
-        return sum(
-            offsets.pending
-            for key, offsets in self.partitions.items()
-            if keys is None or key in keys
-        )
+        """Records consumed and not yet committed."""
+        return sum(o.pending for k, o in self.partitions.items() if keys is None or k in keys)
+
+    def unrouted(self, keys: set[TopicPartitionKey] | None = None) -> int:
+        """Records consumed whose outcome is not routed yet."""
+        return sum(o.unrouted for k, o in self.partitions.items() if keys is None or k in keys)

@@ -1,0 +1,161 @@
+"""Producing outputs, and knowing when everything produced so far is acknowledged.
+
+The producer reports only failed deliveries (`delivery.report.only.error`), so a success costs no
+Python call. Acknowledgement is proven in bulk by `barrier()`: a flush that returns with nothing
+outstanding and no failure reported since means every record produced before it is acknowledged.
+The loop commits offsets only after a successful barrier.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+
+from vpipe_core import metrics
+from vpipe_core.outcome import Headers, Output
+from vpipe_core.record import Record
+
+log = logging.getLogger("vpipe.outbox")
+
+FATAL_TOPIC_ERRORS = frozenset(
+    {
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    }
+)
+
+
+class FatalConfigError(Exception):
+    """A misconfiguration no retry can fix (unknown topic, not authorised): exit code 2."""
+
+
+Resend = tuple[float, str, bytes | None, bytes | None, Headers | None, int]
+
+
+class Outbox:
+    def __init__(
+        self, producer: Any, worker: str, on_too_large: Callable[[Record, str], Output]
+    ) -> None:
+        self._producer = producer
+        self._worker = worker
+        self._on_too_large = on_too_large
+        self._unconfirmed: dict[str, int] = {}  # topic -> records produced since the last barrier
+        self._resends: list[Resend] = []
+        self._failed_since_barrier = False
+        self.fatal: FatalConfigError | None = None
+        self.failing_since: float | None = None
+
+    def send(self, record: Record, outputs: Sequence[Output]) -> None:
+        produce, unconfirmed = self._producer.produce, self._unconfirmed
+        for topic, value, key, headers in outputs:
+            try:
+                produce(topic, value, key, headers=headers)
+            except (BufferError, KafkaException):
+                self._produce(record, topic, value, key, headers, 0)  # the slow, careful path
+                continue
+            unconfirmed[topic] = unconfirmed.get(topic, 0) + 1
+
+    def _produce(
+        self,
+        record: Record | None,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers | None,
+        attempt: int,
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, headers=headers)
+                self._unconfirmed[topic] = self._unconfirmed.get(topic, 0) + 1
+                return
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let librdkafka drain, then retry
+            except KafkaException as exc:
+                self._rejected(record, exc.args[0], topic, value, key, headers, attempt)
+                return
+
+    def _rejected(
+        self,
+        record: Record | None,
+        err: KafkaError,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers | None,
+        attempt: int,
+    ) -> None:
+        """A produce the client refused at once (it never reached the broker)."""
+        too_large = err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+        if too_large and record is not None and not topic.endswith(".dlq"):
+            log.error("output too large; the record goes to the DLQ", extra={"topic": topic})
+            dead = self._on_too_large(record, topic)
+            self._produce(None, dead.topic, dead.value, dead.key, dead.headers, 0)
+        else:
+            self._failed(err, topic, value, key, headers, attempt)
+
+    def on_delivery_error(self, err: KafkaError | None, msg: Any) -> None:
+        """The producer's delivery callback; with only-error reports it sees failures only."""
+        if err is None:
+            return
+        self._failed(err, msg.topic(), msg.value(), msg.key(), msg.headers(), 0)
+
+    def _failed(
+        self,
+        err: KafkaError,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers | None,
+        attempt: int,
+    ) -> None:
+        self._failed_since_barrier = True
+        metrics.messages_produced.labels(self._worker, topic, "error").inc()
+        code = err.code()
+        if code in FATAL_TOPIC_ERRORS or code == KafkaError.MSG_SIZE_TOO_LARGE:
+            self.fatal = FatalConfigError(
+                f"cannot produce to topic '{topic}': {err.str()}; create the topics with "
+                "`vpipe topics create`, check the ACLs and the broker's message.max.bytes"
+            )
+            return
+        delay = min(60.0, 2.0**attempt) * random.uniform(0.8, 1.2)
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        log.warning(
+            "produce failed, sending again in place",
+            extra={"topic": topic, "error": err.str(), "retry_in_s": round(delay, 2)},
+        )
+        self._resends.append((time.monotonic() + delay, topic, value, key, headers, attempt + 1))
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve failure reports and send again what is due."""
+        self._producer.poll(timeout)
+        if not self._resends:
+            return
+        now = time.monotonic()
+        due = [item for item in self._resends if item[0] <= now]
+        if due:
+            self._resends = [item for item in self._resends if item[0] > now]
+            for _, topic, value, key, headers, attempt in due:
+                self._produce(None, topic, value, key, headers, attempt)
+
+    def barrier(self, timeout_s: float) -> bool:
+        """True when everything produced so far is acknowledged by the broker."""
+        if self._resends:
+            self.poll(0)
+            return False
+        self._failed_since_barrier = False
+        remaining = self._producer.flush(timeout_s)
+        if remaining or self._failed_since_barrier or self._resends:
+            return False
+        for topic, count in self._unconfirmed.items():
+            metrics.messages_produced.labels(self._worker, topic, "ok").inc(count)
+        self._unconfirmed.clear()
+        self.failing_since = None
+        return True
