@@ -1,0 +1,123 @@
+"""Offsets are committed only past routed records whose outputs are all acknowledged.
+
+The producer here is a protocol-level fake (it records produce/flush calls and reports delivery
+failures through the same callback librdkafka would); the end-to-end proofs are in
+test_loop_e2e.py against the real broker.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError
+
+from vpipe_core.kafka.offsets import OffsetTracker
+from vpipe_core.kafka.outbox import Outbox
+from vpipe_core.outcome import Output
+from vpipe_core.record import Record
+
+KEY = ("in", 0)
+
+
+def test_out_of_order_completion_commits_only_the_contiguous_prefix():
+    tracker = OffsetTracker()
+    partition = tracker.for_partition(KEY)
+    for offset in (10, 11, 12, 13):
+        partition.track(offset)
+    tracker.routed(KEY, 11)
+    tracker.routed(KEY, 13)
+    assert tracker.positions() == {}
+    tracker.routed(KEY, 10)
+    assert tracker.positions() == {KEY: 12}
+    tracker.committed({KEY: 12})
+    assert tracker.positions() == {}, "nothing new since the commit"
+    tracker.routed(KEY, 12)
+    assert tracker.positions() == {KEY: 14}
+
+
+def test_uncommitted_positions_are_offered_again_after_a_failed_barrier():
+    tracker = OffsetTracker()
+    tracker.routed_in_order(KEY, 5)
+    assert tracker.positions() == {KEY: 6}
+    assert tracker.positions() == {KEY: 6}, "not committed yet: offered again"
+
+
+def test_rewound_records_are_forgotten():
+    tracker = OffsetTracker()
+    partition = tracker.for_partition(KEY)
+    for offset in (1, 2, 3):
+        partition.track(offset)
+    tracker.routed(KEY, 1)
+    tracker.forget_from(KEY, 2)
+    assert tracker.positions() == {KEY: 2}
+    assert tracker.unrouted() == 0
+
+
+class FakeProducer:
+    """Speaks the confluent Producer protocol the outbox uses."""
+
+    def __init__(self, on_delivery):
+        self.sent: list[tuple] = []
+        self.outstanding = 0
+        self.fail_next_flush_with: KafkaError | None = None
+        self._on_delivery = on_delivery
+
+    def produce(self, topic, value, key, headers=None):
+        self.sent.append((topic, value, key))
+        self.outstanding += 1
+
+    def poll(self, timeout=0):
+        return 0
+
+    def flush(self, timeout=0):
+        if self.fail_next_flush_with is not None:
+            error, self.fail_next_flush_with = self.fail_next_flush_with, None
+            self._on_delivery(error, FakeMessage(*self.sent[-1]))
+        self.outstanding = 0
+        return 0
+
+
+class FakeMessage:
+    def __init__(self, topic, value, key):
+        self._topic, self._value, self._key = topic, value, key
+
+    def topic(self):
+        return self._topic
+
+    def value(self):
+        return self._value
+
+    def key(self):
+        return self._key
+
+    def headers(self):
+        return None
+
+
+def make_outbox():
+    holder = {}
+    producer = FakeProducer(lambda err, msg: holder["outbox"].on_delivery_error(err, msg))
+    outbox = Outbox(producer, "w", lambda record, topic: Output("d.dlq", record.value))
+    holder["outbox"] = outbox
+    return outbox, producer
+
+
+def test_barrier_fails_while_a_failed_send_is_not_yet_acknowledged():
+    outbox, producer = make_outbox()
+    record = Record("in", 0, 1, b"k", b"v")
+    outbox.send(record, [Output("out", b"v", b"k")])
+    producer.fail_next_flush_with = KafkaError(KafkaError._MSG_TIMED_OUT)
+    assert outbox.barrier(1.0) is False, "a failed delivery blocks the commit"
+    assert outbox.failing_since is not None
+    assert outbox.barrier(1.0) is False, "the resend is not sent yet (backoff)"
+    outbox._resends = [(0.0, *item[1:]) for item in outbox._resends]  # make the resend due
+    outbox.poll(0)
+    assert producer.sent[-1] == ("out", b"v", b"k"), "the same bytes are sent again"
+    assert outbox.barrier(1.0) is True
+    assert outbox.failing_since is None
+
+
+def test_unknown_topic_is_fatal():
+    outbox, producer = make_outbox()
+    outbox.send(Record("in", 0, 1, None, b"v"), [Output("missing", b"v")])
+    producer.fail_next_flush_with = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
+    assert outbox.barrier(1.0) is False
+    assert outbox.fatal is not None and "missing" in str(outbox.fatal)
