@@ -39,13 +39,12 @@ from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.health import HealthServer
 from vpipe_core.kafka.clientconf import consumer_config, producer_config
-from vpipe_core.logs import setup_logging
 from vpipe_core.loop import FETCH_MAX, POLL_TIMEOUT_S, ProcessingLoop
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Done, Output
 from vpipe_core.record import Record
 from vpipe_core.retry.topics import dlq_topic
-from vpipe_core.runner import _connect, _context
+from vpipe_core.runner import _connect, _context, configure_logging
 from vpipe_core.spec import WorkerSpec
 from vpipe_core.testing.broker import LocalBroker, free_port
 from vpipe_core.testing.kafka import ensure_topics, read_all
@@ -385,18 +384,7 @@ def prepare(bootstrap: str, root: Path, messages: int) -> BenchSetup:
 
 def setup_vpipe_logging(settings: CoreSettings, console: TextIO) -> None:
     """The worker's logging as the runner sets it up; the console goes to `console`."""
-    setup_logging(
-        worker=WORKER,
-        instance=1,
-        domain=DOMAIN,
-        log_dir=settings.log_dir,
-        level=settings.log_level.value,
-        json_console=settings.json_logs,
-        max_size_mb=settings.log_max_size_mb,
-        backup_count=settings.log_backup_count,
-        retention_days=settings.log_retention_days,
-        console_stream=console,
-    )
+    configure_logging(settings, worker=WORKER, instance=1, domain=DOMAIN, console_stream=console)
 
 
 def run_once(setup: BenchSetup, contestant: str, repeat: int, baseline_log: logging.Logger):

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import attrs
 
@@ -117,8 +117,32 @@ def _context(
     return WorkerContext(spec, instance, group, settings, env, logger, health)
 
 
-def _setup_logs(ctx: WorkerContext) -> None:
+def configure_logging(
+    settings: CoreSettings,
+    *,
+    worker: str,
+    instance: int,
+    domain: str,
+    console_stream: TextIO | None = None,
+) -> Path | None:
+    """The logging of a worker from its settings; returns the log file path."""
     from vpipe_core.logs import setup_logging
+
+    return setup_logging(
+        worker=worker,
+        instance=instance,
+        domain=domain,
+        log_dir=settings.log_dir,
+        level=settings.log_level.value,
+        json_console=settings.json_logs,
+        max_size_mb=settings.log_max_size_mb,
+        backup_count=settings.log_backup_count,
+        retention_days=settings.log_retention_days,
+        console_stream=console_stream,
+    )
+
+
+def _setup_logs(ctx: WorkerContext) -> None:
     from vpipe_core.redact import register_secret
 
     settings = ctx.settings
@@ -126,16 +150,8 @@ def _setup_logs(ctx: WorkerContext) -> None:
         value = ctx.env.get(env_name(field))
         if is_secret(field) and value:
             register_secret(value)
-    path = setup_logging(
-        worker=ctx.spec.name,
-        instance=ctx.instance,
-        domain=ctx.domain,
-        log_dir=settings.log_dir,
-        level=settings.log_level.value,
-        json_console=settings.json_logs,
-        max_size_mb=settings.log_max_size_mb,
-        backup_count=settings.log_backup_count,
-        retention_days=settings.log_retention_days,
+    path = configure_logging(
+        settings, worker=ctx.spec.name, instance=ctx.instance, domain=ctx.domain
     )
     log.info(
         "starting worker",
