@@ -24,6 +24,7 @@ from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError, Outbox
 from vpipe_core.logs import current_record_key
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
+from vpipe_core.retry.topics import tier_delay
 from vpipe_core.router import OutcomeRouter
 from vpipe_core.spec import BatchHandler, RetryMode
 
@@ -388,6 +389,7 @@ class ProcessingLoop:
         partition = TopicPartition(record.topic, record.partition, record.offset)
         self._consumer.pause([partition])
         self._consumer.seek(partition)
+        self._report_paused()
 
     def _is_rewound(self, record: Record) -> bool:
         offset = self._rewound.get(_key(record))
@@ -403,6 +405,19 @@ class ProcessingLoop:
             self._rewound.pop(key, None)
             if not self._flow_paused:
                 self._consumer.resume([TopicPartition(*key)])
+        if due:
+            self._report_paused()
+
+    def _report_paused(self) -> None:
+        """The retry scheduler's partitions waiting for their head record, per tier."""
+        if not self._ctx.spec.consumes_retry_tiers:
+            return
+        waiting = dict.fromkeys(self._topics, 0)
+        for topic, _ in self._paused_until:
+            waiting[topic] = waiting.get(topic, 0) + 1
+        for topic, count in waiting.items():
+            tier = f"{tier_delay(topic) or '?'}s"
+            metrics.retry_paused_partitions.labels(self._ctx.domain, tier).set(count)
 
     def _update_flow(self) -> None:
         """Pause fetching while the handler pool is saturated (concurrent handlers only)."""

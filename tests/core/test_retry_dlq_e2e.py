@@ -43,16 +43,19 @@ def test_transient_failure_walks_the_tiers_in_order_then_dlq_then_replay(
     testdom, start_worker, tmp_path
 ):
     start_worker("testdom-echo", testdom)
-    start_worker("testdom-retry-scheduler", testdom)
+    scheduler = start_worker("testdom-retry-scheduler", testdom)
     payload = orjson.dumps({"id": "flaky", "fail_times": 3, "succeed_on_replay": True})
     produce(testdom, "testdom.in", [payload], key=b"trace-1", headers=[("trace_id", b"trace-1")])
 
     dead = read_all(testdom, "testdom.dlq", expect=1, timeout_s=60)[0]
+    scheduler_metrics = scheduler.metrics_text()
     tier1 = read_all(testdom, "testdom.retry.1s", expect=1)[0]
     tier2 = read_all(testdom, "testdom.retry.2s", expect=1)[0]
     redelivered = read_all(testdom, "testdom.in", expect=3)[1:]
 
     h1, h2, hd = headers_of(tier1), headers_of(tier2), headers_of(dead)
+    assert 'vpipe_retry_paused_partitions{domain="testdom",tier="1s"}' in scheduler_metrics
+    assert 'vpipe_retry_forwarded_total{domain="testdom",tier="1s"} 1.0' in scheduler_metrics
     assert (h1["vpipe_attempt"], h2["vpipe_attempt"], hd["vpipe_attempt"]) == ("1", "2", "3")
     assert h1["vpipe_target_topic"] == h2["vpipe_target_topic"] == "testdom.in"
     first_failed = parse_iso_utc(h1["vpipe_first_failed_at"])
