@@ -1,0 +1,237 @@
+"""The XACT raw event (xact.md §3) and the values derived from it (§4).
+
+Pure functions over plain data: the ingester, enricher and delta writer all read events through
+here, so every worker agrees on ids, names and paths.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import orjson
+
+NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
+NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")
+
+
+class InvalidEvent(ValueError):
+    """The raw bytes are not a valid XACT event; the message says which field and why."""
+
+
+@attrs.frozen
+class XactEvent:
+    type: str
+    version: int
+    event_time: datetime  # utcDateTime, UTC
+    trace_id: str
+    data: Mapping[str, Any]
+    ingestion_time: str | None
+    source: Mapping[str, Any]  # the row as received (for raw_json)
+
+    @property
+    def status_subtype(self) -> str:
+        """§4.1: the text after the last '.' of `type`."""
+        return self.type.rsplit(".", 1)[-1]
+
+    @property
+    def event_id(self) -> str:
+        return event_id(self.trace_id)
+
+    @property
+    def assignment_id(self) -> str | None:
+        return coerce_id(self.data.get("assignmentId"))
+
+    @property
+    def estimate_version(self) -> str | None:
+        return coerce_id(self.data.get("estimateVersion"))
+
+    @property
+    def attachments(self) -> list[str]:
+        return attachment_urls(self.data.get("attachments"))
+
+
+def event_id(trace_id: str) -> str:
+    """§4.4."""
+    return str(uuid.uuid5(NS_EVENT, trace_id))
+
+
+def media_id(trace_id: str, url: str) -> str:
+    """§4.5: over the full URL, query included."""
+    return str(uuid.uuid5(NS_MEDIA, f"{trace_id}:{url}"))
+
+
+def coerce_id(value: Any) -> str | None:
+    """§1 ids: strings trimmed, JSON numbers as text (integral floats lose `.0`); empty → None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip() if isinstance(value, (str, int, float)) else None
+    return text or None
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """§1 timestamps read: Z, +00:00, any offset, or naive (UTC); converted to UTC."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"{field}: expected an ISO-8601 time, got {value!r}")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    text = _trim_fraction(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidEvent(f"{field}: not an ISO-8601 time: {value!r}") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _trim_fraction(text: str) -> str:
+    """Python parses at most 6 fractional digits; 100 ns ticks are truncated, never rounded."""
+    if "." not in text:
+        return text
+    head, tail = text.split(".", 1)
+    digits = len(tail) - len(tail.lstrip("0123456789"))
+    return f"{head}.{tail[: min(digits, 6)]}{tail[digits:]}"
+
+
+def attachment_urls(raw: Any) -> list[str]:
+    """§4.2: non-empty strings, trimmed, in order, without repeats."""
+    if not isinstance(raw, list):
+        return []
+    seen: dict[str, None] = {}
+    for item in raw:
+        if isinstance(item, str) and item.strip():
+            seen.setdefault(item.strip(), None)
+    return list(seen)
+
+
+def parse_event(raw: bytes | None) -> XactEvent:
+    """Validate a raw event (§3); raise InvalidEvent naming the field on anything wrong."""
+    try:
+        row = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise InvalidEvent(f"expected a JSON object, got {type(row).__name__}")
+    return XactEvent(
+        type=_required_text(row, "type"),
+        version=_version(row.get("version")),
+        event_time=parse_time(row.get("utcDateTime"), "utcDateTime"),
+        trace_id=_trace_id(row),
+        data=_data(row.get("data")),
+        ingestion_time=row.get("ingestion_time")
+        if isinstance(row.get("ingestion_time"), str)
+        else None,
+        source=row,
+    )
+
+
+def _required_text(row: Mapping[str, Any], field: str) -> str:
+    value = row.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"{field}: required string, got {value!r}")
+    return value.strip()
+
+
+def _trace_id(row: Mapping[str, Any]) -> str:
+    value = coerce_id(row.get("traceId", row.get("trace_id")))
+    if value is None:
+        raise InvalidEvent("traceId: required, missing or empty")
+    return value
+
+
+def _version(value: Any) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise InvalidEvent(f"version: expected an integer or digit string, got {value!r}")
+
+
+def _data(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEvent(f"data: a string that is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"data: expected an object, got {type(value).__name__}")
+    return value
+
+
+# -- attachments: names and paths (§4.6-4.11) ------------------------------------------------
+
+
+@attrs.frozen
+class Attachment:
+    url: str
+    media_id: str
+    file_type: str
+    filename: str
+    blob_path: str
+
+
+def url_segment(url: str) -> str:
+    """§4.6: the last path segment, query ignored, not percent-decoded."""
+    return urlsplit(url).path.rsplit("/", 1)[-1]
+
+
+def file_type(segment: str) -> str:
+    """§4.7."""
+    return segment.rsplit(".", 1)[1].upper() if "." in segment else "UNKNOWN"
+
+
+def base_name(segment: str) -> str:
+    """§4.8."""
+    name = segment.rsplit(".", 1)[0] if "." in segment else segment
+    return name or "unknown"
+
+
+def filename_for(event: XactEvent, segment: str) -> str:
+    """§4.9, before collision handling."""
+    assignment = event.assignment_id or "unknown"
+    name, kind = base_name(segment), file_type(segment)
+    subtype = event.status_subtype
+    if subtype == "firstNoticeOfLossReceived":
+        stem = f"{assignment}_FNOL_{name}"
+    elif subtype == "estimatePackageReceived":
+        stem = f"{assignment}_{event.estimate_version or 'unknown'}_{name}"
+    else:
+        stem = f"{assignment}_{name}"
+    return stem if kind == "UNKNOWN" else f"{stem}.{kind.lower()}"
+
+
+def _with_suffix(filename: str, suffix: str, kind: str) -> str:
+    if kind == "UNKNOWN":
+        return f"{filename}_{suffix}"
+    stem, ext = filename.rsplit(".", 1)
+    return f"{stem}_{suffix}.{ext}"
+
+
+def attachments_of(event: XactEvent) -> list[Attachment]:
+    """Every attachment of the event with its media id, unique file name and blob path."""
+    taken: set[str] = set()
+    result = []
+    for url in event.attachments:
+        media = media_id(event.trace_id, url)
+        segment = url_segment(url)
+        kind = file_type(segment)
+        name = filename_for(event, segment)
+        if name in taken:
+            name = _with_suffix(filename_for(event, segment), media.replace("-", "")[:8], kind)
+            if name in taken:  # clarification 4.10: fall back to the full media id
+                name = _with_suffix(filename_for(event, segment), media.replace("-", ""), kind)
+        taken.add(name)
+        path = f"{event.status_subtype}/{event.assignment_id or 'unknown'}/{event.trace_id}/{name}"
+        result.append(Attachment(url, media, kind, name, path))
+    return result
+
+
+def iso_micro(moment: datetime) -> str:
+    """§1 timestamps written: `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
