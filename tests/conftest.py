@@ -17,7 +17,13 @@ TESTDOM_TOPICS = [
     "testdom.retry.2s",
     "testdom.dlq",
 ]
-PORTS = {"testdom-echo": 8900, "testdom-batch": 8910, "testdom-retry-scheduler": 8920}
+
+
+def port_of(name: str, instance: int) -> int:
+    """The worker's metrics port, from its installed spec."""
+    from vpipe_core.registry import load_worker
+
+    return load_worker(name).port_for(instance)
 
 
 @pytest.fixture
@@ -39,7 +45,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         name: str, bootstrap: str, instance: int = 1, ready: bool = True, **overrides: str
     ) -> WorkerProcess:
         env = worker_environment(bootstrap, tmp_path, RETRY_DELAYS="1,2", **overrides)
-        port = PORTS.get(name, 0) + instance - 1
+        port = port_of(name, instance)
         worker = WorkerProcess(name, env, tmp_path, instance, port).start()
         started.append(worker)
         if ready:

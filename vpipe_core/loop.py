@@ -83,6 +83,11 @@ class ProcessingLoop:
         # Inline and batch handlers route each partition's records in consumption order, so the
         # committable position just follows them; concurrent handlers finish out of order.
         self._in_order = self._executor is None
+        # Optional handler hook: everything before these positions is acknowledged and committed
+        # (e.g. make dedup marks or checkpoints durable only now).
+        self._on_commit: Callable[[dict[TopicPartitionKey, int]], None] | None = getattr(
+            handler, "on_commit", None
+        )
         self._finished: queue.SimpleQueue[tuple[Record, Future[Outcome]]] = queue.SimpleQueue()
         self._in_flight = 0
         self._flow_paused = False
@@ -466,6 +471,8 @@ class ProcessingLoop:
         self._offsets.committed(positions)
         for (topic, part), position in positions.items():
             metrics.committed_offset.labels(self._worker, topic, str(part)).set(position)
+        if self._on_commit is not None:
+            self._on_commit(positions)
 
     # -- errors and statistics --------------------------------------------------------------
 

@@ -90,6 +90,9 @@ dlq_messages = Counter(
     ["domain", "worker", "reason"],
     registry=REGISTRY,
 )
+dedup_hits = Counter(
+    "vpipe_dedup_hits_total", "Duplicates dropped by a dedup window", ["worker"], registry=REGISTRY
+)
 plugin_runs = Counter(
     "vpipe_plugin_runs_total", "Plugin calls", ["plugin", "result"], registry=REGISTRY
 )

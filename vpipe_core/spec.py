@@ -76,7 +76,8 @@ class WorkerSpec:
 @runtime_checkable
 class RecordHandler(Protocol):
     """Handles one record. Optional attributes the loop reads: `concurrency` (default 1),
-    `on_assign(partitions)`, `on_revoke(partitions)`, `close()`."""
+    `on_assign(partitions)`, `on_revoke(partitions)`, `on_commit(positions)` (called after each
+    commit with {(topic, partition): next offset}; everything before is acknowledged), `close()`."""
 
     def handle(self, record: Record) -> Outcome: ...
 

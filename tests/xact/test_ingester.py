@@ -1,0 +1,55 @@
+"""`xact-event-ingester` against a real broker, fed the shared fixture rows."""
+
+from __future__ import annotations
+
+import orjson
+from vpipe_xact.events import InvalidEvent, parse_event
+from xact_fixtures import fixture_rows
+
+from vpipe_core.testing.kafka import produce, read_all
+
+
+def expected_tasks() -> set[str]:
+    traces = set()
+    for row in fixture_rows():
+        try:
+            event = parse_event(orjson.dumps(row))
+        except InvalidEvent:
+            continue
+        if event.assignment_id:
+            traces.add(event.trace_id)
+    return traces
+
+
+def test_ingests_fixtures_dedups_and_dead_letters_invalid(xact_kafka, start_worker):
+    rows = [orjson.dumps(row) for row in fixture_rows()]
+    produce(xact_kafka, "xact.events.raw", rows)
+    worker = start_worker("xact-event-ingester", xact_kafka)
+    wanted = expected_tasks()
+    tasks = read_all(xact_kafka, "xact.enrichment.pending", expect=len(wanted), timeout_s=60)
+    payloads = [orjson.loads(m.value()) for m in tasks]
+    assert {p["trace_id"] for p in payloads} == wanted
+    assert len(payloads) == len(wanted), "the duplicate row (15) produced no second task"
+    first = next(p for p in payloads if p["trace_id"] == "7d2f4a90-1c3e-4b8a-9f61-2e5d8c0b7a13")
+    assert first["event_id"] == "6f7ee10a-02f9-5ad0-80c4-1ab86c9cc8d5"
+    assert first["event_type"] == "xact" and first["status_subtype"] == "documentsReceived"
+    assert len(first["attachments"]) == 2
+    numeric = next(p for p in payloads if p["assignment_id"] == "4471982")
+    assert numeric["data"]["assignmentId"] == 4471982, "raw data is kept as received"
+    dead = read_all(xact_kafka, "xact.dlq", expect=1)
+    assert orjson.loads(dead[0].value()).get("traceId") is None
+    assert "traceId" in dict(dead[0].headers())["vpipe_error"].decode()
+
+    worker.stop()
+    start_worker("xact-event-ingester", xact_kafka)
+    produce(xact_kafka, "xact.events.raw", [rows[0]])  # row 1 again, after a restart
+    produce(
+        xact_kafka, "xact.events.raw", [orjson.dumps({**fixture_rows()[0], "traceId": "new-1"})]
+    )
+
+    def has_new(got):
+        return any(orjson.loads(m.value())["trace_id"] == "new-1" for m in got)
+
+    read_all(xact_kafka, "xact.enrichment.pending", until=has_new, timeout_s=30)
+    final = read_all(xact_kafka, "xact.enrichment.pending", idle_s=2)
+    assert len(final) == len(wanted) + 1, "dedup must survive the restart (row 1 not re-emitted)"
