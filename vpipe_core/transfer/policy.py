@@ -1,0 +1,206 @@
+"""Which URLs may be fetched (xact.md §10.1): checked before every request and every redirect hop.
+
+A URL passes when its scheme is https (http only for local hosts that are allow-listed), its
+lower-cased host equals an allow-list entry, it is not a non-public IP literal or a cloud
+metadata name (unless allow-listed), and every address the host resolves to is public (unless
+the host is allow-listed as local). The downloader connects only to addresses that passed the
+same guard, so a name that resolves differently between the check and the connection (DNS
+rebinding) is still refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+from urllib.parse import SplitResult, urlsplit
+
+from vpipe_core.redact import redact
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+METADATA_HOSTS = frozenset(
+    {
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "metadata.google.internal",
+        "metadata.aws.internal",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+DEFAULT_RESOLVE_TIMEOUT_S = 10.0
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# host -> the IP addresses it resolves to (strings); raises OSError when it cannot resolve.
+Resolver = Callable[[str], Sequence[str]]
+
+
+class UrlRejected(Exception):
+    """The URL breaks the policy: never requested, a permanent failure."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ResolutionFailed(OSError):
+    """The host could not be resolved in time: a transient failure (DNS)."""
+
+
+class ParsedUrl(NamedTuple):
+    url: str
+    scheme: str
+    host: str
+    port: int | None
+    path: str
+    query: str
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(ip: IpAddress) -> bool:
+    """Globally routable unicast: not private, loopback, link-local, reserved or metadata."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return is_public(embedded)
+    return ip.is_global and not ip.is_multicast and str(ip) not in METADATA_HOSTS
+
+
+def _ip_literal(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def system_resolver(timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S) -> Resolver:
+    """`socket.getaddrinfo` with a timeout (it has none of its own).
+
+    The lookup runs in a daemon thread, so a hung resolver never blocks the caller nor the
+    interpreter's exit.
+    """
+
+    def resolve(host: str) -> list[str]:
+        result: list[str] = []
+        failure: list[BaseException] = []
+
+        def lookup() -> None:
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                result.extend(dict.fromkeys(str(info[4][0]) for info in infos))
+            except BaseException as exc:  # handed to the caller below
+                failure.append(exc)
+
+        thread = threading.Thread(target=lookup, name="vpipe-resolve", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            raise ResolutionFailed(f"resolving {host} timed out after {timeout_s:g} s")
+        if failure:
+            raise ResolutionFailed(f"cannot resolve {host}: {failure[0]}")
+        if not result:
+            raise ResolutionFailed(f"{host} resolves to no address")
+        return result
+
+    return resolve
+
+
+class UrlPolicy:
+    """The allow-list and address rules for attachment URLs.
+
+    `allowed_hosts` are compared exactly (lower-cased, no wildcards). Hosts in
+    `allow_http_hosts` that are also allowed may use plain http and may resolve to loopback or
+    private addresses (local test servers); every other allowed name must resolve to public
+    addresses only. An IP literal is allowed only when it is itself on the allow-list.
+    """
+
+    def __init__(
+        self,
+        allowed_hosts: frozenset[str],
+        allow_http_hosts: frozenset[str] = LOCAL_HOSTS,
+        *,
+        resolver: Resolver | None = None,
+        resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
+    ) -> None:
+        self.allowed_hosts = frozenset(host.strip().lower() for host in allowed_hosts)
+        self.allow_http_hosts = frozenset(host.strip().lower() for host in allow_http_hosts)
+        self._local_hosts = self.allowed_hosts & self.allow_http_hosts
+        self._resolve = resolver or system_resolver(resolve_timeout_s)
+
+    def check(self, url: str, *, resolve: bool = True) -> ParsedUrl:
+        """The parsed URL, or `UrlRejected`; `ResolutionFailed` when DNS fails (transient)."""
+        parsed = _parse(url)
+        self._check_host(parsed.host)
+        self._check_scheme(parsed)
+        if resolve:
+            self.addresses(parsed.host)
+        return parsed
+
+    def addresses(self, host: str) -> list[str]:
+        """The addresses to connect to for an allowed `host`; refused if any is non-public."""
+        host = host.lower()
+        literal = _ip_literal(host)
+        if literal is not None:
+            return [str(literal)]
+        addresses = self._resolved(host)
+        if host in self._local_hosts:
+            return addresses
+        for address in addresses:
+            ip = _ip_literal(address.split("%", 1)[0])
+            if ip is None or not is_public(ip):
+                raise UrlRejected(f"host {host} resolves to a non-public address {address}")
+        return addresses
+
+    def _resolved(self, host: str) -> list[str]:
+        try:
+            addresses = list(self._resolve(host))
+        except ResolutionFailed:
+            raise
+        except OSError as exc:
+            raise ResolutionFailed(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise ResolutionFailed(f"{host} resolves to no address")
+        return addresses
+
+    def _check_host(self, host: str) -> None:
+        allowed = host in self.allowed_hosts
+        literal = _ip_literal(host)
+        if literal is not None and not is_public(literal) and not allowed:
+            raise UrlRejected(f"non-public address {host}")
+        if host in METADATA_HOSTS and not allowed:
+            raise UrlRejected(f"metadata host {host}")
+        if not allowed:
+            raise UrlRejected(f"host {host} is not allowed")
+
+    def _check_scheme(self, parsed: ParsedUrl) -> None:
+        if parsed.scheme == "https":
+            return
+        if parsed.scheme == "http" and parsed.host in self._local_hosts:
+            return
+        raise UrlRejected(f"scheme {parsed.scheme or '(none)'} is not allowed for {parsed.host}")
+
+
+def _parse(url: str) -> ParsedUrl:
+    try:
+        split: SplitResult = urlsplit(url)
+        port = split.port
+    except ValueError as exc:
+        raise UrlRejected(f"malformed URL {redact(url)}: {exc}") from exc
+    if split.username is not None or split.password is not None:
+        raise UrlRejected("credentials in the URL are not allowed")
+    host = (split.hostname or "").lower()
+    if not host:
+        raise UrlRejected(f"no host in URL {redact(url)}")
+    return ParsedUrl(url, split.scheme.lower(), host, port, split.path, split.query)
