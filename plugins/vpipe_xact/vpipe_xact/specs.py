@@ -1,7 +1,7 @@
 """XACT worker specs (cheap to import: handlers are named, not imported). xact.md §2."""
 
 from vpipe_core.retry.scheduler import scheduler_spec
-from vpipe_core.spec import RetryMode, WorkerSpec
+from vpipe_core.spec import Kind, RetryMode, WorkerSpec
 from vpipe_xact import topics
 
 event_ingester = WorkerSpec(
@@ -13,5 +13,17 @@ event_ingester = WorkerSpec(
     retry_mode=RetryMode.INPLACE,
     port_base=8101,
     description="validates raw events, drops duplicates, emits enrichment tasks",
+)
+delta_writer = WorkerSpec(
+    name="xact-delta-writer",
+    domain="xact",
+    handler="vpipe_xact.delta_writer:build",
+    input_topics=(topics.RAW,),
+    kind=Kind.BATCH,
+    retry_mode=RetryMode.INPLACE,
+    max_instances=10,
+    port_base=8030,
+    memory_max="1G",
+    description="writes xact_events from the raw events, exactly once per record",
 )
 retry_scheduler = scheduler_spec("xact", 8103, memory_max="512M")

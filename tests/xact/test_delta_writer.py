@@ -1,0 +1,102 @@
+"""`xact-delta-writer`: fixture rows into `xact_events`, exactly once across crashes."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+from deltalake import DeltaTable
+from xact_fixtures import fixture_rows
+
+from vpipe_core.testing.kafka import produce, read_all
+
+
+def table_rows(path) -> list[dict]:
+    try:
+        return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    except Exception:
+        return []
+
+
+def wait_rows(path, count: int, timeout_s: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    rows = table_rows(path)
+    while len(rows) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rows = table_rows(path)
+    return rows
+
+
+def rewind_group(bootstrap: str, group: str, topic: str, partitions: int = 3) -> None:
+    """The state a crash between the Delta commit and the Kafka commit leaves behind: the
+    group's committed offsets back at 0 (committed as a member of the group)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "session.timeout.ms": 6000,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    assigned: list = []
+    consumer.subscribe([topic], on_assign=lambda _c, parts: assigned.extend(parts))
+    deadline = time.monotonic() + 60
+    try:
+        while len(assigned) < partitions and time.monotonic() < deadline:
+            consumer.poll(0.2)
+        offsets = [TopicPartition(topic, p, 0) for p in range(partitions)]
+        consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def test_writes_each_valid_event_once_even_after_a_lost_kafka_commit(
+    xact_kafka, start_worker, tmp_path
+):
+    table = tmp_path / "tables" / "xact_events"
+    rows_in = [orjson.dumps(row) for row in fixture_rows()]
+    produce(xact_kafka, "xact.events.raw", rows_in)
+    env = {"XACT_DELTA_EVENTS_TABLE": str(table)}
+    worker = start_worker("xact-delta-writer", xact_kafka, **env)
+    # 17 rows: row 12 is invalid (DLQ); row 15 repeats row 1's traceId and may land as a row of
+    # its own only when it falls in another batch (cross-batch duplicates are allowed, §8).
+    rows = wait_rows(table, 15)
+    dead = read_all(xact_kafka, "xact.dlq", expect=1)
+    assert b"traceId" in dict(dead[0].headers())["vpipe_error"]
+    by_trace = {row["trace_id"]: row for row in rows}
+    assert len(by_trace) == 15
+    first = by_trace["7d2f4a90-1c3e-4b8a-9f61-2e5d8c0b7a13"]
+    assert first["event_id"] == "6f7ee10a-02f9-5ad0-80c4-1ab86c9cc8d5"
+    assert first["status_subtype"] == "documentsReceived"
+    assert first["claim_number"] == "0912204468"
+    assert first["attachments"].count("https://") == 2
+    assert first["ingestion_time"] == "2026-02-03T08:15:02.4817365Z"
+    assert orjson.loads(first["raw_json"])["traceId"] == first["trace_id"]
+    numeric = next(row for row in rows if row["assignment_id"] == "4471982")
+    assert numeric["carrier_id"] == "7731"
+    delivered = by_trace["e6a0b3f9-8d21-4c7e-9b54-0c2f7d1e8a36"]
+    assert delivered["contact_phone_extension"] == "31"
+    count = len(rows)
+
+    worker.signal(signal.SIGKILL)
+    worker.wait(10)
+    rewind_group(xact_kafka, "xact-delta-writer", "xact.events.raw")
+    again = start_worker("xact-delta-writer", xact_kafka, **env)
+    produce(
+        xact_kafka, "xact.events.raw", [orjson.dumps({**fixture_rows()[0], "traceId": "t-new"})]
+    )
+    rows = wait_rows(table, count + 1)
+    time.sleep(1)
+    rows = table_rows(table)
+    assert len(rows) == count + 1, "records replayed after the lost commit were written again"
+    assert "t-new" in {row["trace_id"] for row in rows}
+    assert again.process.poll() is None
+
+
+def test_missing_table_setting_is_a_config_error(xact_kafka, start_worker):
+    worker = start_worker("xact-delta-writer", xact_kafka, ready=False)
+    assert worker.wait(30) == 2
+    assert "XACT_DELTA_EVENTS_TABLE" in worker.output()

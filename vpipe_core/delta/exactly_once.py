@@ -1,0 +1,105 @@
+"""A batch handler base for exactly-once Delta writers (ARCHITECTURE.md "Exactly-once into Delta").
+
+Per partition, the batch's rows are written in one Delta commit carrying the application
+transaction `<worker>-<topic>-<partition>` with version = the partition's last offset in the
+batch. On assignment the recorded version is read, and records at or below it are acknowledged
+without writing: after a crash between the Delta commit and the Kafka commit, the redelivered
+records (even when the new batch starts inside the old one) never become duplicate rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vpipe_core.delta.errors import DeltaWriteError
+from vpipe_core.delta.sink import DeltaSink
+from vpipe_core.outcome import Category, Dead, Done, Outcome, Retry
+from vpipe_core.record import Record
+
+RowOrDead = dict[str, Any] | Dead
+TopicPartitionKey = tuple[str, int]
+NOTHING = Done(())
+
+
+class ExactlyOnceWriter:
+    """`to_row(record)` returns a row, `None` (nothing to write, e.g. an in-batch duplicate), or
+    `Dead` (the record cannot become a row)."""
+
+    def __init__(
+        self,
+        sink: DeltaSink,
+        worker: str,
+        to_row: Callable[[Record], RowOrDead | None],
+        batch_size: int,
+        batch_max_wait_s: float = 10.0,
+    ) -> None:
+        self._sink = sink
+        self._worker = worker
+        self._to_row = to_row
+        self.batch_size = batch_size
+        self.batch_max_wait_s = batch_max_wait_s
+        self._written: dict[TopicPartitionKey, int] = {}
+
+    def app_id(self, key: TopicPartitionKey) -> str:
+        return f"{self._worker}-{key[0]}-{key[1]}"
+
+    def on_assign(self, partitions: Sequence[Any]) -> None:
+        self._sink.ensure_table()
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            version = self._sink.committed_version(self.app_id(key))
+            self._written[key] = -1 if version is None else version
+
+    def on_revoke(self, partitions: Sequence[Any]) -> None:
+        for tp in partitions:
+            self._written.pop((tp.topic, tp.partition), None)
+
+    def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        outcomes: list[Outcome] = [NOTHING] * len(records)
+        groups: dict[TopicPartitionKey, list[int]] = {}
+        for index, record in enumerate(records):
+            key = (record.topic, record.partition)
+            if record.offset <= self._written.get(key, -1):
+                continue  # already in the table (written before a crash)
+            groups.setdefault(key, []).append(index)
+        for key, indexes in groups.items():
+            self._write_partition(key, [records[i] for i in indexes], indexes, outcomes)
+        return outcomes
+
+    def _write_partition(
+        self,
+        key: TopicPartitionKey,
+        records: list[Record],
+        indexes: list[int],
+        outcomes: list[Outcome],
+    ) -> None:
+        rows, row_indexes = [], []
+        for index, record in zip(indexes, records, strict=True):
+            row = self._to_row(record)
+            if isinstance(row, Dead):
+                outcomes[index] = row
+            elif row is not None:
+                rows.append(row)
+                row_indexes.append(index)
+        version = records[-1].offset
+        try:
+            self._sink.append(rows, self.app_id(key), version)
+        except DeltaWriteError as exc:
+            self._failed(exc, row_indexes, indexes, outcomes)
+            return
+        self._written[key] = version
+
+    @staticmethod
+    def _failed(
+        exc: DeltaWriteError, row_indexes: list[int], indexes: list[int], outcomes: list[Outcome]
+    ) -> None:
+        bad = {row_indexes[i] for i in exc.rows if i < len(row_indexes)}
+        for index in indexes:
+            if index in bad:
+                outcomes[index] = Dead(f"row rejected by the table: {exc.message}")
+            elif not isinstance(outcomes[index], Dead):
+                outcomes[index] = Retry(f"delta write failed: {exc.message}", Category.TRANSIENT)
+
+    def close(self) -> None:
+        self._sink.close()
