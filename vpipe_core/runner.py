@@ -21,7 +21,7 @@ from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.fields import env_name, is_secret
 from vpipe_core.context import WorkerContext
 from vpipe_core.health_state import HealthState
-from vpipe_core.spec import WorkerSpec
+from vpipe_core.spec import Kind, WorkerSpec
 
 EXIT_CONFIG = 2
 log = logging.getLogger("vpipe.runner")
@@ -232,6 +232,8 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
     required = {*topics, *ctx.spec.output_topics, dlq_topic(ctx.domain)}
     _wait_for_broker(ctx, sorted(required))
     callbacks: dict[str, Any] = {}
+    if ctx.spec.kind is Kind.SOURCE:
+        return _source_loop(ctx, handler, callbacks)
     consumer = Consumer(
         {
             **consumer_config(settings, ctx.group, ctx.worker_id),
@@ -249,6 +251,22 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
     router = OutcomeRouter(ctx.domain, ctx.spec.name, ctx.worker_id, delays)
     loop = ProcessingLoop(ctx, handler, consumer, producer, router, topics)
     callbacks["loop"] = loop
+    return loop
+
+
+def _source_loop(ctx: WorkerContext, source: Any, callbacks: dict[str, Any]) -> Any:
+    from confluent_kafka import Producer
+
+    from vpipe_core.kafka.clientconf import producer_config
+    from vpipe_core.source import SourceLoop
+
+    producer = Producer(
+        {
+            **producer_config(ctx.settings, ctx.worker_id),
+            "on_delivery": lambda error, msg: callbacks["loop"].on_delivery_error(error, msg),
+        }
+    )
+    callbacks["loop"] = loop = SourceLoop(ctx, source, producer)
     return loop
 
 

@@ -1,0 +1,119 @@
+"""The loop of source workers (pollers): no input topic; the handler fetches from elsewhere.
+
+Contract: `poll()` returns the outputs of one page (empty when there is nothing new); after they
+are all acknowledged by the broker the loop calls `acknowledged()`, and only then may the source
+move its durable cursor. `poll()` may raise: the loop backs off (interval * 2^n, at most
+`max_backoff_s`) instead of spinning. A full page is followed at once by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from vpipe_core import metrics
+from vpipe_core.context import WorkerContext
+from vpipe_core.kafka.outbox import Outbox
+from vpipe_core.outcome import Output
+from vpipe_core.record import Record
+
+log = logging.getLogger("vpipe.source")
+ACK_TIMEOUT_S = 30.0
+
+
+@runtime_checkable
+class Source(Protocol):
+    poll_interval_s: float
+    max_backoff_s: float
+
+    def poll(self) -> tuple[Sequence[Output], bool]:
+        """The outputs of one page, and whether more is waiting (a full page)."""
+        ...
+
+    def acknowledged(self) -> None:
+        """Every output of the last page is acknowledged: move the durable cursor."""
+        ...
+
+
+class SourceLoop:
+    def __init__(self, ctx: WorkerContext, source: Any, producer: Any) -> None:
+        self._ctx = ctx
+        self._source = source
+        self._outbox = Outbox(producer, ctx.spec.name, _never_too_large)
+        self._stop_requested = False
+        self._failures = 0
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    def on_delivery_error(self, error: Any, message: Any) -> None:
+        self._outbox.on_delivery_error(error, message)
+
+    def run(self) -> None:
+        health = self._ctx.health
+        health.needs_partitions = False
+        # Ready while the last source query succeeded within 3 poll intervals (runtime.md §10).
+        health.broker_check_seconds = max(
+            health.broker_check_seconds, 3 * float(self._source.poll_interval_s)
+        )
+        try:
+            while not self._stop_requested:
+                more = self._cycle()
+                if self._outbox.fatal:
+                    raise self._outbox.fatal
+                if not more:
+                    self._sleep(self._delay())
+        finally:
+            self._close()
+
+    def _cycle(self) -> bool:
+        self._ctx.health.progressed()
+        try:
+            outputs, more = self._source.poll()
+            self._publish(outputs)
+        except Exception as exc:
+            self._failures += 1
+            log.warning(
+                "source cycle failed", extra={"error": str(exc), "failures": self._failures}
+            )
+            self._ctx.health.set_reason("startup_retry", False)
+            return False
+        self._failures = 0
+        self._ctx.health.broker_answered()
+        return bool(more)
+
+    def _publish(self, outputs: Sequence[Output]) -> None:
+        if outputs:
+            self._outbox.send(_SOURCE_RECORD, outputs)
+            if not self._outbox.barrier(ACK_TIMEOUT_S):
+                raise RuntimeError("page not acknowledged by the broker; the cursor stays")
+        self._source.acknowledged()
+        metrics.loop_last_progress.labels(self._ctx.spec.name).set(time.time())
+
+    def _delay(self) -> float:
+        interval = float(self._source.poll_interval_s)
+        if not self._failures:
+            return interval
+        return min(float(self._source.max_backoff_s), interval * 2**self._failures)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested and time.monotonic() < deadline:
+            self._ctx.health.progressed()
+            self._outbox.poll(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _close(self) -> None:
+        if not self._outbox.barrier(10.0):
+            log.error("stopping with unacknowledged outputs; the cursor did not move past them")
+        close = getattr(self._source, "close", None)
+        if callable(close):
+            close()
+
+
+_SOURCE_RECORD = Record("(source)", -1, -1, None, None)
+
+
+def _never_too_large(record: Record, topic: str) -> Output:
+    raise RuntimeError(f"an output to {topic} exceeds the broker's maximum message size")
