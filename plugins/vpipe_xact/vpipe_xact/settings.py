@@ -9,6 +9,15 @@ import attrs
 
 from vpipe_core.config.fields import setting
 
+DEFAULT_ATTACHMENT_HOSTS = (
+    "usw2-prod-xn-exportreceiver-publish.s3.us-west-2.amazonaws.com",
+    "claimxperience.s3.amazonaws.com",
+    "claimxperience.s3.us-east-1.amazonaws.com",
+    "www.claimxperience.com",
+    "claimxperience.com",
+    "xactware-claimx-us-prod.s3.us-west-1.amazonaws.com",
+)
+
 
 class EventSource(enum.StrEnum):
     EVENTHOUSE = "eventhouse"
@@ -72,6 +81,11 @@ class XactSettings:
     )
     download_concurrency: int = setting(
         "XACT_DOWNLOAD_CONCURRENCY", 25, min=1, max=100, help="downloads in flight per instance"
+    )
+    allowed_attachment_domains: tuple[str, ...] = setting(
+        "ALLOWED_ATTACHMENT_DOMAINS",
+        DEFAULT_ATTACHMENT_HOSTS,
+        help="download allow-list, exact host names (replaces the defaults)",
     )
     upload_concurrency: int = setting(
         "XACT_UPLOAD_CONCURRENCY", 10, min=1, max=100, help="uploads in flight per instance"

@@ -1,0 +1,119 @@
+"""XACT messages between workers (xact.md §5): builders and readers, one place for the shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from vpipe_core.redact import redact, truncate
+from vpipe_xact.events import Attachment, XactEvent, iso_micro, parse_time
+
+TASK_FIELDS = ("trace_id", "event_id", "status_subtype", "assignment_id", "original_timestamp")
+DOWNLOAD_FIELDS = (
+    "trace_id",
+    "media_id",
+    "attachment_url",
+    "blob_path",
+    "status_subtype",
+    "file_type",
+    "assignment_id",
+    "event_id",
+    "original_timestamp",
+)
+
+
+class InvalidMessage(ValueError):
+    """A message that does not have the shape its topic promises."""
+
+
+def read_message(raw: bytes | None, required: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        message = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage(f"not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise InvalidMessage(f"expected a JSON object, got {type(message).__name__}")
+    missing = [f for f in required if not isinstance(message.get(f), str) or not message[f]]
+    if missing:
+        raise InvalidMessage(f"missing or empty: {', '.join(missing)}")
+    return message
+
+
+def event_of_task(task: Mapping[str, Any]) -> XactEvent:
+    """The event an enrichment task describes, enough to derive names and paths (§4)."""
+    data = {
+        "assignmentId": task.get("assignment_id"),
+        "estimateVersion": task.get("estimate_version"),
+        "attachments": task.get("attachments") or [],
+    }
+    return XactEvent(
+        type=str(task["status_subtype"]),
+        version=1,
+        event_time=parse_time(task["original_timestamp"], "original_timestamp"),
+        trace_id=str(task["trace_id"]),
+        data=data,
+        ingestion_time=None,
+        source={},
+    )
+
+
+def download_task(
+    task: Mapping[str, Any], attachment: Attachment, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """§5.2."""
+    return {
+        "trace_id": task["trace_id"],
+        "media_id": attachment.media_id,
+        "attachment_url": attachment.url,
+        "blob_path": attachment.blob_path,
+        "status_subtype": task["status_subtype"],
+        "file_type": attachment.file_type,
+        "assignment_id": task["assignment_id"],
+        "estimate_version": task.get("estimate_version"),
+        "event_id": task["event_id"],
+        "event_type": "xact",
+        "event_subtype": task["status_subtype"],
+        "original_timestamp": task["original_timestamp"],
+        "retry_count": 0,
+        "metadata": dict(metadata),
+    }
+
+
+def result(
+    download: Mapping[str, Any],
+    status: str,
+    *,
+    retry_count: int,
+    http_status: int | None = None,
+    bytes_downloaded: int = 0,
+    error_category: str | None = None,
+    error_message: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """§5.4, from a download task (or the cached message that carries one)."""
+    return {
+        **{field: download.get(field) for field in DOWNLOAD_FIELDS},
+        "status": status,
+        "http_status": http_status,
+        "bytes_downloaded": bytes_downloaded,
+        "retry_count": retry_count,
+        "error_category": error_category,
+        "error_message": truncate(redact(error_message)) if error_message else None,
+        "created_at": iso_micro(now or datetime.now(UTC)),
+    }
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+def headers_for(message: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> list:
+    """`trace_id` on every XACT message, `media_id` on per-attachment ones (§1)."""
+    headers = [("trace_id", str(message["trace_id"]).encode())]
+    if message.get("media_id"):
+        headers.append(("media_id", str(message["media_id"]).encode()))
+    headers.extend((k, v.encode()) for k, v in (extra or {}).items())
+    return headers
