@@ -26,4 +26,15 @@ delta_writer = WorkerSpec(
     memory_max="1G",
     description="writes xact_events from the raw events, exactly once per record",
 )
+enricher = WorkerSpec(
+    name="xact-enricher",
+    domain="xact",
+    handler="vpipe_xact.enricher:build",
+    input_topics=(topics.ENRICHMENT,),
+    output_topics=(topics.DOWNLOADS, topics.RESULTS),
+    max_instances=10,
+    port_base=8020,
+    memory_max="1G",
+    description="runs the enrichment plugins and turns each allowed URL into a download task",
+)
 retry_scheduler = scheduler_spec("xact", 8103, memory_max="512M")
