@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from xact_fixtures import fixture_bytes, fixture_rows
+
 from vpipe_xact.events import (
     InvalidEvent,
     attachments_of,
@@ -13,7 +15,6 @@ from vpipe_xact.events import (
     media_id,
     parse_event,
 )
-from xact_fixtures import fixture_bytes, fixture_rows
 
 URL_A1 = fixture_rows()[0]["data"]["attachments"][0]
 URL_A2 = fixture_rows()[0]["data"]["attachments"][1]

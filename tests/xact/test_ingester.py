@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import orjson
-from vpipe_xact.events import InvalidEvent, parse_event
 from xact_fixtures import fixture_rows
 
 from vpipe_core.testing.kafka import produce, read_all
+from vpipe_xact.events import InvalidEvent, parse_event
 
 
 def expected_tasks() -> set[str]:
