@@ -243,7 +243,9 @@ def test_extension_not_allowed_is_refused_without_a_request(
     assert server.requests == []
 
 
-@pytest.mark.parametrize("dest", ["../escape.pdf", "/abs/a.pdf", "a/../../b.pdf", "tmp/a.pdf", ""])
+@pytest.mark.parametrize(
+    "dest", ["../escape.pdf", "/abs/a.pdf", "a/../../b.pdf", "tmp/a.pdf", "", ".", "a/.", "a/"]
+)
 def test_unsafe_destination_is_refused_without_a_request(
     server: FileServer, make_downloader: MakeDownloader, dest: str
 ) -> None:

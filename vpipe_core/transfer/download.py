@@ -237,14 +237,15 @@ class Downloader:
 
     def _destination(self, dest_relative: str) -> Path:
         relative = PurePosixPath(dest_relative)
-        parts = dest_relative.split("/")
+        written_parts = dest_relative.split("/")
         unsafe = (
             not dest_relative.strip()
             or relative.is_absolute()
-            or ".." in parts
+            or ".." in written_parts
+            or "." in written_parts
+            or "" in written_parts[-1:]
             or "\x00" in dest_relative
-            or dest_relative.endswith("/")
-            or relative.parts[0] == PART_DIR
+            or relative.parts[:1] == (PART_DIR,)
         )
         if unsafe:
             raise DownloadError(Category.PERMANENT, f"unsafe destination path {dest_relative!r}")
