@@ -332,7 +332,7 @@ class ProcessingLoop:
             self._route_retry(record, outcome)
         elif isinstance(outcome, Dead):
             self._tally["dead"] += 1
-            self._send(record, [self._router.dead(record, outcome)])
+            self._send(record, self._router.dead(record, outcome))
         elif isinstance(outcome, Defer):
             delay = (outcome.until - datetime.now(UTC)).total_seconds()
             self._rewind(record, max(0.0, delay))
@@ -342,11 +342,11 @@ class ProcessingLoop:
 
     def _route_retry(self, record: Record, outcome: Retry) -> None:
         if not self._inplace:
-            self._send(record, [self._router.retry(record, outcome)])
+            self._send(record, self._router.retry(record, outcome))
             return
         if outcome.error.startswith("unexpected ") and self._count_unexpected(record):
-            dead = Dead(outcome.error, outcome.category, reason="exhausted")
-            self._send(record, [self._router.dead(record, dead)])
+            dead = Dead(outcome.error, outcome.category, "exhausted", outcome.if_exhausted)
+            self._send(record, self._router.dead(record, dead))
             return
         key = _key(record)
         attempt = self._inplace_attempts.get(key, 0) + 1

@@ -43,6 +43,7 @@ class Retry:
     error: str
     category: Category = Category.TRANSIENT
     not_before: datetime | None = None  # e.g. from a Retry-After header
+    if_exhausted: Sequence[Output] = ()  # produced only when this failure ends in the DLQ
 
 
 @attrs.define(slots=True)
@@ -52,6 +53,7 @@ class Dead:
     error: str
     category: Category = Category.PERMANENT
     reason: str = "permanent"
+    outputs: Sequence[Output] = ()  # produced with the DLQ record (e.g. a failure result)
 
 
 @attrs.define(slots=True)

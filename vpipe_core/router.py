@@ -23,29 +23,34 @@ class OutcomeRouter:
     delays: tuple[int, ...]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def retry(self, record: Record, outcome: Retry) -> Output:
-        """The tier record for this failure, or the DLQ record once the tiers are exhausted."""
+    def retry(self, record: Record, outcome: Retry) -> list[Output]:
+        """The tier record for this failure, or the DLQ record (plus `if_exhausted`) once the
+        tiers are exhausted."""
         failure_number = record.attempt + 1
         if failure_number > len(self.delays):
-            return self.dead(record, Dead(outcome.error, outcome.category, reason="exhausted"))
+            dead = Dead(outcome.error, outcome.category, "exhausted", outcome.if_exhausted)
+            return self.dead(record, dead)
         delay = self.delays[failure_number - 1]
         metrics.message_outcomes.labels(self.worker, "retry", outcome.category.value).inc()
         metrics.retry_routed.labels(self.domain, f"{delay}s", outcome.category.value).inc()
-        return tier_output(
-            record,
-            domain=self.domain,
-            delay_s=delay,
-            category=outcome.category,
-            error=outcome.error,
-            worker_id=self.worker_id,
-            now=self.clock(),
-            not_before=outcome.not_before,
-        )
+        return [
+            tier_output(
+                record,
+                domain=self.domain,
+                delay_s=delay,
+                category=outcome.category,
+                error=outcome.error,
+                worker_id=self.worker_id,
+                now=self.clock(),
+                not_before=outcome.not_before,
+            )
+        ]
 
-    def dead(self, record: Record, outcome: Dead) -> Output:
+    def dead(self, record: Record, outcome: Dead) -> list[Output]:
+        """The DLQ record, followed by the outcome's own outputs."""
         metrics.message_outcomes.labels(self.worker, "dead", outcome.category.value).inc()
         metrics.dlq_messages.labels(self.domain, self.worker, outcome.reason).inc()
-        return dlq_output(
+        dlq = dlq_output(
             record,
             domain=self.domain,
             category=outcome.category,
@@ -54,7 +59,8 @@ class OutcomeRouter:
             worker_id=self.worker_id,
             now=self.clock(),
         )
+        return [dlq, *outcome.outputs]
 
     def too_large(self, record: Record, topic: str) -> Output:
         error = f"output to {topic} exceeds the broker's maximum message size"
-        return self.dead(record, Dead(error, Category.PERMANENT, reason="permanent"))
+        return self.dead(record, Dead(error, Category.PERMANENT, reason="permanent"))[0]
