@@ -37,4 +37,39 @@ enricher = WorkerSpec(
     memory_max="1G",
     description="runs the enrichment plugins and turns each allowed URL into a download task",
 )
+result_processor = WorkerSpec(
+    name="xact-result-processor",
+    domain="xact",
+    handler="vpipe_xact.result_processor:build",
+    input_topics=(topics.RESULTS,),
+    kind=Kind.BATCH,
+    retry_mode=RetryMode.INPLACE,
+    port_base=8102,
+    memory_max="512M",
+    description="merges download results into xact_attachments and xact_attachments_failed",
+)
+download = WorkerSpec(
+    name="xact-download",
+    domain="xact",
+    handler="vpipe_xact.download:build",
+    input_topics=(topics.DOWNLOADS,),
+    output_topics=(topics.CACHED, topics.RESULTS),
+    max_instances=10,
+    port_base=8000,
+    memory_max="2G",
+    cpu_quota="150%",
+    description="streams each attachment into the shared cache",
+)
+upload = WorkerSpec(
+    name="xact-upload",
+    domain="xact",
+    handler="vpipe_xact.upload:build",
+    input_topics=(topics.CACHED,),
+    output_topics=(topics.RESULTS, topics.DOWNLOADS),
+    max_instances=10,
+    port_base=8010,
+    memory_max="2G",
+    cpu_quota="150%",
+    description="uploads cached files to OneLake and reports them completed",
+)
 retry_scheduler = scheduler_spec("xact", 8103, memory_max="512M")

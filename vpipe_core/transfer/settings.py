@@ -1,0 +1,40 @@
+"""Transfer settings shared by every domain's download and upload workers (runtime.md §7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from vpipe_core.config.fields import setting
+
+
+@attrs.frozen
+class TransferSettings:
+    connect_timeout_s: int = setting(
+        "DOWNLOAD_CONNECT_TIMEOUT_SECONDS", 30, min=1, max=600, help="connect timeout"
+    )
+    stall_timeout_s: int = setting(
+        "DOWNLOAD_STALL_TIMEOUT_SECONDS", 60, min=1, max=3600, help="no byte for this long fails"
+    )
+    range_threshold_mb: int = setting(
+        "DOWNLOAD_RANGE_THRESHOLD_MB", 50, min=1, max=100000, help="ranged download from size"
+    )
+    range_chunk_mb: int = setting(
+        "DOWNLOAD_RANGE_CHUNK_MB", 20, min=1, max=10000, help="range size"
+    )
+    extensions: tuple[str, ...] | None = setting(
+        "DOWNLOAD_EXTENSIONS", None, help="allowed file extensions (default: built-in list)"
+    )
+    type_rules_file: Path | None = setting(
+        "DOWNLOAD_TYPE_RULES_FILE", None, help="JSON content-type rules (default: built-in)"
+    )
+    onelake_base_path: str | None = setting(
+        "ONELAKE_BASE_PATH", None, help="OneLake Files directory (abfss://…) or file:///dir"
+    )
+    onelake_timeout_s: int = setting(
+        "ONELAKE_TIMEOUT_SECONDS", 300, min=1, max=3600, help="OneLake call timeout"
+    )
+    cache_max_age_hours: int = setting(
+        "CACHE_MAX_AGE_HOURS", 24, min=1, max=720, help="cache cleaner age"
+    )
