@@ -1,0 +1,62 @@
+"""Enricher → download → upload → results, each worker in its own process, files from S3 (moto,
+real presigned URLs) into a `file://` store."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from xact_fixtures import fixture_rows
+
+from vpipe_core.testing.kafka import produce, read_all
+from vpipe_core.testing.s3 import LocalS3
+from vpipe_xact.events import parse_event
+from vpipe_xact.ingester import enrichment_task
+
+JPG = b"\xff\xd8\xff\xe0" + b"photo" * 20000
+PDF = b"%PDF-1.7\n" + b"page" * 5000
+
+
+@pytest.fixture
+def s3():
+    with LocalS3() as local:
+        yield local
+
+
+def test_attachments_reach_the_store_and_results(xact_kafka, start_worker, tmp_path, s3):
+    good = [
+        s3.put("exports/T1/Front.JPG", JPG, "image/jpeg"),
+        s3.put("exports/T1/Summary.pdf", PDF, "application/pdf"),
+    ]
+    missing = s3.presign("exports/T1/Gone.pdf")  # 404: permanent
+    outside = "https://evil.example.com/x.pdf"  # not allow-listed: rejected at enrichment
+    row = {**fixture_rows()[0]}
+    row["data"] = {**row["data"], "attachments": [*good, missing, outside]}
+    task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), datetime.now(UTC)))
+
+    store = tmp_path / "onelake"
+    env = {"ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1", "ONELAKE_BASE_PATH": f"file://{store}"}
+    for worker in ("xact-enricher", "xact-download", "xact-upload", "xact-retry-scheduler"):
+        start_worker(worker, xact_kafka, **env)
+    produce(xact_kafka, "xact.enrichment.pending", [task])
+
+    results = read_all(xact_kafka, "xact.downloads.results", expect=4, timeout_s=90)
+    by_status: dict[str, list[dict]] = {}
+    for message in results:
+        result = orjson.loads(message.value())
+        by_status.setdefault(result["status"], []).append(result)
+    assert len(by_status["completed"]) == 2
+    assert len(by_status["failed_permanent"]) == 2
+    reasons = " ".join(r["error_message"] for r in by_status["failed_permanent"])
+    assert "url not allowed: evil.example.com" in reasons and "404" in reasons
+    assert "X-Amz-Signature" not in reasons or "[REDACTED]" in reasons
+    for completed in by_status["completed"]:
+        stored = store / "xact" / completed["blob_path"]
+        body = JPG if completed["file_type"] == "JPG" else PDF
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == hashlib.sha256(body).hexdigest()
+        assert completed["blob_path"].startswith("documentsReceived/T4W9R2K/")
+    dead = read_all(xact_kafka, "xact.dlq", expect=1)
+    assert dict(dead[0].headers())["vpipe_error_category"] == b"permanent"
+    assert not list((tmp_path / "cache" / "xact").rglob("*.*")), "cache files removed after commit"
