@@ -42,6 +42,9 @@ class Route:
     drop_after: int | None = None  # close the connection after N body bytes of a response...
     drop_times: int = 1  # ... on the first N body responses
     body_responses: int = 0  # how many body responses were sent so far
+    fail_first: int = 0  # the first N requests answer `fail_status` (e.g. 500 then 200)
+    fail_status: int = 500
+    failed: int = 0  # how many requests were failed so far
 
 
 @attrs.frozen
@@ -100,6 +103,13 @@ class FileServer:
         with self._lock:
             self.requests.append(request)
 
+    def _should_fail(self, route: Route) -> bool:
+        with self._lock:
+            if route.failed < route.fail_first:
+                route.failed += 1
+                return True
+            return False
+
     def _next_body_response(self, route: Route) -> int:
         with self._lock:
             route.body_responses += 1
@@ -125,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(status, {"Location": route.redirect_to, **route.headers}, b"")
         elif route.status != 200:
             self._reply(route.status, route.headers, b"error")
+        elif files._should_fail(route):
+            self._reply(route.fail_status, {}, b"injected failure")
         else:
             self._send_body(route, files._next_body_response(route))
 

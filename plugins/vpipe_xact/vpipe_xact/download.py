@@ -44,6 +44,7 @@ class DownloadWorker:
             "sha256": fetched.sha256,
             "content_type": fetched.content_type,
             "http_status": 200,
+            "retry_count": record.attempt,  # failed download attempts, reported on completion
             "downloaded_at": iso_micro(datetime.now(UTC)),
         }
         return Done((_output(CACHED, cached),))

@@ -64,7 +64,7 @@ class UploadWorker:
         completed = messages.result(
             cached,
             "completed",
-            retry_count=record.attempt,
+            retry_count=int(cached.get("retry_count") or 0) + record.attempt,
             http_status=cached.get("http_status"),
             bytes_downloaded=stored.bytes,
         )
