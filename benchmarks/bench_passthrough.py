@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -139,7 +139,16 @@ def produce_waiting_for_room(
             producer.poll(0.05)
 
 
-def preload(bootstrap: str, topic: str, count: int) -> None:
+def claim_record(number: int) -> tuple[bytes, bytes]:
+    return claim_payload(number), f"claim-{number}".encode()
+
+
+def preload(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    make: Callable[[int], tuple[bytes, bytes]] = claim_record,
+) -> None:
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -149,7 +158,8 @@ def preload(bootstrap: str, topic: str, count: int) -> None:
         }
     )
     for number in range(count):
-        produce_waiting_for_room(producer, topic, claim_payload(number), f"claim-{number}".encode())
+        value, key = make(number)
+        produce_waiting_for_room(producer, topic, value, key)
         producer.poll(0)
     remaining = producer.flush(120)
     if remaining:
@@ -327,11 +337,16 @@ def run_worker_until_delivered(
     topics: Topics,
     expected: int,
     profiler: cProfile.Profile | None,
+    make_handler: Callable[[Any, Topics], Any] | None = None,
 ) -> Clock:
     """Assembled as `vpipe_core.runner` does it: context, clients, router, loop, metrics server,
-    JSON logs; stopped with `request_stop()` once `expected` outputs are acknowledged."""
+    JSON logs; stopped with `request_stop()` once `expected` outputs are acknowledged.
+    `make_handler(ctx, topics)` replaces the pass-through handler (it must set `first_at`)."""
     ctx = _context(worker_spec(topics), 1, f"{topics.input}.group", settings, env)
-    handler = PassThroughHandler(topics.output, ctx.logger, profiler)
+    if make_handler is None:
+        handler = PassThroughHandler(topics.output, ctx.logger, profiler)
+    else:
+        handler = make_handler(ctx, topics)
     loop = _connect(ctx, handler, [topics.input])
     server = HealthServer(ctx.health, free_port(), bind="127.0.0.1")
     watcher = DeliveryWatcher(loop, topics.output, expected)
