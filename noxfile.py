@@ -33,11 +33,27 @@ def lint(session: nox.Session) -> None:
     session.run("mypy")
 
 
+BENCHMARKS = {
+    "passthrough": [],  # runtime loop vs a bare confluent-kafka loop (target >= 0.7)
+    "ingester": [],  # xact-event-ingester vs the core pass-through
+    "delta": [],  # exactly-once DeltaSink vs bare write_deltalake (target >= 0.6)
+    "download": ["--size-mb", "500"],  # Downloader vs bare urllib3 from moto (target >= 0.8)
+}
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: each figure as a ratio against a bare baseline measured in the same run."""
+    """Benchmarks, each a ratio against a bare baseline measured in the same run.
+
+    `nox -s bench` runs them all; `nox -s bench -- delta --repeat 5` runs one with its options.
+    """
     install_all(session)
-    session.run("python", "-m", "benchmarks.bench_passthrough", *session.posargs)
+    if session.posargs:
+        name, *options = session.posargs
+        session.run("python", "-m", f"benchmarks.bench_{name}", *options)
+        return
+    for name, options in BENCHMARKS.items():
+        session.run("python", "-m", f"benchmarks.bench_{name}", *options)
 
 
 @nox.session(python=PYTHON)
