@@ -9,7 +9,14 @@ nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
 DOMAINS = ["-e", "plugins/vpipe_xact", "-e", "plugins/vpipe_claimx"]
-TEST_PACKAGES = ["-e", "tests/fixtures/domain", "-e", "tests/fixtures/plugins"]
+TEST_PACKAGES = [
+    "-e",
+    "tests/fixtures/domain",
+    "-e",
+    "tests/fixtures/plugins",
+    "-e",
+    "examples/xact_status_trigger",
+]
 
 
 def install_all(session: nox.Session) -> None:

@@ -144,8 +144,16 @@ def _structure(raw: dict[str, Any], config_class: type | None, where: str) -> An
 
 
 def _describe(error: Exception) -> str:
-    messages = cattrs.transform_error(error, path="config")
+    messages = cattrs.transform_error(error, path="config", format_exception=_with_reason)
     return "; ".join(messages)
+
+
+def _with_reason(exc: BaseException, type_: type | None) -> str:
+    """cattrs' wording, plus the validator's own reason (which cattrs drops)."""
+    message = cattrs.v.format_exception(exc, type_)
+    if isinstance(exc, ValueError) and str(exc) and str(exc) not in message:
+        message = f"{message}: {exc}"
+    return message
 
 
 def _strict(kind: type, *, accept: tuple[type, ...] = ()) -> Any:

@@ -85,7 +85,7 @@ def test_without_a_config_file_the_plugin_loads_and_does_nothing(tmp_path: Path)
         ('[[config.triggers]]\nstatus = "x"\nwebhook = { url = "ftp://h/" }\n', "webhook"),
         ('[[config.triggers]]\nstatus = "x"\npublish_to_topic = "a b"\n', "triggers[0]"),
         ('[[config.triggers]]\nstatus = "x"\nlog = "{claim_number}"\n', "triggers[0]"),
-        ("[config]\nwebhook_budget_s = 30.0\n", "invalid value @ config"),
+        ("[config]\nwebhook_budget_s = 30.0\n", "webhook_budget_s must be above 0"),
     ],
 )
 def test_bad_config_is_rejected_at_load_naming_the_file_and_the_place(
