@@ -4,6 +4,17 @@ from vpipe_core.retry.scheduler import scheduler_spec
 from vpipe_core.spec import Kind, RetryMode, WorkerSpec
 from vpipe_xact import topics
 
+poller = WorkerSpec(
+    name="xact-poller",
+    domain="xact",
+    handler="vpipe_xact.poller:build",
+    output_topics=(topics.RAW,),
+    kind=Kind.SOURCE,
+    retry_mode=RetryMode.INPLACE,
+    max_instances=1,
+    port_base=8100,
+    description="publishes new Eventhouse (or Event Hub, or sample) events to xact.events.raw",
+)
 event_ingester = WorkerSpec(
     name="xact-event-ingester",
     domain="xact",

@@ -1,0 +1,214 @@
+"""The `eventhub` source: consume XACT_EVENTHUB_NAME over the Event Hub Kafka endpoint.
+
+Each value is republished as it is, plus `ingestion_time` from the record timestamp (values that
+are not JSON objects go out unchanged: validation happens downstream). Event Hub offsets are
+committed only in `acknowledged()`; a page that was never acknowledged is read again (the
+consumer seeks back to its first offsets before the next page).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import orjson
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from vpipe_core.config.loader import ConfigError
+from vpipe_core.context import WorkerContext
+from vpipe_core.outcome import Output
+from vpipe_core.runner import StartupError
+from vpipe_xact.events import coerce_id
+from vpipe_xact.ingestion_times import from_epoch_ms, ingestion_time
+from vpipe_xact.raw_output import raw_event_output
+from vpipe_xact.settings import EventHubAuth, XactSettings
+from vpipe_xact.topics import RAW
+
+log = logging.getLogger("vpipe.xact.eventhub")
+
+PAGE_SIZE = 500
+WAIT_S = 1.0  # a page waits at most this long for records; the loop does not sleep in between
+MAX_BACKOFF_S = 300.0
+PROBE_TIMEOUT_S = 15.0
+
+Partition = tuple[str, int]
+
+
+@attrs.define
+class ConsumedPage:
+    first: dict[Partition, int] = attrs.Factory(dict)  # first offset read, per partition
+    next: dict[Partition, int] = attrs.Factory(dict)  # offset to commit, per partition
+
+
+class EventHubSource:
+    poll_interval_s = WAIT_S
+    max_backoff_s = MAX_BACKOFF_S
+
+    def __init__(self, consumer: Any, page_size: int = PAGE_SIZE, wait_s: float = WAIT_S) -> None:
+        self._consumer = consumer
+        self._page_size = page_size
+        self._wait_s = wait_s
+        self._pending: ConsumedPage | None = None
+
+    def poll(self) -> tuple[Sequence[Output], bool]:
+        self._rewind_unacknowledged()
+        page, outputs = ConsumedPage(), []
+        for message in self._consumer.consume(self._page_size, self._wait_s):
+            error = message.error()
+            if error is not None:
+                if error.fatal() or not error.retriable():
+                    raise KafkaException(error)
+                log.warning("event hub consumer error", extra={"error": str(error)})
+                continue
+            where = (message.topic(), message.partition())
+            page.first.setdefault(where, message.offset())
+            page.next[where] = message.offset() + 1
+            outputs.append(republished(message))
+        self._pending = page if page.next else None
+        return outputs, True  # consume() itself waits for new records
+
+    def _rewind_unacknowledged(self) -> None:
+        page, self._pending = self._pending, None
+        if page is None:
+            return
+        for (topic, partition), offset in page.first.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # no longer assigned: its new owner starts there
+                log.info("not rewinding a revoked partition", extra={"error": str(exc)})
+
+    def acknowledged(self) -> None:
+        if self._pending is None:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.next.items()]
+        self._consumer.commit(offsets=offsets, asynchronous=False)
+        self._pending = None
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def republished(message: Message) -> Output:
+    """The record's value with `ingestion_time` from its timestamp, keyed by its traceId."""
+    raw = message.value()
+    try:
+        value = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        return Output(RAW, raw)
+    _, timestamp = message.timestamp()
+    if timestamp and timestamp > 0:
+        value["ingestion_time"] = from_epoch_ms(timestamp)
+    else:  # a record without a timestamp: the time it reached the poller
+        value["ingestion_time"] = ingestion_time(datetime.now(UTC))
+    return raw_event_output(value, coerce_id(value.get("traceId")))
+
+
+def consumer_config(ctx: WorkerContext, settings: XactSettings) -> dict[str, Any]:
+    """runtime.md §6 consumer settings against the Event Hub endpoint; ConfigError if incomplete."""
+    servers = (settings.eventhub_bootstrap_servers or "").strip()
+    problems = []
+    if not servers:
+        problems.append(
+            "EVENTHUB_BOOTSTRAP_SERVERS: required when the XACT event source is eventhub"
+        )
+    if not settings.eventhub_name:
+        problems.append("XACT_EVENTHUB_NAME: required when the XACT event source is eventhub")
+    protocol = settings.eventhub_security_protocol
+    uses_sasl = protocol.upper().startswith("SASL")
+    connection_string = settings.eventhub_connection_string
+    if (
+        uses_sasl
+        and settings.eventhub_auth is EventHubAuth.CONNECTION_STRING
+        and not connection_string
+    ):
+        problems.append("EVENTHUB_CONNECTION_STRING: required when EVENTHUB_AUTH=connection-string")
+    if problems:
+        raise ConfigError(problems)
+    core = ctx.settings
+    config: dict[str, Any] = {
+        "bootstrap.servers": servers,
+        "security.protocol": protocol,
+        "client.id": ctx.worker_id,
+        "group.id": settings.eventhub_consumer_group or ctx.spec.name,
+        "enable.auto.commit": False,
+        "auto.offset.reset": settings.eventhub_auto_offset_reset.value,
+        "session.timeout.ms": core.kafka_session_timeout_ms,
+        "max.poll.interval.ms": core.kafka_max_poll_interval_ms,
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+    if "SSL" in protocol.upper() and core.ca_bundle is not None:
+        config["ssl.ca.location"] = str(core.ca_bundle)
+    if uses_sasl and settings.eventhub_auth is EventHubAuth.CONNECTION_STRING:
+        config.update(
+            {
+                "sasl.mechanism": "PLAIN",
+                "sasl.username": "$ConnectionString",
+                "sasl.password": connection_string,
+            }
+        )
+    elif uses_sasl:
+        config.update(
+            {"sasl.mechanism": "OAUTHBEARER", "oauth_cb": _aad_token_callback(ctx, servers)}
+        )
+    return config
+
+
+def _aad_token_callback(ctx: WorkerContext, servers: str) -> Any:
+    from vpipe_core.azure_auth import shared_credential
+
+    credential = shared_credential(ctx.env)
+    host = urlsplit("//" + servers.split(",")[0].strip()).hostname
+    scope = f"https://{host}/.default"
+
+    def token(_config: str) -> tuple[str, float]:
+        access = credential.get_token(scope)
+        return access.token, float(access.expires_on)
+
+    return token
+
+
+def probe(consumer: Any, servers: str, topic: str) -> None:
+    """Fail clearly at start when the endpoint does not answer or the Event Hub is unknown."""
+    started = time.monotonic()
+    try:
+        metadata = consumer.list_topics(timeout=PROBE_TIMEOUT_S)
+    except KafkaException as exc:
+        raise StartupError(
+            f"Event Hub Kafka endpoint {servers} did not answer within {PROBE_TIMEOUT_S:g}s "
+            f"({exc}); check EVENTHUB_BOOTSTRAP_SERVERS and that port 9093 is reachable "
+            "(a Private Link exposing only AMQP does not serve the Kafka protocol)",
+            code=1,
+        ) from exc
+    if topic not in metadata.topics:
+        raise StartupError(f"XACT_EVENTHUB_NAME: Event Hub '{topic}' not found on {servers}")
+    log.info("event hub endpoint answered", extra={"seconds": round(time.monotonic() - started, 3)})
+
+
+def build_eventhub_source(ctx: WorkerContext, settings: XactSettings) -> EventHubSource:
+    config = consumer_config(ctx, settings)
+    topic = settings.eventhub_name or ""
+    consumer = Consumer(config)
+    try:
+        probe(consumer, config["bootstrap.servers"], topic)
+        consumer.subscribe([topic])
+    except BaseException:
+        consumer.close()
+        raise
+    log.info(
+        "event hub source",
+        extra={
+            "bootstrap_servers": config["bootstrap.servers"],
+            "event_hub": topic,
+            "group": config["group.id"],
+            "auth": settings.eventhub_auth.value,
+            "auto_offset_reset": config["auto.offset.reset"],
+        },
+    )
+    return EventHubSource(consumer)
