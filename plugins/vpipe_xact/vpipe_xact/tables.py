@@ -1,4 +1,4 @@
-"""XACT Delta tables as declared data (xact.md §8) and the row mapping for `xact_events`."""
+"""XACT Delta tables as declared data (xact.md §8, §12) and the row mapping for `xact_events`."""
 
 from __future__ import annotations
 
@@ -52,6 +52,56 @@ XACT_EVENTS = TableSpec(
         Column("created_date", "date"),
     ),
     partition_by=("event_date",),
+)
+
+XACT_ATTACHMENTS = TableSpec(  # §12; a later `completed` for a media id updates its row
+    name="xact_attachments",
+    columns=(
+        *(
+            Column(name, "string")
+            for name in (
+                "media_id",
+                "trace_id",
+                "event_id",
+                "attachment_url",
+                "blob_path",
+                "file_type",
+                "status_subtype",
+                "assignment_id",
+            )
+        ),
+        Column("bytes_downloaded", "long"),
+        Column("downloaded_at", "timestamp"),
+        Column("created_at", "timestamp"),
+        Column("event_date", "date"),
+    ),
+    partition_by=("event_date",),
+    merge_keys=("media_id",),
+    order_column="downloaded_at",
+    keep_on_update=("created_at",),
+)
+
+XACT_ATTACHMENTS_FAILED = TableSpec(  # §12; both failure kinds, no partition
+    name="xact_attachments_failed",
+    columns=(
+        *(
+            Column(name, "string")
+            for name in (
+                "media_id",
+                "trace_id",
+                "attachment_url",
+                "status",
+                "error_category",
+                "error_message",
+            )
+        ),
+        Column("failed_at", "timestamp"),
+        Column("retry_count", "long"),
+        Column("http_status", "long"),
+        Column("created_at", "timestamp"),
+    ),
+    merge_keys=("media_id",),
+    keep_on_update=("created_at",),
 )
 
 # column -> camelCase key of `data`
