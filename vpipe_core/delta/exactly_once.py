@@ -86,8 +86,23 @@ class ExactlyOnceWriter:
         try:
             self._sink.append(rows, self.app_id(key), version)
         except DeltaWriteError as exc:
-            self._failed(exc, row_indexes, indexes, outcomes)
-            return
+            if exc.category is not Category.PERMANENT or not exc.rows:
+                self._failed(exc, row_indexes, indexes, outcomes)
+                return
+            # Dead-letter the rejected rows and write the rest now: retrying them in place
+            # would rewind past the rejected record and fail the same batch forever.
+            rejected = set(exc.rows)
+            for position in rejected:
+                if position < len(row_indexes):
+                    outcomes[row_indexes[position]] = Dead(
+                        f"row rejected by the table: {exc.message}"
+                    )
+            kept = [i for i in range(len(rows)) if i not in rejected]
+            try:
+                self._sink.append([rows[i] for i in kept], self.app_id(key), version)
+            except DeltaWriteError as again:
+                self._failed(again, [row_indexes[i] for i in kept], indexes, outcomes)
+                return
         self._written[key] = version
 
     @staticmethod

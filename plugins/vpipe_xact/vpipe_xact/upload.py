@@ -156,8 +156,8 @@ def build(ctx: WorkerContext) -> UploadWorker:
     target = destination(xact, transfer)
     credential = None
     if not target.startswith("file://"):
-        from azure.identity import DefaultAzureCredential
+        from vpipe_core.azure_auth import shared_credential
 
-        credential = DefaultAzureCredential()
+        credential = shared_credential(ctx.env)  # one credential per process (runtime.md §8)
     store = make_store(target, credential, transfer.onelake_timeout_s, xact.upload_concurrency)
     return UploadWorker(store, xact.upload_concurrency)
