@@ -47,7 +47,7 @@ class DownloadWorker:
             "retry_count": record.attempt,  # failed download attempts, reported on completion
             "downloaded_at": iso_micro(datetime.now(UTC)),
         }
-        return Done((_output(CACHED, cached),))
+        return Done((messages.output(CACHED, cached),))
 
     def close(self) -> None:
         self._downloader.close()
@@ -79,16 +79,7 @@ def _result(task: Mapping[str, Any], status: str, exc: DownloadError, retries: i
         error_category=str(exc.category),
         error_message=exc.reason,
     )
-    return _output(RESULTS, result)
-
-
-def _output(topic: str, message: Mapping[str, Any]) -> Output:
-    return Output(
-        topic,
-        messages.encode(message),
-        str(message["trace_id"]).encode(),
-        messages.headers_for(message),
-    )
+    return messages.output(RESULTS, result)
 
 
 def build(ctx: WorkerContext) -> DownloadWorker:

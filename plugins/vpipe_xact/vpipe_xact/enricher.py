@@ -84,12 +84,7 @@ class Enricher:
         task: Mapping[str, Any], attachment: Attachment, headers: Mapping[str, str]
     ) -> Output:
         message = messages.download_task(task, attachment, {"plugin_headers": dict(headers)})
-        return Output(
-            DOWNLOADS,
-            messages.encode(message),
-            str(task["trace_id"]).encode(),
-            messages.headers_for(message, headers),
-        )
+        return messages.output(DOWNLOADS, message, headers)
 
     @staticmethod
     def _rejection(
@@ -103,12 +98,7 @@ class Enricher:
             error_category="permanent",
             error_message=why,
         )
-        return Output(
-            RESULTS,
-            messages.encode(failed),
-            str(task["trace_id"]).encode(),
-            messages.headers_for(failed),
-        )
+        return messages.output(RESULTS, failed)
 
 
 def _host(url: str) -> str:

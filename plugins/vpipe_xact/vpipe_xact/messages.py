@@ -8,11 +8,13 @@ from typing import Any
 
 import orjson
 
+from vpipe_core.outcome import Output
 from vpipe_core.redact import redact, truncate
 from vpipe_xact.events import Attachment, XactEvent, iso_micro, parse_time
 
 TASK_FIELDS = ("trace_id", "event_id", "status_subtype", "assignment_id", "original_timestamp")
-DOWNLOAD_FIELDS = (
+# The fields that identify an attachment on every per-attachment message (§5.2-5.4).
+ATTACHMENT_FIELDS = (
     "trace_id",
     "media_id",
     "attachment_url",
@@ -21,8 +23,8 @@ DOWNLOAD_FIELDS = (
     "file_type",
     "assignment_id",
     "event_id",
-    "original_timestamp",
 )
+DOWNLOAD_FIELDS = (*ATTACHMENT_FIELDS, "original_timestamp")
 
 
 class InvalidMessage(ValueError):
@@ -108,6 +110,15 @@ def result(
 
 def encode(message: Mapping[str, Any]) -> bytes:
     return orjson.dumps(message)
+
+
+def output(
+    topic: str, message: Mapping[str, Any], extra: Mapping[str, str] | None = None
+) -> Output:
+    """A message as a record: keyed by trace id, with the §1 headers (plus `extra`)."""
+    return Output(
+        topic, encode(message), str(message["trace_id"]).encode(), headers_for(message, extra)
+    )
 
 
 def headers_for(message: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> list:

@@ -17,18 +17,9 @@ import attrs
 
 from vpipe_core.redact import redact, truncate
 from vpipe_xact.events import InvalidEvent, coerce_id, parse_time
-from vpipe_xact.messages import InvalidMessage, read_message
+from vpipe_xact.messages import ATTACHMENT_FIELDS, InvalidMessage, read_message
 
-TEXT_FIELDS = (
-    "trace_id",
-    "media_id",
-    "attachment_url",
-    "blob_path",
-    "status_subtype",
-    "file_type",
-    "assignment_id",
-    "event_id",
-)
+TEXT_FIELDS = ATTACHMENT_FIELDS
 UNKNOWN_ERROR = "Unknown error"
 
 Row = dict[str, Any]

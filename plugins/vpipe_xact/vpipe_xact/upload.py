@@ -68,7 +68,7 @@ class UploadWorker:
             http_status=cached.get("http_status"),
             bytes_downloaded=stored.bytes,
         )
-        return Done((_output(RESULTS, completed),))
+        return Done((messages.output(RESULTS, completed),))
 
     def _download_again(self, cached: Mapping[str, Any], record: Record) -> Outcome:
         times = int(record.header(REDOWNLOAD) or 0) + 1
@@ -81,10 +81,10 @@ class UploadWorker:
                 error_category="permanent",
                 error_message=error,
             )
-            return Dead(error, Category.PERMANENT, outputs=(_output(RESULTS, failed),))
+            return Dead(error, Category.PERMANENT, outputs=(messages.output(RESULTS, failed),))
         task = {key: cached.get(key) for key in TASK_KEYS}
         log.warning("cache file missing; downloading again", extra={"media_id": task["media_id"]})
-        return Done((_output(DOWNLOADS, task, {REDOWNLOAD: str(times)}),))
+        return Done((messages.output(DOWNLOADS, task, {REDOWNLOAD: str(times)}),))
 
     def _remember(self, record: Record, local: Path) -> None:
         self._uploaded.setdefault((record.topic, record.partition), {})[record.offset] = local
@@ -120,18 +120,7 @@ def _result(cached: Mapping[str, Any], status: str, exc: UploadError, retries: i
         error_category=str(exc.category),
         error_message=str(exc),
     )
-    return _output(RESULTS, result)
-
-
-def _output(
-    topic: str, message: Mapping[str, Any], extra: Mapping[str, str] | None = None
-) -> Output:
-    return Output(
-        topic,
-        messages.encode(message),
-        str(message["trace_id"]).encode(),
-        messages.headers_for(message, extra),
-    )
+    return messages.output(RESULTS, result)
 
 
 def destination(xact: XactSettings, transfer: TransferSettings) -> str:
