@@ -64,7 +64,3 @@ class Defer:
 
 
 Outcome = Done | Retry | Dead | Defer
-
-
-def done(*outputs: Output) -> Done:
-    return Done(tuple(outputs))

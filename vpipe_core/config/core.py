@@ -112,6 +112,3 @@ class CoreSettings:
     state_dir: Path = setting(
         "STATE_DIR", Path("/var/lib/kafka-pipeline/state"), help="cursors and dedup stores"
     )
-
-    def retry_delays_for(self, domain_delays: tuple[int, ...] | None) -> tuple[int, ...]:
-        return domain_delays or self.retry_delays

@@ -44,10 +44,6 @@ class PartitionOffsets:
         return self.position if self.position != self.committed else None
 
     @property
-    def pending(self) -> int:
-        return len(self._open)
-
-    @property
     def unrouted(self) -> int:
         return len(self._open) - len(self._routed)
 
@@ -98,10 +94,6 @@ class OffsetTracker:
             offsets = self.partitions.get(key)
             if offsets is not None:
                 offsets.committed = position
-
-    def pending(self, keys: set[TopicPartitionKey] | None = None) -> int:
-        """Records consumed and not yet committed."""
-        return sum(o.pending for k, o in self.partitions.items() if keys is None or k in keys)
 
     def unrouted(self, keys: set[TopicPartitionKey] | None = None) -> int:
         """Records consumed whose outcome is not routed yet."""
