@@ -150,30 +150,15 @@ def write_object(path: Path, size: int) -> str:
 
 def presigned_url(size: int, workdir: Path) -> tuple[str, str, Any]:
     """(url, sha256, moto server) for a fresh object of `size` bytes."""
-    import boto3
-    from botocore.config import Config
-    from moto.server import ThreadedMotoServer
+    from vpipe_core.testing.s3 import LocalS3
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-    client.create_bucket(Bucket=BUCKET)
+    s3 = LocalS3(BUCKET).start()
     source = workdir / "source.bin"
     digest = write_object(source, size)
-    client.upload_file(str(source), BUCKET, KEY, ExtraArgs={"ContentType": "video/mp4"})
+    s3.client.upload_file(str(source), BUCKET, KEY, ExtraArgs={"ContentType": "video/mp4"})
     source.unlink()
-    params = {"Bucket": BUCKET, "Key": KEY}
-    url = client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
-    return url, digest, server
+    return s3.presign(KEY), digest, s3
 
 
 def local_url(size: int, workdir: Path) -> tuple[str, str, Any]:

@@ -260,26 +260,11 @@ def test_unsafe_destination_is_refused_without_a_request(
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[tuple[Any, str]]:
-    boto3 = pytest.importorskip("boto3")
-    from botocore.config import Config
-    from moto.server import ThreadedMotoServer
+    pytest.importorskip("boto3")
+    from vpipe_core.testing.s3 import LocalS3
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-    client.create_bucket(Bucket="claims")
-    try:
-        yield client, host
-    finally:
-        moto.stop()
+    with LocalS3("claims") as local:
+        yield local.client, local.host
 
 
 def test_download_through_a_real_presigned_url(
