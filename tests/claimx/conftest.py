@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from vpipe_core.testing.kafka import ensure_topics
+
+sys.path.insert(0, str(Path(__file__).parent))  # claimx_fixtures
+
+CLAIMX_TOPICS = [
+    "claimx.events.raw",
+    "claimx.enrichment.pending",
+    "claimx.entities.rows",
+    "claimx.downloads.pending",
+    "claimx.downloads.cached",
+    "claimx.downloads.results",
+    "claimx.retry.1s",
+    "claimx.retry.2s",
+    "claimx.dlq",
+]
+
+
+@pytest.fixture
+def claimx_kafka(fresh_kafka: str) -> str:
+    """A fresh broker with the ClaimX topics (tiers of 1 s and 2 s)."""
+    ensure_topics(fresh_kafka, CLAIMX_TOPICS)
+    return fresh_kafka

@@ -112,3 +112,6 @@ class CoreSettings:
     state_dir: Path = setting(
         "STATE_DIR", Path("/var/lib/kafka-pipeline/state"), help="cursors and dedup stores"
     )
+    dedup_max_entries: int = setting(
+        "DEDUP_MAX_ENTRIES", 1_000_000, min=1000, max=100_000_000, help="ingester dedup store cap"
+    )

@@ -70,5 +70,5 @@ class Ingester:
 def build(ctx: WorkerContext) -> Ingester:
     settings = ctx.settings_for(XactSettings)
     store = ctx.settings.state_dir / f"{ctx.spec.name}.dedup.sqlite"
-    window = DedupWindow(store, settings.dedup_window_hours * 3600, settings.dedup_max_entries)
+    window = DedupWindow(store, settings.dedup_window_hours * 3600, ctx.settings.dedup_max_entries)
     return Ingester(window, ctx.spec.name)

@@ -109,9 +109,6 @@ class XactSettings:
     dedup_window_hours: int = setting(
         "XACT_DEDUP_WINDOW_HOURS", 24, min=1, max=720, help="ingester dedup window"
     )
-    dedup_max_entries: int = setting(
-        "DEDUP_MAX_ENTRIES", 1_000_000, min=1000, max=100_000_000, help="dedup store cap"
-    )
     download_concurrency: int = setting(
         "XACT_DOWNLOAD_CONCURRENCY", 25, min=1, max=100, help="downloads in flight per instance"
     )
