@@ -8,8 +8,10 @@ an in-place retry or a crash) is not its own duplicate, and a hold never outlive
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 TopicPartitionKey = tuple[str, int]
@@ -48,7 +50,7 @@ class DedupWindow:
         if not done:
             return
         now = time.time()
-        with self._db:
+        with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO seen (key, at) VALUES (?, ?)", [(k, now) for k in done]
             )
@@ -64,13 +66,25 @@ class DedupWindow:
     def purge(self, now: float | None = None) -> None:
         now = now or time.time()
         self._last_purge = now
-        with self._db:
+        with self._transaction():
             self._db.execute("DELETE FROM seen WHERE at < ?", (now - self._window_s,))
             self._db.execute(
                 "DELETE FROM seen WHERE key IN (SELECT key FROM seen ORDER BY at DESC LIMIT -1 "
                 "OFFSET ?)",
                 (self._max_entries,),
             )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One explicit transaction: in autocommit mode (isolation_level=None) `with db:` does
+        not open one, and every row of an executemany became its own commit."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
