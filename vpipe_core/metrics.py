@@ -102,4 +102,10 @@ plugin_errors = Counter(
     ["plugin"],
     registry=REGISTRY,
 )
+circuit_state = Gauge(
+    "vpipe_circuit_state",
+    "Circuit breaker state (0 closed, 1 open, 2 half-open)",
+    ["name"],
+    registry=REGISTRY,
+)
 build_info = Gauge("vpipe_build_info", "Always 1", ["version", "environment"], registry=REGISTRY)

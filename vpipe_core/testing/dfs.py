@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from vpipe_core.testing.tls import self_signed_pem
+
 if TYPE_CHECKING:
     from azure.storage.filedatalake import DataLakeServiceClient
 
@@ -423,7 +425,7 @@ class LocalDfs:
     def _tls_context(self) -> Any:
         import ssl
 
-        cert, key = _self_signed_pem()
+        cert, key = self_signed_pem("vpipe-local-dfs")
         cert_file = self._private / "cert.pem"
         key_file = self._private / "key.pem"
         cert_file.write_bytes(cert)
@@ -483,45 +485,6 @@ def _etag(stat_result: Any) -> str:
 
 def _http_date(seconds: float) -> str:
     return formatdate(seconds, usegmt=True)
-
-
-def _self_signed_pem() -> tuple[bytes, bytes]:
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vpipe-local-dfs")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -22,7 +22,6 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal
 
@@ -32,6 +31,7 @@ from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError, Rea
 
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
+from vpipe_core.retry_after import retry_after_s
 from vpipe_core.transfer.http import GuardedPoolManager, RedirectRefused, discard, get_checked
 from vpipe_core.transfer.policy import ResolutionFailed, UrlPolicy, UrlRejected
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
@@ -419,7 +419,7 @@ def _status_error(
 ) -> DownloadError:
     """xact.md §10.5: 401 auth; 408/429/5xx transient; other 4xx permanent."""
     status = response.status
-    retry_after = _retry_after_s(response.headers.get("Retry-After"), now)
+    retry_after = retry_after_s(response.headers.get("Retry-After"), now)
     reason = f"HTTP {status}"
     if status in (401, 403):
         category = Category.AUTH if status == 401 else Category.PERMANENT
@@ -427,20 +427,6 @@ def _status_error(
     if status in (408, 429) or (ranged and status == 416) or not 400 <= status < 500:
         return DownloadError(Category.TRANSIENT, reason, status, retry_after)
     return DownloadError(Category.PERMANENT, reason, status, retry_after)
-
-
-def _retry_after_s(value: str | None, now: datetime) -> float | None:
-    """`Retry-After` as seconds from `now` (delta-seconds or an HTTP date), or None."""
-    text = (value or "").strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
 
 
 @contextlib.contextmanager
