@@ -11,6 +11,7 @@ import click
 SUBCOMMANDS = {
     "config": "vpipe_core.cli.config_cmd:config",
     "demo": "vpipe_core.cli.demo_cmd:demo",
+    "deploy": "vpipe_core.cli.deploy_cmd:deploy_group",
     "dlq": "vpipe_core.cli.dlq_cmd:dlq",
     "plugins": "vpipe_core.cli.plugins_cmd:plugins_group",
     "ports": "vpipe_core.cli.workers_cmd:ports_cmd",
@@ -21,6 +22,7 @@ SUBCOMMANDS = {
 SUMMARIES = {
     "config": "Check or show the effective configuration.",
     "demo": "Run the pipeline on a local broker and stand-ins.",
+    "deploy": "Render systemd units, the env template and the port table.",
     "dlq": "List, show, replay or purge dead-lettered records.",
     "plugins": "List installed enrichment plugins, or diagnose broken ones.",
     "ports": "Show each worker's metrics port range and any overlap.",

@@ -1,0 +1,2 @@
+"""Deployment artefacts rendered from the installed workers and settings: systemd units, the
+environment template, the port table, and the `vpipe status` probes."""
