@@ -8,9 +8,24 @@ import attrs
 
 from vpipe_core.config.fields import setting
 
+# xact.md §10.1: the hosts both domains' attachments come from (XACT exports, ClaimX media).
+DEFAULT_ATTACHMENT_HOSTS = (
+    "usw2-prod-xn-exportreceiver-publish.s3.us-west-2.amazonaws.com",
+    "claimxperience.s3.amazonaws.com",
+    "claimxperience.s3.us-east-1.amazonaws.com",
+    "www.claimxperience.com",
+    "claimxperience.com",
+    "xactware-claimx-us-prod.s3.us-west-1.amazonaws.com",
+)
+
 
 @attrs.frozen
 class TransferSettings:
+    allowed_attachment_domains: tuple[str, ...] = setting(
+        "ALLOWED_ATTACHMENT_DOMAINS",
+        DEFAULT_ATTACHMENT_HOSTS,
+        help="download allow-list, exact host names (replaces the defaults)",
+    )
     connect_timeout_s: int = setting(
         "DOWNLOAD_CONNECT_TIMEOUT_SECONDS", 30, min=1, max=600, help="connect timeout"
     )

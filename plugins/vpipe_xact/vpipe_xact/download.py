@@ -91,7 +91,7 @@ def build(ctx: WorkerContext) -> DownloadWorker:
         else TypeRules(extensions=transfer.extensions)
     )
     downloader = Downloader(
-        UrlPolicy(frozenset(xact.allowed_attachment_domains)),
+        UrlPolicy(frozenset(transfer.allowed_attachment_domains)),
         rules,
         ctx.settings.cache_dir,
         connect_timeout_s=transfer.connect_timeout_s,

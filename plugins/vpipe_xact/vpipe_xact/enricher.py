@@ -13,9 +13,9 @@ from vpipe_core.plugins.manager import PluginSet
 from vpipe_core.plugins.types import EnrichmentContext
 from vpipe_core.record import Record
 from vpipe_core.transfer.policy import UrlPolicy, UrlRejected
+from vpipe_core.transfer.settings import TransferSettings
 from vpipe_xact import messages
 from vpipe_xact.events import Attachment, InvalidEvent, attachments_of
-from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import DOWNLOADS, RESULTS
 
 STAGE = "enrichment_complete"
@@ -106,6 +106,6 @@ def _host(url: str) -> str:
 
 
 def build(ctx: WorkerContext) -> Enricher:
-    settings = ctx.settings_for(XactSettings)
-    policy = UrlPolicy(frozenset(settings.allowed_attachment_domains))
+    transfer = ctx.settings_for(TransferSettings)
+    policy = UrlPolicy(frozenset(transfer.allowed_attachment_domains))
     return Enricher(policy, ctx.plugins())

@@ -9,15 +9,7 @@ import attrs
 
 from vpipe_core.config.core import OffsetReset
 from vpipe_core.config.fields import setting
-
-DEFAULT_ATTACHMENT_HOSTS = (
-    "usw2-prod-xn-exportreceiver-publish.s3.us-west-2.amazonaws.com",
-    "claimxperience.s3.amazonaws.com",
-    "claimxperience.s3.us-east-1.amazonaws.com",
-    "www.claimxperience.com",
-    "claimxperience.com",
-    "xactware-claimx-us-prod.s3.us-west-1.amazonaws.com",
-)
+from vpipe_core.transfer.settings import DEFAULT_ATTACHMENT_HOSTS  # noqa: F401 (re-exported)
 
 
 class EventSource(enum.StrEnum):
@@ -111,11 +103,6 @@ class XactSettings:
     )
     download_concurrency: int = setting(
         "XACT_DOWNLOAD_CONCURRENCY", 25, min=1, max=100, help="downloads in flight per instance"
-    )
-    allowed_attachment_domains: tuple[str, ...] = setting(
-        "ALLOWED_ATTACHMENT_DOMAINS",
-        DEFAULT_ATTACHMENT_HOSTS,
-        help="download allow-list, exact host names (replaces the defaults)",
     )
     onelake_xact_path: str | None = setting(
         "ONELAKE_XACT_PATH", None, help="XACT file destination (default ONELAKE_BASE_PATH/xact)"
