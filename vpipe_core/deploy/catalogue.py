@@ -38,18 +38,17 @@ def installed_specs(domains: Collection[str] = ()) -> list[WorkerSpec]:
 
 
 def settings_sections(domains: Collection[str] = ()) -> list[SettingsSection]:
-    """Installed settings classes, core first; with `domains`, the classes registered under another
-    installed domain's name are left out (the rest, such as shared Azure settings, stay)."""
+    """Installed settings classes, core first, then by name. With `domains`, the classes registered
+    under another installed domain's name are left out (shared ones such as Azure's stay)."""
     catalogue = discover_settings_classes()
     if catalogue.problems:
         raise CatalogueError("; ".join(catalogue.problems))
     specs, _ = load_all_workers()
     left_out = {spec.domain for spec in specs} - set(domains) if domains else set()
-    return [
-        SettingsSection(name, cls)
-        for name, cls in catalogue.classes.items()
-        if name not in left_out
-    ]
+    kept = [SettingsSection(name, cls) for name, cls in catalogue.classes.items()]
+    # Entry points come in installation order; sort so the rendering is the same everywhere.
+    kept.sort(key=lambda section: (section.name != "core", section.name))
+    return [section for section in kept if section.name not in left_out]
 
 
 def spec_domains(specs: Sequence[WorkerSpec]) -> list[str]:
