@@ -1,0 +1,307 @@
+"""HTTP transport of the ClaimX API (claimx.md §11.1, §11.2): a call in, JSON or ApiError out.
+
+Owns the process's urllib3 pool (sized for the concurrency, honouring HTTP(S)_PROXY / NO_PROXY
+and the CA bundle), the in-flight bound, the rate limit and the `claimx_api` circuit. No call
+is retried here: retries go through the worker's tiers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.request import getproxies_environment
+
+import urllib3
+from urllib3.exceptions import HTTPError, SSLError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+import vpipe_core
+from vpipe_claimx.api import metrics
+from vpipe_claimx.api.errors import CIRCUIT_OPEN, ApiError, Endpoint, status_category
+from vpipe_claimx.api.ratelimit import RateLimiter
+from vpipe_core.circuit import CircuitBreaker, CircuitOpen, Permit
+from vpipe_core.config.loader import ConfigError
+from vpipe_core.outcome import Category
+from vpipe_core.redact import redact, register_secret, truncate
+from vpipe_core.retry_after import retry_after_s
+
+log = logging.getLogger("vpipe.claimx.api")
+
+LOGGED_BODY_CHARS = 500
+_READ_CHUNK = 64 * 1024
+_BASIC = "basic "
+# The status and body decide the outcome: no urllib3 retries, no redirects followed.
+_NO_RETRIES = urllib3.Retry(total=0, redirect=False, raise_on_redirect=False, raise_on_status=False)
+
+
+def basic_authorization(token: str) -> str:
+    """The Authorization value for `token` = base64(user:password).
+
+    A token that already starts with "Basic " has the prefix removed once, with a warning: a
+    template with the prefix once doubled it and every call got 401.
+    """
+    value = token.strip()
+    if value[: len(_BASIC)].lower() == _BASIC:
+        log.warning(
+            "CLAIMX_API_TOKEN starts with 'Basic '; the prefix is removed "
+            "(set the variable to base64(user:password) only)"
+        )
+        value = value[len(_BASIC) :].strip()
+    if not value:
+        raise ConfigError(["CLAIMX_API_TOKEN: empty token"])
+    register_secret(value)
+    return f"Basic {value}"
+
+
+def join_url(base_url: str, path: str) -> str:
+    """`base_url` and `path` joined by exactly one `/`."""
+    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+def pool_manager(
+    base_url: str,
+    *,
+    max_connections: int,
+    ca_bundle: str | None,
+    proxies: Mapping[str, str] | None = None,
+) -> urllib3.PoolManager:
+    """A pool for `base_url`'s host: through the environment's proxy unless NO_PROXY exempts it.
+
+    `proxies` maps scheme → proxy URL plus "no" → NO_PROXY list (the shape of
+    `urllib.request.getproxies_environment()`, which is the default).
+    """
+    if ca_bundle is not None and not os.path.isfile(ca_bundle):
+        raise ConfigError([f"CA_BUNDLE: {ca_bundle} is not a file"])
+    options: dict[str, Any] = {
+        "num_pools": 2,
+        "maxsize": max_connections,
+        "block": True,
+        "cert_reqs": "CERT_REQUIRED",
+        "ca_certs": ca_bundle,
+    }
+    target = urlsplit(base_url)
+    proxies = getproxies_environment() if proxies is None else proxies
+    proxy = proxies.get(target.scheme)
+    if not proxy or _bypasses_proxy(target.netloc, proxies):
+        return urllib3.PoolManager(**options)
+    proxy_url, credentials = _split_credentials(proxy)
+    if credentials:
+        options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=credentials)
+    log.info("ClaimX API through proxy %s", proxy_url)
+    return urllib3.ProxyManager(proxy_url, **options)
+
+
+def _bypasses_proxy(netloc: str, proxies: Mapping[str, str]) -> bool:
+    """NO_PROXY (`proxies["no"]`) names this host; stdlib rules (suffixes, `*`, ports)."""
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    return bool(bypass(netloc, proxies))
+
+
+def _split_credentials(proxy: str) -> tuple[str, str | None]:
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parts.username is None:
+        return urlunsplit(parts), None
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    credentials = f"{parts.username}:{parts.password or ''}"
+    return urlunsplit(parts._replace(netloc=netloc)), credentials
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON with non-integer numbers as `Decimal` (exact: 1587.25 stays 1587.25)."""
+    return json.loads(body, parse_float=Decimal)
+
+
+class Transport:
+    """Thread-safe: callers share one instance across a thread pool."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        pool: urllib3.PoolManager,
+        breaker: CircuitBreaker,
+        rate_limiter: RateLimiter,
+        concurrency: int,
+        timeout_s: float,
+        connect_timeout_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ConfigError([f"CLAIMX_API_URL: {base_url!r} is not an http(s) URL"])
+        self.base_url = base_url
+        self.breaker = breaker
+        self._pool = pool
+        self._rate_limiter = rate_limiter
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._timeout_s = timeout_s
+        self._timeout = urllib3.Timeout(total=timeout_s, connect=min(connect_timeout_s, timeout_s))
+        self._monotonic = monotonic
+        self._now = now
+        self._headers = {
+            "Accept": "application/json",
+            "Authorization": basic_authorization(token),
+            "User-Agent": f"vpipe/{vpipe_core.__version__}",
+        }
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def call(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """The parsed JSON answer, or None for ok-empty (other 2xx, empty body, JSON null)."""
+        permit = self._admit(endpoint)
+        counts: bool | None = None  # what the call says about the service, for the circuit
+        try:
+            with self._slots:
+                self._rate_limiter.wait()
+                result = self._exchange(endpoint, method, path, query, body)
+            counts = True
+            return result
+        except ApiError as error:
+            counts = error.category is not Category.TRANSIENT
+            raise
+        finally:
+            self._settle(permit, counts)
+
+    def _admit(self, endpoint: Endpoint) -> Permit:
+        try:
+            return self.breaker.acquire()
+        except CircuitOpen as exc:
+            metrics.requests_total.labels(endpoint, CIRCUIT_OPEN).inc()
+            wait = exc.retry_in_s if exc.retry_in_s > 0 else None
+            raise ApiError(Category.TRANSIENT, endpoint, CIRCUIT_OPEN, retry_after_s=wait) from None
+
+    def _settle(self, permit: Permit, counts: bool | None) -> None:
+        if counts is None:
+            self.breaker.release(permit)
+        else:
+            self.breaker.record(permit, ok=counts)
+
+    def _exchange(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        body: Any,
+    ) -> Any:
+        url = join_url(self.base_url, path)
+        if query:
+            url = f"{url}?{urlencode(query, safe=',')}"
+        headers = dict(self._headers)
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body, default=_json_default).encode()
+        started = self._monotonic()
+        try:
+            status, response_headers, data = self._send(method, url, headers, payload, started)
+        except (HTTPError, OSError) as exc:
+            metrics.requests_total.labels(endpoint, "error").inc()
+            raise _transport_error(endpoint, exc) from exc
+        finally:
+            metrics.request_seconds.labels(endpoint).observe(self._monotonic() - started)
+        metrics.requests_total.labels(endpoint, metrics.status_class(status)).inc()
+        return self._interpret(endpoint, status, response_headers, data)
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], payload: bytes | None, started: float
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        response = self._pool.request(
+            method,
+            url,
+            body=payload,
+            headers=headers,
+            timeout=self._timeout,
+            retries=_NO_RETRIES,
+            redirect=False,
+            preload_content=False,
+        )
+        try:
+            data = self._read_body(response, started + self._timeout_s)
+        except BaseException:
+            response.close()
+            raise
+        finally:
+            response.release_conn()
+        return response.status, response.headers, data
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        """The whole body, within the request's total time (a slow trickle is a timeout)."""
+        pieces: list[bytes] = []
+        for piece in response.stream(_READ_CHUNK):
+            pieces.append(piece)
+            if self._monotonic() > deadline:
+                raise Urllib3Timeout(f"body not complete within {self._timeout_s:g} s")
+        return b"".join(pieces)
+
+    def _interpret(
+        self, endpoint: Endpoint, status: int, headers: Mapping[str, str], data: bytes
+    ) -> Any:
+        category = status_category(status)
+        if category is None:
+            return _ok_body(endpoint, status, data)
+        text = redact(truncate(data.decode("utf-8", "replace"), LOGGED_BODY_CHARS))
+        log.warning("ClaimX API %s answered HTTP %d: %s", endpoint, status, text)
+        if category is Category.AUTH:
+            metrics.auth_failures_total.labels(endpoint).inc()
+        retry_after = None
+        if category is Category.TRANSIENT:
+            retry_after = retry_after_s(headers.get("Retry-After"), self._now())
+        raise ApiError(
+            category,
+            endpoint,
+            f"HTTP {status}",
+            status=status,
+            retry_after_s=retry_after,
+            detail=truncate(text, 200),
+        )
+
+
+def _ok_body(endpoint: Endpoint, status: int, data: bytes) -> Any:
+    if status != 200 or not data.strip():
+        return None
+    try:
+        return parse_json(data)
+    except ValueError:  # includes UnicodeDecodeError
+        text = redact(truncate(data.decode("utf-8", "replace"), LOGGED_BODY_CHARS))
+        log.warning("ClaimX API %s answered 200 with a non-JSON body: %s", endpoint, text)
+        raise ApiError(
+            Category.TRANSIENT, endpoint, "non-JSON body", status=status, detail=text[:200]
+        ) from None
+
+
+def _transport_error(endpoint: Endpoint, exc: BaseException) -> ApiError:
+    if isinstance(exc, Urllib3Timeout | TimeoutError):
+        reason = "timeout"
+    elif isinstance(exc, SSLError):
+        reason = "TLS error"
+    else:
+        reason = "connection error"
+    log.warning("ClaimX API %s %s: %s", endpoint, reason, redact(str(exc)))
+    return ApiError(Category.TRANSIENT, endpoint, reason, detail=truncate(str(exc), 200))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
