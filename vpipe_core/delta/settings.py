@@ -1,0 +1,23 @@
+"""Settings shared by every domain's table writers (runtime.md §7, §11)."""
+
+from __future__ import annotations
+
+import attrs
+
+from vpipe_core.config.fields import setting
+
+
+@attrs.frozen
+class DeltaSettings:
+    enable_writes: bool = setting(
+        "ENABLE_DELTA_WRITES",
+        True,
+        help="master switch for table writers (false: consume and commit without writing)",
+    )
+    write_timeout_s: int = setting(
+        "DELTA_WRITE_TIMEOUT_SECONDS",
+        300,
+        min=1,
+        max=3600,
+        help="one Delta operation; on timeout the writer process is killed, the batch retried",
+    )
