@@ -15,11 +15,11 @@ from deltalake import DeltaTable
 from test_delta_writer import rewind_group, table_rows
 
 from vpipe_core.delta.errors import permanent, transient
+from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_core.outcome import Dead, Done, Retry
 from vpipe_core.record import Record
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_xact.messages import InvalidMessage
-from vpipe_xact.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_xact.result_processor import ResultRows
 from vpipe_xact.results import coalesce, parse_result
 from vpipe_xact.tables import XACT_ATTACHMENTS, XACT_ATTACHMENTS_FAILED

@@ -4,7 +4,7 @@
 `failed_exhausted` into `xact_attachments_failed`. Without `XACT_DELTA_FAILED_TABLE` failures are
 logged at WARNING and counted (`vpipe_xact_failures_unrecorded_total`), never silently skipped.
 Batches of 500 results or 5 s; both tables share one Delta worker process; exactly once per
-table and partition, attachments first (crash ordering: `vpipe_xact.multi_table`).
+table and partition, attachments first (crash ordering: `vpipe_core.delta.multi_table`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from prometheus_client import Counter
 
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
+from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_core.delta.process import DeltaProcess
 from vpipe_core.delta.schema import TableSpec
 from vpipe_core.delta.sink import DeltaSink
@@ -24,7 +25,6 @@ from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
 from vpipe_xact.messages import InvalidMessage
-from vpipe_xact.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_xact.results import (
     DownloadResult,
     Row,
