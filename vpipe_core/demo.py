@@ -1,31 +1,181 @@
-"""Demo scenarios: what a domain contributes to `vpipe demo` (entry-point group `vpipe.demos`)."""
+"""Demo scenarios: what a domain contributes to `vpipe demo` (entry-point group `vpipe.demos`).
+
+A `DemoScenario` names the workers to run and a `prepare` function. `vpipe demo` starts the local
+broker and a `DemoServices` (stand-ins started on first use: moto S3, a file server with fault
+routes), calls `prepare`, which feeds the events and returns a `DemoRun`: the environment its
+workers need, live progress from their metrics, and the final accounting of every event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
+if TYPE_CHECKING:
+    from vpipe_core.testing.http_files import FileServer
+    from vpipe_core.testing.s3 import LocalS3
+
 DEMOS_GROUP = "vpipe.demos"
+T = TypeVar("T")
+
+
+@attrs.frozen
+class DemoOptions:
+    events: int
+    fault_rate: float  # share of events that meet a fault (poison, failing link, ...)
+    seed: int
+
+
+class MetricsSnapshot:
+    """Samples scraped from every worker's /metrics, summed over instances."""
+
+    def __init__(self, samples: Iterable[tuple[str, Mapping[str, str], float]]) -> None:
+        self._samples = list(samples)
+
+    def total(self, name: str, **labels: str) -> int:
+        return int(
+            sum(
+                value
+                for sample, found, value in self._samples
+                if sample == name and all(found.get(k) == v for k, v in labels.items())
+            )
+        )
+
+    def produced(self, topic: str) -> int:
+        return self.total("vpipe_messages_produced_total", topic=topic, result="ok")
+
+
+@attrs.frozen
+class Accounting:
+    """Where every fed event ended. `missing` and `duplicated` name events by id."""
+
+    events: int
+    written: int  # with their row in the domain's events table
+    dead: int  # in the DLQ or a failed table, with a reason
+    missing: tuple[str, ...] = ()
+    duplicated: tuple[str, ...] = ()
+    details: tuple[tuple[str, object], ...] = ()  # more lines for the summary
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.duplicated
+
+
+class DemoRun(Protocol):
+    """One domain's part of a running demo."""
+
+    env: Mapping[str, str]
+
+    def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
+        """(stage, count) pairs for the live progress line."""
+        ...
+
+    def account(self, final: bool) -> Accounting:
+        """Where the events are now; `final` may read slower sources (the DLQ topic)."""
+        ...
+
+    def outputs(self) -> list[tuple[str, str]]:
+        """(what, where) for the summary: tables, files, how to query them."""
+        ...
 
 
 @attrs.frozen
 class DemoScenario:
-    """Workers to run, topics to create, and events to feed, with what must come out.
-
-    `make_events(count, fault_rate, seed)` returns the input payloads and how many of them are
-    expected to end in the DLQ; every other event must be produced to one of `output_topics`.
-    """
+    """`prepare(services, options)` starts what the domain needs, feeds the events, returns
+    its `DemoRun`. `default` scenarios run when `vpipe demo` is given no `--scenario`."""
 
     name: str
     description: str
     workers: tuple[tuple[str, int], ...]  # (worker name, instances)
-    topics: tuple[str, ...]
-    input_topic: str
-    output_topics: tuple[str, ...]
-    dlq_topic: str
-    make_events: Callable[[int, float, int], tuple[list[bytes], int]]
+    prepare: Callable[[DemoServices, DemoOptions], DemoRun]
     env: Mapping[str, str] = attrs.field(factory=dict)
+    default: bool = True
+
+
+class DemoServices:
+    """The shared pieces of one demo run; stand-ins start on first use and stop at the end."""
+
+    def __init__(self, bootstrap: str, root: Path, stack: contextlib.ExitStack) -> None:
+        self.bootstrap = bootstrap
+        self.root = root
+        self.tables = root / "tables"
+        self.onelake = root / "onelake"
+        self._stack = stack
+        self._s3: LocalS3 | None = None
+        self._files: FileServer | None = None
+
+    def start(self, context: contextlib.AbstractContextManager[T]) -> T:
+        """Enter `context` until the demo ends."""
+        return self._stack.enter_context(context)
+
+    def s3(self) -> LocalS3:
+        if self._s3 is None:
+            from vpipe_core.testing.s3 import LocalS3
+
+            self._s3 = self.start(LocalS3())
+        return self._s3
+
+    def tail(self, topic: str) -> TopicTail:
+        """A reader of `topic` from its beginning, closed when the demo ends."""
+        tail = TopicTail(self.bootstrap, topic)
+        self._stack.callback(tail.close)
+        return tail
+
+    def files(self) -> FileServer:
+        if self._files is None:
+            from vpipe_core.testing.http_files import FileServer
+
+            self._files = self.start(FileServer())
+        return self._files
+
+
+class TopicTail:
+    """Every record of a topic from the beginning, read a little at a time (no group join)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        self._consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "vpipe-demo", "enable.auto.commit": False}
+        )
+        partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        self.records: list[Any] = []
+
+    def read_new(self, wait_s: float = 0.2) -> list[Any]:
+        """Records that arrived since the last call."""
+        new: list[Any] = []
+        while True:
+            batch = self._consumer.consume(1000, wait_s)
+            new.extend(m for m in batch if m.error() is None)
+            if not batch:
+                break
+        self.records.extend(new)
+        return new
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def table_rows(path: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """The rows of a local Delta table, [] while it does not exist yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist()
+    except TableNotFoundError:
+        return []
+
+
+def query_hint(table: Path) -> str:
+    """A command that prints a local Delta table."""
+    code = f"from deltalake import DeltaTable; print(DeltaTable('{table}').to_pyarrow_table())"
+    return f'python -c "{code}"'
 
 
 def installed_scenarios() -> dict[str, DemoScenario]:

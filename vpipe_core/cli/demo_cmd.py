@@ -1,97 +1,202 @@
-"""`vpipe demo`: installed demo scenarios end to end on a local broker, with live progress.
+"""`vpipe demo`: the installed domains end to end on loopback, with live progress.
 
-A scenario (entry-point group `vpipe.demos`, see `vpipe_core.demo`) names the workers, topics and
-events; this command starts the broker and one process per worker instance, feeds the events,
-shows progress from the workers' own /metrics, and exits 0 only when every event is accounted for.
+Starts the local broker, creates every topic the chosen workers declare, lets each scenario
+(entry-point group `vpipe.demos`, see `vpipe_core.demo`) start its stand-ins and feed its events,
+runs one process per worker instance, shows per-stage progress from the workers' own /metrics,
+and exits 0 only when every event is accounted for. Every process it started is stopped, also
+on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from vpipe_core.demo import DemoScenario, installed_scenarios
+from vpipe_core.demo import (
+    Accounting,
+    DemoOptions,
+    DemoRun,
+    DemoScenario,
+    DemoServices,
+    MetricsSnapshot,
+    installed_scenarios,
+)
+
+EXIT_INTERRUPTED = 130
 
 
 @click.command("demo")
-@click.option("--scenario", help="Demo scenario to run (default: the first installed).")
-@click.option("--events", default=500, show_default=True, help="Events to feed.")
+@click.option(
+    "--scenario",
+    "chosen",
+    multiple=True,
+    help="Scenario to run (repeatable; default: every installed domain scenario).",
+)
+@click.option("--events", default=300, show_default=True, help="Events to feed per scenario.")
 @click.option(
     "--fault-rate",
     default=0.1,
     show_default=True,
-    help="Share of events that fail (the scenario decides how).",
+    type=click.FloatRange(0, 1),
+    help="Share of events that meet a fault (poison rows, failing or missing files).",
 )
-@click.option("--duration", default=120.0, show_default=True, help="Give up after seconds.")
+@click.option(
+    "--duration", default=170.0, show_default=True, help="Give up after this many seconds."
+)
 @click.option("--keep-running", is_flag=True, help="Leave everything running until Ctrl-C.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the generated events.")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where logs go (default: a temporary directory).",
+    help="Where logs, tables and files go (default: a new temporary directory).",
 )
 def demo(
-    scenario: str | None,
+    chosen: tuple[str, ...],
     events: int,
     fault_rate: float,
     duration: float,
     keep_running: bool,
+    seed: int,
     workdir: Path | None,
 ) -> None:
-    """Run a pipeline on a local Kafka-protocol broker and show what happens to every event."""
-    scenarios = installed_scenarios()
-    if not scenarios:
-        raise click.ClickException("no demo scenario is installed; run `python3 run.py demo`")
-    name = scenario or sorted(scenarios)[0]
-    if name not in scenarios:
-        raise click.ClickException(
-            f"no scenario {name!r}; installed: {', '.join(sorted(scenarios))}"
-        )
+    """Run the pipelines on a local Kafka-protocol broker and account for every event.
+
+    Everything runs on loopback: the broker, the Kusto stand-in serving generated events, moto
+    S3 holding their files, a file:// OneLake store and local Delta tables. Each worker runs as
+    its own process, two instances of each multi-instance worker.
+    """
+    scenarios = _choose(installed_scenarios(), chosen)
     root = workdir or Path(tempfile.mkdtemp(prefix="vpipe-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    click.echo(f"scenario     {name}: {scenarios[name].description}")
-    sys.exit(_run(scenarios[name], events, fault_rate, duration, keep_running, root))
+    options = DemoOptions(events=events, fault_rate=fault_rate, seed=seed)
+    for scenario in scenarios:
+        click.echo(f"scenario     {scenario.name}: {scenario.description}")
+    with _sigterm_as_interrupt():
+        sys.exit(_run(scenarios, options, duration, keep_running, root))
+
+
+def _choose(installed: dict[str, DemoScenario], chosen: Sequence[str]) -> list[DemoScenario]:
+    if not installed:
+        raise click.ClickException("no demo scenario is installed; run `python3 run.py demo`")
+    unknown = [name for name in chosen if name not in installed]
+    if unknown:
+        raise click.ClickException(
+            f"no scenario {', '.join(unknown)}; installed: {', '.join(sorted(installed))}"
+        )
+    names = list(chosen) or [name for name, s in sorted(installed.items()) if s.default]
+    return [installed[name] for name in names or sorted(installed)[:1]]
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(
-    scn: DemoScenario, events: int, fault_rate: float, duration: float, keep: bool, root: Path
+    scenarios: list[DemoScenario], options: DemoOptions, duration: float, keep: bool, root: Path
 ) -> int:
-    from vpipe_core.registry import load_worker
     from vpipe_core.testing.broker import LocalBroker
-    from vpipe_core.testing.kafka import ensure_topics, produce
+
+    started = time.monotonic()
+    workers: list[Any] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            broker = stack.enter_context(LocalBroker(log_path=root / "broker.log"))
+            click.echo(f"broker       {broker.bootstrap} (Tansu, in memory)")
+            services = DemoServices(broker.bootstrap, root, stack)
+            _create_topics(scenarios, broker.bootstrap)
+            runs = [_prepare(scenario, services, options) for scenario in scenarios]
+            _start_workers(scenarios, runs, services, workers)
+            click.echo(f"ready        {len(workers)} processes in {_since(started)}\n")
+            accountings = _watch(scenarios, runs, workers, duration, keep)
+            _stop(workers)
+            return _summary(scenarios, runs, accountings, root, started)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: stopping every process")
+        return EXIT_INTERRUPTED
+    finally:
+        _stop(workers)
+
+
+def _since(started: float) -> str:
+    return f"{time.monotonic() - started:.0f} s"
+
+
+def _create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    from vpipe_core.config.core import CoreSettings
+    from vpipe_core.config.loader import load_settings
+    from vpipe_core.registry import load_worker
+    from vpipe_core.topics import create_topics, declared_topics
+
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    for scenario in scenarios:
+        env.update(scenario.env)
+    specs = [load_worker(name) for scenario in scenarios for name, _ in scenario.workers]
+    topics = declared_topics(specs, load_settings(CoreSettings, env), env)
+    topics = [t.__class__(t.name, min(t.partitions, 4), t.retention_hours) for t in topics]
+    results = create_topics(AdminClient({"bootstrap.servers": bootstrap}), topics)
+    failed = {
+        name: result for name, result in results.items() if result not in ("created", "exists")
+    }
+    if failed:
+        raise click.ClickException(f"cannot create topics: {failed}")
+    click.echo(f"topics       {len(topics)} created")
+
+
+def _prepare(scenario: DemoScenario, services: DemoServices, options: DemoOptions) -> DemoRun:
+    click.echo(f"preparing    {scenario.name}: stand-ins and {options.events} events")
+    return scenario.prepare(services, options)
+
+
+def _start_workers(
+    scenarios: list[DemoScenario], runs: list[DemoRun], services: DemoServices, workers: list[Any]
+) -> None:
+    """Start every instance into `workers` (so an interrupt stops the ones already started)."""
+    from vpipe_core.registry import load_worker
     from vpipe_core.testing.workers import WorkerProcess, worker_environment
 
-    workers: list[WorkerProcess] = []
-    with LocalBroker(log_path=root / "broker.log") as broker:
-        click.echo(f"broker       {broker.bootstrap} (Tansu, in memory)")
-        ensure_topics(broker.bootstrap, list(scn.topics), partitions=4)
+    for scenario, run in zip(scenarios, runs, strict=True):
         env = worker_environment(
-            broker.bootstrap, root, JSON_LOGS="false", LOG_LEVEL="WARNING", **scn.env
+            services.bootstrap,
+            services.root,
+            JSON_LOGS="true",
+            LOG_LEVEL="INFO",
+            **{**scenario.env, **run.env},
         )
-        try:
-            for name, instances in scn.workers:
-                spec = load_worker(name)
-                for instance in range(1, instances + 1):
-                    port = spec.port_for(instance)
-                    workers.append(WorkerProcess(name, env, root, instance, port).start())
-                    click.echo(f"worker       {name}-{instance} on :{port}")
-            for worker in workers:
-                worker.wait_ready(60)
-            payloads, dead_expected = scn.make_events(events, fault_rate, 7)
-            produce(broker.bootstrap, scn.input_topic, payloads)
-            click.echo(f"fed          {events} events ({dead_expected} expected in the DLQ)\n")
-            counts = _watch(scn, workers, events, dead_expected, duration, keep)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted; stopping everything")
-            return 130
-        finally:
-            for worker in workers:
-                worker.stop()
-    return _summary(counts, events, dead_expected, root)
+        for name, instances in scenario.workers:
+            spec = load_worker(name)
+            for instance in range(1, instances + 1):
+                port = spec.port_for(instance)
+                workers.append(WorkerProcess(name, env, services.root, instance, port).start())
+    click.echo(f"workers      {len(workers)} processes starting")
+    for worker in workers:
+        worker.wait_ready(90)
+
+
+def _stop(workers: list[Any]) -> None:
+    for worker in workers:
+        worker.signal(signal.SIGTERM)
+    for worker in workers:
+        worker.stop()
+    workers.clear()
 
 
 def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
@@ -100,7 +205,7 @@ def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
         return []
@@ -109,58 +214,77 @@ def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
     ]
 
 
-def _progress(scn: DemoScenario, workers: list) -> dict[str, int]:
-    counts = dict.fromkeys(("consumed", "written", "retried", "redelivered", "dlq"), 0)
-    for worker in workers:
-        for name, labels, value in _scrape(worker.port):
-            topic = labels.get("topic")
-            if name == "vpipe_messages_consumed_total" and topic == scn.input_topic:
-                counts["consumed"] += int(value)
-            elif name == "vpipe_message_outcomes_total" and labels.get("outcome") == "retry":
-                counts["retried"] += int(value)
-            elif name == "vpipe_messages_produced_total" and labels.get("result") == "ok":
-                if topic in scn.output_topics:
-                    counts["written"] += int(value)
-                elif topic == scn.dlq_topic:
-                    counts["dlq"] += int(value)
-                elif topic == scn.input_topic:
-                    counts["redelivered"] += int(value)
-    return counts
+def _snapshot(workers: list[Any]) -> MetricsSnapshot:
+    return MetricsSnapshot(sample for worker in workers for sample in _scrape(worker.port))
 
 
 def _watch(
-    scn: DemoScenario, workers: list, events: int, dead: int, duration: float, keep: bool
-) -> dict[str, int]:
+    scenarios: list[DemoScenario],
+    runs: list[DemoRun],
+    workers: list[Any],
+    duration: float,
+    keep: bool,
+) -> list[Accounting]:
     deadline = time.monotonic() + duration
     live = sys.stdout.isatty()
-    counts, last_line = _progress(scn, workers), ""
-    while keep or time.monotonic() < deadline:
-        counts = _progress(scn, workers)
-        line = "  ".join(f"{k} {v:>5}" for k, v in counts.items())
-        if live:
-            click.echo("\r" + line, nl=False)
-        elif line != last_line:
-            click.echo(line)
-        last_line = line
-        if not keep and counts["written"] >= events - dead and counts["dlq"] >= dead:
+    last_lines: list[str] = []
+    while True:
+        accountings = [run.account(final=False) for run in runs]
+        metrics = _snapshot(workers)
+        lines = [
+            f"{scenario.name:7} " + "  ".join(f"{k} {v}" for k, v in run.progress(metrics))
+            for scenario, run in zip(scenarios, runs, strict=True)
+        ]
+        if lines != last_lines:
+            if live and last_lines:
+                click.echo(f"\x1b[{len(last_lines)}A", nl=False)
+            for line in lines:
+                click.echo(("\x1b[2K" if live else "") + line)
+            last_lines = lines
+        done = all(a.complete and a.written + a.dead >= a.events for a in accountings)
+        if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
-        time.sleep(0.5 if live else 2.0)
-    if live:
-        click.echo("")
-    return counts
+        time.sleep(1.0 if live else 3.0)
+    return [run.account(final=True) for run in runs]
 
 
-def _summary(counts: dict[str, int], events: int, dead: int, root: Path) -> int:
-    click.echo("\nstage        count")
-    for key, value in counts.items():
-        click.echo(f"{key:12} {value}")
-    click.echo(
-        f"\nevents {events}: written {counts['written']}, dead-lettered {counts['dlq']} "
-        f"(expected {dead}); logs under {root / 'logs'}"
-    )
-    missing = events - counts["written"] - counts["dlq"]
-    if missing > 0:
-        click.echo(f"NOT ACCOUNTED: {missing} event(s)", err=True)
+def _summary(
+    scenarios: list[DemoScenario],
+    runs: list[DemoRun],
+    accountings: list[Accounting],
+    root: Path,
+    started: float,
+) -> int:
+    click.echo(f"\n{'scenario':10} {'events':>7} {'written':>8} {'dead':>6} {'missing':>8}")
+    for scenario, acc in zip(scenarios, accountings, strict=True):
+        click.echo(
+            f"{scenario.name:10} {acc.events:>7} {acc.written:>8} {acc.dead:>6} "
+            f"{len(acc.missing):>8}"
+        )
+        for label, value in acc.details:
+            click.echo(f"  {label}: {value}")
+    click.echo("")
+    for run in runs:
+        for label, where in run.outputs():
+            click.echo(f"{label:14} {where}")
+    click.echo(f"{'logs':14} {root / 'logs'}  (one JSON log per worker instance)")
+    click.echo(f"\nfinished in {_since(started)}")
+    failures = [(s.name, a) for s, a in zip(scenarios, accountings, strict=True) if not _ok(a)]
+    for name, acc in failures:
+        if acc.missing:
+            click.echo(f"NOT ACCOUNTED in {name}: {_sample(acc.missing)}", err=True)
+        if acc.duplicated:
+            click.echo(f"DUPLICATED in {name}: {_sample(acc.duplicated)}", err=True)
+    if failures:
         return 1
     click.echo("every event is accounted for")
     return 0
+
+
+def _ok(accounting: Accounting) -> bool:
+    return accounting.complete and accounting.written + accounting.dead >= accounting.events
+
+
+def _sample(ids: tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:5])
+    return f"{len(ids)} event(s): {shown}" + (" ..." if len(ids) > 5 else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 
@@ -18,6 +19,8 @@ class LocalS3:
         import boto3
         from botocore.config import Config
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
         self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self._server.start()

@@ -1,0 +1,212 @@
+"""The XACT part of `vpipe demo`: generated events served by the Kusto stand-in, their
+attachments on moto S3, faults on a local file server; every worker of the domain.
+
+Faults (`--fault-rate`), spread evenly over the affected events: a poison row (an unreadable
+`utcDateTime`: dead at the ingester and the delta writer), an attachment answering 500 once
+(retried through a tier, then stored), and an attachment answering 404 (`xact_attachments_failed`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import orjson
+
+from vpipe_core.demo import (
+    Accounting,
+    DemoOptions,
+    DemoScenario,
+    DemoServices,
+    MetricsSnapshot,
+    query_hint,
+    table_rows,
+)
+from vpipe_xact import topics
+from vpipe_xact.events import media_id
+
+SUBTYPES = ("documentsReceived", "firstNoticeOfLossReceived", "estimatePackageReceived", "note")
+FILES = (
+    ("photo.jpg", "image/jpeg"),
+    ("estimate.pdf", "application/pdf"),
+    ("scope.xml", "text/xml"),
+)
+FAULTS = ("poison", "flaky", "missing")
+
+
+@attrs.define
+class Generated:
+    rows: list[dict[str, Any]] = attrs.field(factory=list)
+    valid: set[str] = attrs.field(factory=set)  # trace ids expected in xact_events
+    poison: set[str] = attrs.field(factory=set)  # trace ids expected in the DLQ
+    attachments: dict[str, str] = attrs.field(factory=dict)  # media id -> "stored" | "failed"
+
+
+def generate(services: DemoServices, options: DemoOptions) -> Generated:
+    rng = random.Random(options.seed)
+    out = Generated()
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    for number in range(options.events):
+        trace = f"demo-{options.seed}-{number:06d}"
+        fault = FAULTS[number % 3] if rng.random() < options.fault_rate else None
+        urls = [
+            _stored_file(services, trace, index, rng) for index in range(rng.choice((0, 1, 1, 2)))
+        ]
+        if fault == "flaky":
+            urls.append(_fault_file(services, trace, fail_first=1, status=500))
+        elif fault == "missing":
+            urls.append(_fault_file(services, trace, fail_first=1_000_000, status=404))
+        moment = start + timedelta(milliseconds=number)
+        out.rows.append(_row(trace, rng.choice(SUBTYPES), number, urls, moment, fault == "poison"))
+        if fault == "poison":
+            out.poison.add(trace)
+            continue
+        out.valid.add(trace)
+        for url in urls:
+            out.attachments[media_id(trace, url)] = "failed" if "/missing/" in url else "stored"
+    return out
+
+
+def _row(
+    trace: str, subtype: str, number: int, urls: list[str], moment: datetime, poison: bool
+) -> dict[str, Any]:
+    return {
+        "type": f"verisk.claims.property.xn.{subtype}",
+        "version": 1,
+        "utcDateTime": "not a time" if poison else moment.isoformat(),
+        "traceId": trace,
+        "data": {
+            "assignmentId": f"DEMO{number % 97:04d}",
+            "estimateVersion": "1",
+            "description": f"demo event {number}",
+            "attachments": urls,
+        },
+    }
+
+
+def _stored_file(services: DemoServices, trace: str, index: int, rng: random.Random) -> str:
+    name, content_type = FILES[rng.randrange(len(FILES))]
+    body = (f"{trace}/{index}/{name} " * rng.randint(64, 4096)).encode()
+    return services.s3().put(f"xact/{trace}/{index}/{name}", body, content_type)
+
+
+def _fault_file(services: DemoServices, trace: str, *, fail_first: int, status: int) -> str:
+    from vpipe_core.testing.http_files import Route
+
+    kind = "flaky" if status == 500 else "missing"
+    path = f"/{kind}/{trace}/report.pdf"
+    body = f"{trace} report ".encode() * 256
+    services.files().add(
+        path,
+        Route(body=body, content_type="application/pdf", fail_first=fail_first, fail_status=status),
+    )
+    return services.files().url(path)
+
+
+class XactDemoRun:
+    def __init__(self, services: DemoServices, generated: Generated, env: Mapping[str, str]):
+        self.env = env
+        self._services = services
+        self._generated = generated
+        self._dlq = services.tail("xact.dlq")
+        self._rows = 0
+
+    def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
+        return [
+            ("events", metrics.produced(topics.RAW)),
+            ("tasks", metrics.produced(topics.ENRICHMENT)),
+            ("downloads", metrics.produced(topics.DOWNLOADS)),
+            ("cached", metrics.produced(topics.CACHED)),
+            ("results", metrics.produced(topics.RESULTS)),
+            ("rows", self._rows),
+            ("retries", metrics.total("vpipe_retry_routed_total", domain="xact")),
+            ("dlq", metrics.total("vpipe_dlq_messages_total", domain="xact")),
+        ]
+
+    def account(self, final: bool) -> Accounting:
+        tables = self._services.tables
+        written = [r["trace_id"] for r in table_rows(tables / "xact_events", ["trace_id"])]
+        self._rows = len(written)
+        stored = {r["media_id"] for r in table_rows(tables / "xact_attachments", ["media_id"])}
+        failed = {
+            r["media_id"] for r in table_rows(tables / "xact_attachments_failed", ["media_id"])
+        }
+        self._dlq.read_new()
+        dead = self._dead_traces() & self._generated.poison
+        written_set = set(written) & self._generated.valid
+        missing_files = [m for m in self._generated.attachments if m not in stored | failed]
+        missing = sorted(self._generated.valid - written_set) + sorted(
+            self._generated.poison - dead
+        )
+        return Accounting(
+            events=len(self._generated.rows),
+            written=len(written_set),
+            dead=len(dead),
+            missing=tuple(missing + [f"attachment {m}" for m in missing_files]),
+            duplicated=tuple(sorted({t for t in written if written.count(t) > 1})) if final else (),
+            details=(
+                ("attachments stored", len(stored)),
+                ("attachments failed (xact_attachments_failed)", len(failed)),
+                ("dead letters in xact.dlq", len(self._dlq.records)),
+            ),
+        )
+
+    def _dead_traces(self) -> set[str]:
+        traces = set()
+        for record in self._dlq.records:
+            try:
+                traces.add(str(orjson.loads(record.value()).get("traceId")))
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+        return traces
+
+    def outputs(self) -> list[tuple[str, str]]:
+        tables = self._services.tables
+        return [
+            ("xact tables", f"{tables}/xact_events, xact_attachments, xact_attachments_failed"),
+            ("xact files", str(self._services.onelake / "xact")),
+            ("query", query_hint(tables / "xact_events")),
+        ]
+
+
+def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
+    from vpipe_core.testing.kusto import KustoStandIn
+
+    generated = generate(services, options)
+    kusto = services.start(KustoStandIn(generated.rows, table="Events", database="xact"))
+    tables = services.tables
+    env = {
+        "XACT_EVENT_SOURCE": "eventhouse",
+        "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        "XACT_EVENTHOUSE_DATABASE": "xact",
+        "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
+        "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
+        "XACT_EVENTHOUSE_START_FROM": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
+        "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
+        "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
+        "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+        "ONELAKE_BASE_PATH": f"file://{services.onelake}",
+    }
+    return XactDemoRun(services, generated, env)
+
+
+scenario = DemoScenario(
+    name="xact",
+    description="all eight XACT workers: Kusto stand-in → Delta tables and file:// OneLake",
+    workers=(
+        ("xact-poller", 1),
+        ("xact-event-ingester", 1),
+        ("xact-delta-writer", 2),
+        ("xact-enricher", 2),
+        ("xact-download", 2),
+        ("xact-upload", 2),
+        ("xact-result-processor", 1),
+        ("xact-retry-scheduler", 1),
+    ),
+    prepare=prepare,
+    env={"RETRY_DELAYS": "2,4,8"},
+)
