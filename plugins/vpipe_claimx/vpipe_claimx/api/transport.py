@@ -39,8 +39,6 @@ log = logging.getLogger("vpipe.claimx.api")
 LOGGED_BODY_CHARS = 500
 _READ_CHUNK = 64 * 1024
 _BASIC = "basic "
-# The status and body decide the outcome: no urllib3 retries, no redirects followed.
-_NO_RETRIES = urllib3.Retry(total=0, redirect=False, raise_on_redirect=False, raise_on_status=False)
 
 
 def basic_authorization(token: str) -> str:
@@ -232,7 +230,7 @@ class Transport:
             body=payload,
             headers=headers,
             timeout=self._timeout,
-            retries=_NO_RETRIES,
+            retries=False,  # no in-client retries and no redirects: tiers retry
             redirect=False,
             preload_content=False,
         )

@@ -1,0 +1,5 @@
+"""Stand-ins for ClaimX tests, plugin authors' tests and the demo; no production code uses them.
+
+`fake_api.FakeClaimxApi` is the fake ClaimX REST API (fixtures, generated projects, downloadable
+links, scripted faults).
+"""
