@@ -172,6 +172,17 @@ def table_rows(path: Path, columns: list[str] | None = None) -> list[dict[str, A
         return []
 
 
+def table_count(path: Path) -> int:
+    """Rows in a local Delta table, 0 while it does not exist yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return int(DeltaTable(str(path)).to_pyarrow_dataset().count_rows())
+    except TableNotFoundError:
+        return 0
+
+
 def query_hint(table: Path) -> str:
     """A command that prints a local Delta table."""
     code = f"from deltalake import DeltaTable; print(DeltaTable('{table}').to_pyarrow_table())"
