@@ -45,6 +45,7 @@ BENCHMARKS = {
     "ingester": [],  # xact-event-ingester vs the core pass-through
     "delta": [],  # exactly-once DeltaSink vs bare write_deltalake (target >= 0.6)
     "download": ["--size-mb", "500"],  # Downloader vs bare urllib3 from moto (target >= 0.8)
+    "workers": [],  # start-to-ready and idle RSS per worker (targets <= 3 s, <= 100 MB)
 }
 
 
