@@ -54,6 +54,12 @@ EXIT_INTERRUPTED = 130
 @click.option("--keep-running", is_flag=True, help="Leave everything running until Ctrl-C.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the generated events.")
 @click.option(
+    "--chaos-interval",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="SIGKILL a random worker instance every this many seconds and restart it (0: never).",
+)
+@click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -66,6 +72,7 @@ def demo(
     duration: float,
     keep_running: bool,
     seed: int,
+    chaos_interval: float,
     workdir: Path | None,
 ) -> None:
     """Run the pipelines on a local Kafka-protocol broker and account for every event.
@@ -80,8 +87,9 @@ def demo(
     options = DemoOptions(events=events, fault_rate=fault_rate, seed=seed)
     for scenario in scenarios:
         click.echo(f"scenario     {scenario.name}: {scenario.description}")
+    chaos = Chaos(chaos_interval, seed) if chaos_interval else None
     with _sigterm_as_interrupt():
-        sys.exit(_run(scenarios, options, duration, keep_running, root))
+        sys.exit(_run(scenarios, options, duration, keep_running, root, chaos))
 
 
 def _choose(installed: dict[str, DemoScenario], chosen: Sequence[str]) -> list[DemoScenario]:
@@ -108,8 +116,36 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class Chaos:
+    """Kills a random worker instance with SIGKILL every `interval_s` and starts it again."""
+
+    def __init__(self, interval_s: float, seed: int) -> None:
+        import random
+
+        self.interval_s = interval_s
+        self.kills = 0
+        self._rng = random.Random(seed)
+        self._next = time.monotonic() + interval_s
+
+    def maybe_strike(self, workers: list[Any]) -> None:
+        if time.monotonic() < self._next or not workers:
+            return
+        self._next = time.monotonic() + self.interval_s
+        victim = self._rng.choice(workers)
+        victim.signal(signal.SIGKILL)
+        victim.wait(10)
+        victim.start()
+        self.kills += 1
+        click.echo(f"chaos        killed {victim.name}-{victim.instance} with SIGKILL; restarted")
+
+
 def _run(
-    scenarios: list[DemoScenario], options: DemoOptions, duration: float, keep: bool, root: Path
+    scenarios: list[DemoScenario],
+    options: DemoOptions,
+    duration: float,
+    keep: bool,
+    root: Path,
+    chaos: Chaos | None = None,
 ) -> int:
     from vpipe_core.testing.broker import LocalBroker
 
@@ -124,7 +160,7 @@ def _run(
             runs = [_prepare(scenario, services, options) for scenario in scenarios]
             _start_workers(scenarios, runs, services, workers)
             click.echo(f"ready        {len(workers)} processes in {_since(started)}\n")
-            accountings = _watch(scenarios, runs, workers, duration, keep)
+            accountings = _watch(scenarios, runs, workers, duration, keep, chaos)
             _stop(workers)
             return _summary(scenarios, runs, accountings, root, started)
     except KeyboardInterrupt:
@@ -224,6 +260,7 @@ def _watch(
     workers: list[Any],
     duration: float,
     keep: bool,
+    chaos: Chaos | None,
 ) -> list[Accounting]:
     deadline = time.monotonic() + duration
     live = sys.stdout.isatty()
@@ -244,6 +281,8 @@ def _watch(
         done = all(a.complete and a.written + a.dead >= a.events for a in accountings)
         if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
+        if chaos is not None:
+            chaos.maybe_strike(workers)
         time.sleep(1.0 if live else 3.0)
     return [run.account(final=True) for run in runs]
 
