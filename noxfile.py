@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -62,6 +64,14 @@ def bench(session: nox.Session) -> None:
         return
     for name, options in BENCHMARKS.items():
         session.run("python", "-m", f"benchmarks.bench_{name}", *options)
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """The chaos test at full size: both domains, 2,000 events per domain, workers killed."""
+    install_all(session)
+    session.env["VPIPE_CHAOS_EVENTS"] = os.environ.get("VPIPE_CHAOS_EVENTS", "2000")
+    session.run("pytest", "-p", "no:cacheprovider", "-s", "tests/e2e", *session.posargs)
 
 
 @nox.session(python=PYTHON)
