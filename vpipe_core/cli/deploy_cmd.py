@@ -1,4 +1,4 @@
-"""`vpipe deploy units|env-template|port-table`: deployment files rendered from the install."""
+"""`vpipe deploy ...`: deployment files rendered from what is installed."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ check_option = click.option(
 
 @click.group("deploy")
 def deploy_group() -> None:
-    """Render systemd units, the environment template and the port table."""
+    """Render systemd units, the env template, the port table and the constraints."""
 
 
 @deploy_group.command("units")
@@ -116,6 +116,36 @@ def port_table_cmd(document: Path | None, domains: tuple[str, ...], check: bool)
     if current is None:
         _fail([f"{document} has no port table markers; paste the output of this command once"])
     _write_or_check(document, text.replace(current, table), check)
+
+
+@deploy_group.command("constraints")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the constraints to this file; default: print them.",
+)
+@domain_option
+@check_option
+def constraints_cmd(output: Path | None, domains: tuple[str, ...], check: bool) -> None:
+    """Pins of every dependency of vpipe-core and the domain packages, as installed here."""
+    from vpipe_core.deploy.lock import (
+        CORE,
+        LockError,
+        domain_distributions,
+        pinned_dependencies,
+        render_constraints,
+    )
+
+    try:
+        pins = pinned_dependencies([CORE, *domain_distributions(domains)])
+    except LockError as exc:
+        _fail([str(exc)])
+    text = render_constraints(pins)
+    if output is None:
+        _require_output(check, "--output")
+        click.echo(text, nl=False)
+        return
+    _write_or_check(output, text, check)
 
 
 def _env_template(domains: Sequence[str]) -> str:

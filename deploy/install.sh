@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Install or update vpipe on a RHEL 8 host: service account, directories, virtualenv with
+# vpipe-core and the domain packages, config/.env (kept if present), systemd units.
+# Re-running it updates the code and units; config, logs, cache and state are never removed.
+set -euo pipefail
+
+readonly PROG="install.sh"
+SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INSTALL_DIR="/opt/kafka-pipeline"
+DATA_DIR="/var/lib/kafka-pipeline"
+UNIT_DIR="/etc/systemd/system"
+SERVICE_USER="kafka-pipeline"
+SERVICE_GROUP=""
+PYTHON="python3.11"
+WHEELS=""
+PIP_ARGS=""
+DRY_RUN=0
+
+usage() {
+    cat <<EOF
+Usage: $PROG [options]
+
+Install or update vpipe (run as root). Creates the service account, the directories, a
+virtualenv with vpipe-core and every domain package, config/.env from deploy/env.template
+(only if absent), renders the systemd units with \`vpipe deploy units\`, and reloads systemd.
+Re-running it updates code and units and keeps config, logs, cache and state.
+
+Options:
+  --install-dir DIR   install directory: app/, venv/, config/, logs/  (default $INSTALL_DIR)
+  --data-dir DIR      persistent data: cache/ (CACHE_DIR), state/ (STATE_DIR)
+                      (default $DATA_DIR)
+  --user NAME         service account and group, created if missing  (default $SERVICE_USER)
+  --unit-dir DIR      where the units go  (default $UNIT_DIR)
+  --python PATH       Python 3.11+ used to create the venv  (default $PYTHON)
+  --wheels DIR        install from the wheels in DIR (offline) instead of this checkout
+  --pip-args "ARGS"   extra pip install arguments, e.g. "--proxy http://proxy:3128"
+  --dry-run           print every action without doing it
+  -h, --help          this text
+
+Environment:
+  VPIPE_INSTALL_STAGING=1   installing into a staging tree (packaging, tests): allows another
+                            user than root and a --data-dir under /tmp
+EOF
+}
+
+die() {
+    printf '%s: error: %s\n' "$PROG" "$*" >&2
+    exit 1
+}
+
+step() {
+    printf '==> %s\n' "$*"
+}
+
+# Prints a command, then runs it (unless --dry-run).
+run() {
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+    [[ $DRY_RUN -eq 1 ]] || "$@"
+}
+
+# Prints a description of a compound action, then runs the function (unless --dry-run).
+run_as() {
+    local description="$1"
+    shift
+    printf '+ %s\n' "$description"
+    [[ $DRY_RUN -eq 1 ]] || "$@"
+}
+
+parse_args() {
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --install-dir) INSTALL_DIR="$(option_value "$@")"; shift 2 ;;
+            --data-dir) DATA_DIR="$(option_value "$@")"; shift 2 ;;
+            --user) SERVICE_USER="$(option_value "$@")"; shift 2 ;;
+            --unit-dir) UNIT_DIR="$(option_value "$@")"; shift 2 ;;
+            --python) PYTHON="$(option_value "$@")"; shift 2 ;;
+            --wheels) WHEELS="$(option_value "$@")"; shift 2 ;;
+            --pip-args) PIP_ARGS="$(option_value "$@")"; shift 2 ;;
+            --dry-run) DRY_RUN=1; shift ;;
+            -h | --help) usage; exit 0 ;;
+            *) die "unknown option '$1' (see $PROG --help)" ;;
+        esac
+    done
+    [[ "$INSTALL_DIR" == /* && "$DATA_DIR" == /* && "$UNIT_DIR" == /* ]] ||
+        die "--install-dir, --data-dir and --unit-dir must be absolute paths"
+    if [[ "$DATA_DIR" == /tmp || "$DATA_DIR" == /tmp/* ]] && ! staging; then
+        die "--data-dir must not be under /tmp: the units give each worker its own /tmp"
+    fi
+}
+
+# A staging tree (tests, packaging): another user than root and paths under /tmp are fine.
+staging() {
+    [[ "${VPIPE_INSTALL_STAGING:-}" == 1 ]]
+}
+
+option_value() {
+    [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see $PROG --help)"
+    printf '%s\n' "$2"
+}
+
+# --- checks ----------------------------------------------------------------------------------
+
+check_preconditions() {
+    if [[ $EUID -ne 0 && $DRY_RUN -eq 0 ]] && ! staging; then
+        die "run as root: sudo $0 $*"
+    fi
+    [[ -f "$SOURCE_DIR/deploy/env.template" ]] ||
+        die "$SOURCE_DIR/deploy/env.template is missing: run $PROG from a vpipe checkout"
+    if [[ -n "$WHEELS" ]]; then
+        compgen -G "$WHEELS/vpipe*.whl" >/dev/null ||
+            die "no vpipe*.whl in $WHEELS (build them with: pip wheel -w $WHEELS . plugins/*)"
+    else
+        [[ -f "$SOURCE_DIR/pyproject.toml" && -d "$SOURCE_DIR/vpipe_core" ]] ||
+            die "$SOURCE_DIR is not a vpipe checkout (no pyproject.toml); use --wheels DIR"
+    fi
+}
+
+python_ok() {
+    "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+# --- account and directories -----------------------------------------------------------------
+
+ensure_account() {
+    step "service account $SERVICE_USER"
+    if getent passwd "$SERVICE_USER" >/dev/null; then
+        SERVICE_GROUP="$(id -gn "$SERVICE_USER")"
+        printf 'exists (group %s)\n' "$SERVICE_GROUP"
+        return
+    fi
+    SERVICE_GROUP="$SERVICE_USER"
+    getent group "$SERVICE_GROUP" >/dev/null || run groupadd --system "$SERVICE_GROUP"
+    run useradd --system --gid "$SERVICE_GROUP" --home-dir "$INSTALL_DIR" --no-create-home \
+        --shell /sbin/nologin --comment "vpipe workers" "$SERVICE_USER"
+}
+
+# make_dir MODE DIR: create (or fix mode and owner of) a directory, never touching its content.
+make_dir() {
+    run install -d -m "$1" "$2"
+    run chown "$SERVICE_USER:$SERVICE_GROUP" "$2"
+}
+
+make_directories() {
+    step "directories"
+    make_dir 755 "$INSTALL_DIR"
+    make_dir 750 "$INSTALL_DIR/config"
+    make_dir 750 "$INSTALL_DIR/config/plugins"
+    make_dir 750 "$INSTALL_DIR/logs"
+    make_dir 750 "$DATA_DIR"
+    make_dir 750 "$DATA_DIR/cache"
+    make_dir 750 "$DATA_DIR/state"
+}
+
+# --- code and virtualenv ---------------------------------------------------------------------
+
+code_items() {
+    local item
+    local -a items=(deploy docs)
+    [[ -n "$WHEELS" ]] || items+=(pyproject.toml README.md vpipe_core plugins)
+    for item in "${items[@]}"; do
+        [[ -e "$SOURCE_DIR/$item" ]] && printf '%s\n' "$item"
+    done
+}
+
+copy_code() {
+    local staging="$1"
+    local -a items
+    mapfile -t items < <(code_items)
+    rm -rf "$staging"
+    mkdir -p "$staging"
+    tar -C "$SOURCE_DIR" --exclude=__pycache__ --exclude='*.egg-info' --exclude=build \
+        -cf - "${items[@]}" | tar -C "$staging" -xf -
+}
+
+replace_app() {
+    local staging="$1" app="$INSTALL_DIR/app"
+    rm -rf "$app.old"
+    [[ ! -e "$app" ]] || mv "$app" "$app.old"
+    mv "$staging" "$app"
+    rm -rf "$app.old"
+}
+
+ensure_venv() {
+    local venv="$INSTALL_DIR/venv"
+    if [[ -x "$venv/bin/python" ]] && python_ok "$venv/bin/python"; then
+        printf 'reusing %s\n' "$venv"
+        return
+    fi
+    if ! python_ok "$PYTHON"; then
+        local problem="$PYTHON is not Python 3.11 or newer: dnf install python3.11, or --python PATH"
+        [[ $DRY_RUN -eq 1 ]] || die "$problem"
+        printf 'warning: %s\n' "$problem"
+    fi
+    run "$PYTHON" -m venv --clear "$venv"
+}
+
+pip_sources() {
+    local staging="$1" plugin
+    if [[ -n "$WHEELS" ]]; then
+        printf '%s\n' --no-index --find-links "$WHEELS" "$WHEELS"/vpipe*.whl
+        return
+    fi
+    printf '%s\n' "$staging"
+    for plugin in "$SOURCE_DIR"/plugins/*/pyproject.toml; do
+        [[ -e "$plugin" ]] || continue
+        plugin="$(dirname "$plugin")"
+        printf '%s\n' "$staging/plugins/${plugin##*/}"
+    done
+}
+
+install_packages() {
+    local staging="$INSTALL_DIR/app.new" rc=0
+    local -a sources extra=()
+    step "code and virtualenv"
+    run_as "copy $(code_items | tr '\n' ' ')from $SOURCE_DIR to $staging" copy_code "$staging"
+    ensure_venv
+    mapfile -t sources < <(pip_sources "$staging")
+    [[ -z "$PIP_ARGS" ]] || read -r -a extra <<<"$PIP_ARGS"
+    run "$INSTALL_DIR/venv/bin/python" -m pip install "${extra[@]}" \
+        --constraint "$SOURCE_DIR/deploy/constraints.txt" "${sources[@]}" || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        rm -rf "$staging"
+        die "dependency installation failed (pip exit $rc); the previous code in" \
+            "$INSTALL_DIR/app is still in place. Fix the cause above (behind a proxy:" \
+            "--pip-args \"--proxy URL\"; offline: --wheels DIR) and run $PROG again"
+    fi
+    run_as "replace $INSTALL_DIR/app with $staging" replace_app "$staging"
+    run chown -R "$SERVICE_USER:$SERVICE_GROUP" "$INSTALL_DIR/app" "$INSTALL_DIR/venv"
+}
+
+# --- configuration ---------------------------------------------------------------------------
+
+write_env_file() {
+    local env_file="$1"
+    install -m 600 "$SOURCE_DIR/deploy/env.template" "$env_file"
+    # This host's paths, uncommented: the defaults assume the standard layout.
+    sed -i \
+        -e "s|^#\?LOG_DIR=.*|LOG_DIR=$INSTALL_DIR/logs|" \
+        -e "s|^#\?VPIPE_PLUGIN_CONFIG_DIR=.*|VPIPE_PLUGIN_CONFIG_DIR=$INSTALL_DIR/config/plugins|" \
+        -e "s|^#\?CACHE_DIR=.*|CACHE_DIR=$DATA_DIR/cache|" \
+        -e "s|^#\?STATE_DIR=.*|STATE_DIR=$DATA_DIR/state|" \
+        "$env_file"
+}
+
+install_config() {
+    local env_file="$INSTALL_DIR/config/.env"
+    step "configuration"
+    if [[ -e "$env_file" ]]; then
+        printf 'keeping %s (compare with %s/config/env.template after upgrades)\n' \
+            "$env_file" "$INSTALL_DIR"
+    else
+        run_as "write $env_file from deploy/env.template (mode 600)" write_env_file "$env_file"
+        run chown "$SERVICE_USER:$SERVICE_GROUP" "$env_file"
+    fi
+    run install -m 640 "$SOURCE_DIR/deploy/env.template" "$INSTALL_DIR/config/env.template"
+    run chown "$SERVICE_USER:$SERVICE_GROUP" "$INSTALL_DIR/config/env.template"
+}
+
+# --- units -----------------------------------------------------------------------------------
+
+install_units() {
+    step "systemd units"
+    run "$INSTALL_DIR/venv/bin/vpipe" deploy units --output "$UNIT_DIR" \
+        --install-dir "$INSTALL_DIR" --data-dir "$DATA_DIR" \
+        --user "$SERVICE_USER" --group "$SERVICE_GROUP"
+    if command -v systemctl >/dev/null 2>&1; then
+        run systemctl daemon-reload
+    else
+        printf 'systemctl not found: run "systemctl daemon-reload" on the target host\n'
+    fi
+}
+
+summary() {
+    local deploy_dir="$INSTALL_DIR/app/deploy" done="Done."
+    [[ $DRY_RUN -eq 0 ]] || done="Dry run done: nothing was changed."
+    cat <<EOF
+
+$done
+Next:
+  1. edit $INSTALL_DIR/config/.env, then check it:
+       $INSTALL_DIR/venv/bin/vpipe config check --env-file $INSTALL_DIR/config/.env
+  2. create the topics:
+       VPIPE_ENV_FILE=$INSTALL_DIR/config/.env $INSTALL_DIR/venv/bin/vpipe topics create
+  3. start workers:      $deploy_dir/manage-workers.sh start xact-download 4
+  Workers already running keep the old code until restarted:
+                         $deploy_dir/manage-workers.sh restart <worker>
+EOF
+}
+
+main() {
+    parse_args "$@"
+    check_preconditions "$@"
+    [[ $DRY_RUN -eq 0 ]] || printf 'dry run: printing the actions, changing nothing\n'
+    ensure_account
+    make_directories
+    install_packages
+    install_config
+    install_units
+    summary
+}
+
+main "$@"
