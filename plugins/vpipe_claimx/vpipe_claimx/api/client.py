@@ -193,7 +193,5 @@ class ClaimxApi:
         """P2: POST a project action (e.g. CUSTOM_TASK_ASSIGN_EXTERNAL_LINK); any 2xx is success."""
         if not isinstance(body, Mapping):
             raise TypeError("project_action body must be a mapping")
-        project_id = body.get("projectId")
-        if project_id is not None:
-            shapes.numeric_id("P2", "projectId", project_id)
+        shapes.numeric_id("P2", "projectId", body.get("projectId"))
         self._transport.call("P2", "POST", "import/project/actions", body=dict(body))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.request
@@ -21,7 +22,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from urllib.request import getproxies_environment
 
 import urllib3
-from urllib3.exceptions import HTTPError, SSLError
+from urllib3.exceptions import HTTPError, NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 import vpipe_core
@@ -38,7 +39,8 @@ log = logging.getLogger("vpipe.claimx.api")
 
 LOGGED_BODY_CHARS = 500
 _READ_CHUNK = 64 * 1024
-_BASIC = "basic "
+_REDACT_SCAN_BYTES = 16 * 1024
+_BASIC_PREFIX = re.compile(r"basic(?:\s+|$)", re.IGNORECASE)
 
 
 def basic_authorization(token: str) -> str:
@@ -48,12 +50,13 @@ def basic_authorization(token: str) -> str:
     template with the prefix once doubled it and every call got 401.
     """
     value = token.strip()
-    if value[: len(_BASIC)].lower() == _BASIC:
+    prefix = _BASIC_PREFIX.match(value)
+    if prefix is not None:
         log.warning(
             "CLAIMX_API_TOKEN starts with 'Basic '; the prefix is removed "
             "(set the variable to base64(user:password) only)"
         )
-        value = value[len(_BASIC) :].strip()
+        value = value[prefix.end() :]
     if not value:
         raise ConfigError(["CLAIMX_API_TOKEN: empty token"])
     register_secret(value)
@@ -258,7 +261,7 @@ class Transport:
         category = status_category(status)
         if category is None:
             return _ok_body(endpoint, status, data)
-        text = redact(truncate(data.decode("utf-8", "replace"), LOGGED_BODY_CHARS))
+        text = _loggable(data)
         log.warning("ClaimX API %s answered HTTP %d: %s", endpoint, status, text)
         if category is Category.AUTH:
             metrics.auth_failures_total.labels(endpoint).inc()
@@ -275,13 +278,19 @@ class Transport:
         )
 
 
+def _loggable(data: bytes) -> str:
+    """The start of a body for logs: redacted first, then cut to LOGGED_BODY_CHARS."""
+    text = data[:_REDACT_SCAN_BYTES].decode("utf-8", "replace")
+    return truncate(redact(text), LOGGED_BODY_CHARS)
+
+
 def _ok_body(endpoint: Endpoint, status: int, data: bytes) -> Any:
     if status != 200 or not data.strip():
         return None
     try:
         return parse_json(data)
     except ValueError:  # includes UnicodeDecodeError
-        text = redact(truncate(data.decode("utf-8", "replace"), LOGGED_BODY_CHARS))
+        text = _loggable(data)
         log.warning("ClaimX API %s answered 200 with a non-JSON body: %s", endpoint, text)
         raise ApiError(
             Category.TRANSIENT, endpoint, "non-JSON body", status=status, detail=text[:200]
@@ -289,10 +298,13 @@ def _ok_body(endpoint: Endpoint, status: int, data: bytes) -> Any:
 
 
 def _transport_error(endpoint: Endpoint, exc: BaseException) -> ApiError:
-    if isinstance(exc, Urllib3Timeout | TimeoutError):
-        reason = "timeout"
+    # NewConnectionError (refused, DNS) subclasses ConnectTimeoutError: test it first.
+    if isinstance(exc, NewConnectionError):
+        reason = "connection error"
     elif isinstance(exc, SSLError):
         reason = "TLS error"
+    elif isinstance(exc, Urllib3Timeout | TimeoutError):
+        reason = "timeout"
     else:
         reason = "connection error"
     log.warning("ClaimX API %s %s: %s", endpoint, reason, redact(str(exc)))
