@@ -241,17 +241,29 @@ def test_a_merge_row_without_its_key_is_permanent(entities: DeltaSink) -> None:
     assert (caught.value.category, caught.value.rows) == (Category.PERMANENT, (1,))
 
 
-def test_a_table_whose_schema_conflicts_with_the_declaration_is_permanent(
+def test_a_column_an_older_table_holds_in_another_type_is_cast_to_it(
     tmp_path: Path, process: DeltaProcess
 ) -> None:
+    """claimx.md §9.1: earlier pipelines' tables (a string `updated_at`) are written in their
+    own types, reported once by ensure_table; a value that does not cast is dead alone."""
     uri = str(tmp_path / "legacy")
     write_deltalake(uri, pa.table({"entity_id": ["a"], "status": ["x"], "updated_at": ["2024"]}))
     sink = DeltaSink(uri, ENTITIES, timeout_s=60, process=process)
-    with pytest.raises(DeltaWriteError) as caught:
-        sink.merge([entity("a", "new", 1)], "app", 1)
-    assert caught.value.category == Category.PERMANENT
-    assert "updated_at: declared timestamp, table has string" in caught.value.message
-    assert caught.value.rows == (), "the whole batch"
+    assert sink.ensure_table() == {"updated_at": pa.string()}
+    sink.merge([entity("a", "new", 1), entity("b", "new", 2)], "app", 1)
+    rows = {row["entity_id"]: row for row in DeltaTable(uri).to_pyarrow_table().to_pylist()}
+    assert rows["a"]["updated_at"] == "2024-05-01T12:01:00.000000Z"
+    assert rows["b"]["status"] == "new" and rows["b"]["created_at"] == T0 + timedelta(minutes=2)
+
+    counts = str(tmp_path / "counts")
+    write_deltalake(counts, pa.table({"event_id": ["e0"], "count": ["old"]}))
+    events = DeltaSink(counts, EVENTS, timeout_s=60, process=process)
+    assert events.ensure_table() == {"count": pa.string()}
+    events.append([event(1)], APP, 1)
+    assert {row["count"] for row in DeltaTable(counts).to_pyarrow_table().to_pylist()} == {
+        "old",
+        "1",
+    }
 
 
 def test_ensure_table_adds_declared_columns_to_an_older_table(

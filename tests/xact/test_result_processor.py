@@ -253,6 +253,10 @@ class FakeSink:
         self.merges.append(([row["media_id"] for row in rows], version))
         return "written"
 
+    def write(self, operation: str, rows, transactions: dict[str, int]) -> str:
+        [(app_id, version)] = transactions.items()
+        return self.merge(rows, app_id, version)
+
     def close(self) -> None:
         pass
 

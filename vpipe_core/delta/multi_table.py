@@ -1,13 +1,17 @@
-"""A batch handler writing each record's row into one of several Delta tables, exactly once.
+"""A batch handler writing each record's rows into several Delta tables, exactly once.
 
 The sibling of `vpipe_core.delta.exactly_once.ExactlyOnceWriter` for workers whose records feed
-more than one table (the result processor: `xact_attachments` and `xact_attachments_failed`).
+more than one table: one record gives a row of one table (the result processors:
+`*_attachments` or `*_attachments_failed`), or rows of several (a `claimx.entities.rows`
+message carries rows for up to seven entity tables).
 
-Exactly once, per table and partition: every commit carries the application transaction
-`<worker>-<topic>-<partition>` with version = the partition's last offset in the batch. Each
-table has its own watermark per partition (its recorded version, read from that table's log on
-first use after an assignment); a record's row is written only when the record's offset is above
-the watermark of the table the row belongs to.
+Exactly once, per table and partition: a batch is written with one commit per table, carrying
+one application transaction `<worker>-<topic>-<partition>` per partition of the batch, with
+version = that partition's last offset in the batch. Each table has its own watermark per
+partition (its recorded version, read from that table's log on first use after an assignment); a
+record's rows for a table are written only when the record's offset is above that table's
+watermark for its partition. (A merge that changes nothing makes no commit, so its versions are
+not recorded; redelivered, it changes nothing again.)
 
 Crash ordering. The tables are written one after the other, in the declared order, each in its
 own commit: Delta has no atomic commit across tables. A crash (or a storage failure) between two
@@ -18,19 +22,22 @@ commit was lost. Until the redelivery, a reader can see the batch's rows in the 
 without its rows in the later one (never the reverse, and never a duplicate). Kafka offsets are
 committed only after every commit of the batch succeeded (the records are routed only then).
 
-Rows that do not convert to their table's schema are dead on their own (checked before the
-watermark is applied, so a record whose dead letter was lost in a crash is dead-lettered again);
-any other Delta failure retries the partition's records in place.
+A record is dead as a whole when any of its rows does not convert to its table's schema (e.g. a
+key the table does not declare: logged at ERROR with the table and the message): its other rows
+are not written either, and the rest of the batch is. The check runs before the watermarks are
+applied, so a record whose dead letter was lost in a crash is dead-lettered again. Any other
+Delta failure retries the whole batch in place (the tables already committed skip their part).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import attrs
 
-from vpipe_core.delta.convert import to_arrow
+from vpipe_core.delta.convert import rejected_rows
 from vpipe_core.delta.errors import DeltaWriteError
 from vpipe_core.delta.process import DeltaProcess
 from vpipe_core.delta.sink import DeltaSink
@@ -40,6 +47,8 @@ from vpipe_core.record import Record
 TopicPartitionKey = tuple[str, int]
 Operation = Literal["append", "merge"]
 NOTHING = Done(())
+
+log = logging.getLogger("vpipe.delta")
 
 
 @attrs.frozen
@@ -56,13 +65,16 @@ class TableRow(NamedTuple):
     row: dict[str, Any]
 
 
-RowsFor = Callable[[Sequence[Record]], Sequence[TableRow | Dead | None]]
-"""One partition's records (in offset order) → per record: a row of one table, `Dead` (the
-record is invalid), or None (nothing to write)."""
+RecordRows = TableRow | Sequence[TableRow] | Dead | None
+RowsFor = Callable[[Sequence[Record]], Sequence[RecordRows]]
+"""One partition's records (in offset order) → per record: its row(s) (one `TableRow`, or a
+sequence of them for any of the tables), `Dead` (the record is invalid), or None (nothing to
+write)."""
 
 
 class _Pending(NamedTuple):
     at: int  # position in the batch handed to handle_batch
+    partition: TopicPartitionKey
     offset: int
     row: dict[str, Any]
 
@@ -91,6 +103,14 @@ class MultiTableWriter:
     def app_id(self, key: TopicPartitionKey) -> str:
         return f"{self._worker}-{key[0]}-{key[1]}"
 
+    def ensure_tables(self) -> None:
+        """Create missing tables and add declared columns (additive) now, e.g. at startup;
+        otherwise this happens before the first write."""
+        for table in self._tables:
+            if table.name not in self._ensured:
+                table.sink.ensure_table()
+                self._ensured.add(table.name)
+
     def on_assign(self, partitions: Sequence[Any]) -> None:
         for tp in partitions:  # read again on first use: another member may have written
             self._watermarks.pop((tp.topic, tp.partition), None)
@@ -100,13 +120,25 @@ class MultiTableWriter:
             self._watermarks.pop((tp.topic, tp.partition), None)
 
     def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
-        outcomes: list[Outcome] = [NOTHING] * len(records)
-        groups: dict[TopicPartitionKey, list[int]] = {}
-        for index, record in enumerate(records):
-            groups.setdefault((record.topic, record.partition), []).append(index)
-        for key, indexes in groups.items():
-            self._handle_partition(key, [records[i] for i in indexes], indexes, outcomes)
-        return outcomes
+        """One commit per table for the whole batch, carrying one application transaction per
+        partition (version = the partition's last offset in the batch)."""
+        out: list[Outcome] = [NOTHING] * len(records)
+        last: dict[TopicPartitionKey, int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            last[key] = max(last.get(key, -1), record.offset)
+        pending = self._pending(records, out)
+        self._reject_unconvertible(pending, records, out)
+        try:
+            watermarks = {key: self._watermarks_of(key) for key in last}
+            for table in self._tables:
+                self._write_table(table, pending.get(table.name, []), watermarks, last, out)
+        except DeltaWriteError as exc:
+            retry = Retry(f"delta write failed: {exc.message}", _retry_category(exc))
+            for index, outcome in enumerate(out):
+                if not isinstance(outcome, Dead):
+                    out[index] = retry
+        return out
 
     def close(self) -> None:
         for table in self._tables:
@@ -114,84 +146,85 @@ class MultiTableWriter:
         if self._process is not None:
             self._process.close()
 
-    # -- one partition ----------------------------------------------------------------------
+    # -- steps ------------------------------------------------------------------------------
 
-    def _handle_partition(
-        self, key: TopicPartitionKey, records: list[Record], indexes: list[int], out: list[Outcome]
-    ) -> None:
-        pending = self._pending(records, indexes, out)
-        version = records[-1].offset
-        try:
-            watermarks = self._watermarks_of(key)
-            for table in self._tables:
-                entries = self._convertible(table, pending.get(table.name, []), out)
-                fresh = [entry for entry in entries if entry.offset > watermarks[table.name]]
-                if self._write(table, key, fresh, version, out):
-                    watermarks[table.name] = version
-        except DeltaWriteError as exc:
-            retry = Retry(f"delta write failed: {exc.message}", Category.TRANSIENT)
-            for index in indexes:
-                if not isinstance(out[index], Dead):
-                    out[index] = retry
-
-    def _pending(
-        self, records: list[Record], indexes: list[int], out: list[Outcome]
-    ) -> dict[str, list[_Pending]]:
-        items = self._rows_for(records)
-        if len(items) != len(records):
-            raise RuntimeError(f"rows_for returned {len(items)} items for {len(records)} records")
+    def _pending(self, records: Sequence[Record], out: list[Outcome]) -> dict[str, list[_Pending]]:
+        """Per table, the rows of the batch's records (partition by partition, in offset order:
+        `rows_for` sees one partition's records at a time)."""
+        groups: dict[TopicPartitionKey, list[int]] = {}
+        for index, record in enumerate(records):
+            groups.setdefault((record.topic, record.partition), []).append(index)
         known = {table.name for table in self._tables}
         pending: dict[str, list[_Pending]] = {}
-        for index, record, item in zip(indexes, records, items, strict=True):
-            if isinstance(item, Dead):
-                out[index] = item
-            elif item is not None:
-                if item.table not in known:
-                    raise ValueError(f"row for unknown table {item.table!r}")
-                pending.setdefault(item.table, []).append(_Pending(index, record.offset, item.row))
+        for key, indexes in groups.items():
+            items = self._rows_for([records[i] for i in indexes])
+            if len(items) != len(indexes):
+                raise RuntimeError(f"rows_for returned {len(items)} items for {len(indexes)}")
+            for index, item in zip(indexes, items, strict=True):
+                if isinstance(item, Dead):
+                    out[index] = item
+                    continue
+                for table_row in _table_rows(item):
+                    if table_row.table not in known:
+                        raise ValueError(f"row for unknown table {table_row.table!r}")
+                    entry = _Pending(index, key, records[index].offset, table_row.row)
+                    pending.setdefault(table_row.table, []).append(entry)
         return pending
+
+    def _reject_unconvertible(
+        self, pending: dict[str, list[_Pending]], records: Sequence[Record], out: list[Outcome]
+    ) -> None:
+        """Records with a row some table rejects become dead before any write."""
+        for table in self._tables:
+            for entry, problem in _rejected(table, pending.get(table.name, [])):
+                if not _is_dead(out[entry.at]):
+                    _log_rejected(table.name, records[entry.at], problem)
+                    out[entry.at] = Dead(f"row rejected by {table.name}: {problem}")
 
     def _watermarks_of(self, key: TopicPartitionKey) -> dict[str, int]:
         watermarks = self._watermarks.get(key)
         if watermarks is None:
+            self.ensure_tables()
             watermarks = {}
             for table in self._tables:
-                if table.name not in self._ensured:
-                    table.sink.ensure_table()
-                    self._ensured.add(table.name)
                 version = table.sink.committed_version(self.app_id(key))
                 watermarks[table.name] = -1 if version is None else version
             self._watermarks[key] = watermarks
         return watermarks
 
-    @staticmethod
-    def _convertible(table: Table, entries: list[_Pending], out: list[Outcome]) -> list[_Pending]:
-        """Entries whose row converts to the table's schema; the others become dead."""
-        if not entries:
-            return entries
-        spec = table.sink.spec
-        required = spec.merge_keys if table.operation == "merge" else ()
-        try:
-            to_arrow(spec, [entry.row for entry in entries], required)
-        except DeltaWriteError as exc:
-            if not exc.rows:
-                return entries  # the whole batch is at fault: the write reports it
-            return _drop_rejected(table, entries, exc, out)
-        return entries
+    def _write_table(
+        self,
+        table: Table,
+        entries: list[_Pending],
+        watermarks: dict[TopicPartitionKey, dict[str, int]],
+        last: dict[TopicPartitionKey, int],
+        out: list[Outcome],
+    ) -> None:
+        """Commit the table's fresh rows; then its watermarks move to the batch's offsets."""
+        behind = {key for key, marks in watermarks.items() if last[key] > marks[table.name]}
+        fresh = [
+            entry
+            for entry in entries
+            if entry.partition in behind
+            and entry.offset > watermarks[entry.partition][table.name]
+            and not _is_dead(out[entry.at])
+        ]
+        transactions = {self.app_id(key): last[key] for key in behind}
+        if self._write(table, fresh, transactions, out):
+            for key in behind:
+                watermarks[key][table.name] = last[key]
 
     def _write(
         self,
         table: Table,
-        key: TopicPartitionKey,
         entries: list[_Pending],
-        version: int,
+        transactions: dict[str, int],
         out: list[Outcome],
     ) -> bool:
         """Commit the entries' rows; True once committed (or found committed already)."""
-        write = table.sink.merge if table.operation == "merge" else table.sink.append
         while entries:
             try:
-                write([entry.row for entry in entries], self.app_id(key), version)
+                table.sink.write(table.operation, [e.row for e in entries], transactions)
                 return True
             except DeltaWriteError as exc:
                 if exc.category is not Category.PERMANENT or not exc.rows:
@@ -201,6 +234,48 @@ class MultiTableWriter:
                     raise  # names no row of this write: not a row problem
                 entries = kept
         return False
+
+
+def _table_rows(item: RecordRows) -> Sequence[TableRow]:
+    if item is None:
+        return ()
+    if isinstance(item, TableRow):
+        return (item,)
+    assert not isinstance(item, Dead)
+    return item
+
+
+def _is_dead(outcome: Outcome) -> bool:
+    return isinstance(outcome, Dead)
+
+
+def _retry_category(exc: DeltaWriteError) -> Category:
+    return Category.AUTH if exc.category is Category.AUTH else Category.TRANSIENT
+
+
+def _rejected(table: Table, entries: list[_Pending]) -> list[tuple[_Pending, str]]:
+    """Entries whose row does not convert to the table's schema, with the reason. (When no
+    row is at fault on its own, the whole batch is, and the write reports it.)"""
+    if not entries:
+        return []
+    spec = table.sink.spec
+    required = spec.merge_keys if table.operation == "merge" else ()
+    problems = rejected_rows(spec, [entry.row for entry in entries], required)
+    return [(entries[i], problem) for i, problem in sorted(problems.items())]
+
+
+def _log_rejected(table: str, record: Record, problem: str) -> None:
+    log.error(
+        "row rejected by the table: message dead-lettered",
+        extra={
+            "table": table,
+            "error": problem,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode(errors="replace") if record.key else None,
+        },
+    )
 
 
 def _drop_rejected(

@@ -15,22 +15,32 @@ from multiprocessing.connection import Connection
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaProtocolError, SchemaMismatchError, TableNotFoundError
 from deltalake.schema import Field, PrimitiveType
 
-from vpipe_core.delta.convert import ARROW_CONVERSION_ERRORS, from_ipc, prepare
+from vpipe_core.delta.convert import (
+    ARROW_CONVERSION_ERRORS,
+    Casts,
+    cast_columns,
+    from_ipc,
+    mask_name,
+    prepare,
+)
 from vpipe_core.delta.errors import DeltaWriteError, permanent
+from vpipe_core.delta.merge import merge_plan
 from vpipe_core.delta.schema import TableSpec, arrow_schema
 from vpipe_core.outcome import Category
 
 Options = Mapping[str, str] | None
 Payload = tuple[Literal["arrow"], bytes] | tuple[Literal["rows"], list[dict[str, Any]]]
 Reply = tuple[Any, ...]
+Transactions = Mapping[str, int]
 WRITTEN, SKIPPED = "written", "skipped"
 PERMANENT_ERRORS = (SchemaMismatchError, DeltaProtocolError, *ARROW_CONVERSION_ERRORS)
 
-_tables: dict[str, DeltaTable] = {}
+_tables: dict[str, tuple[dict[str, str] | None, DeltaTable]] = {}  # uri -> (options, table)
 
 
 def serve(conn: Connection) -> None:
@@ -66,13 +76,14 @@ def classify(exc: Exception) -> DeltaWriteError:
     return DeltaWriteError(category, f"{type(exc).__name__}: {exc}")
 
 
-def ensure(uri: str, options: Options, spec: TableSpec) -> None:
-    """Create the table from the declaration, or add declared columns it lacks (additive)."""
+def ensure(uri: str, options: Options, spec: TableSpec) -> dict[str, pa.DataType]:
+    """Create the table from the declaration, or add declared columns it lacks (additive).
+    Returns the columns the table holds in another type than declared: writes cast to it."""
     table = _open(uri, options) or _create(uri, options, spec)
     missing = [c for c in spec.columns if c.name not in _table_types(table)]
     if missing:
         table.alter.add_columns([Field(c.name, PrimitiveType(c.type)) for c in missing])
-    _check_schema(table, spec)
+    return _casts(table, spec)
 
 
 def committed_version(uri: str, options: Options, app_id: str) -> int | None:
@@ -81,25 +92,27 @@ def committed_version(uri: str, options: Options, app_id: str) -> int | None:
 
 
 def append(
-    uri: str, options: Options, spec: TableSpec, payload: Payload, app_id: str, version: int
+    uri: str, options: Options, spec: TableSpec, payload: Payload, transactions: Transactions
 ) -> str:
     table = _open(uri, options) or _create(uri, options, spec)
-    if _already_committed(table, app_id, version):
+    pending = _not_committed(table, transactions)
+    if not pending:
         return SKIPPED
-    _check_schema(table, spec)
-    data = _fill_undeclared(table, spec, decode(spec, payload, for_merge=False))
-    write_deltalake(table, data, mode="append", commit_properties=_txn(app_id, version))
+    data = decode(spec, payload, for_merge=False, casts=_casts(table, spec))
+    data = _fill_undeclared(table, spec, data)
+    write_deltalake(table, data, mode="append", commit_properties=_txn(pending))
     return WRITTEN
 
 
 def merge(
-    uri: str, options: Options, spec: TableSpec, payload: Payload, app_id: str, version: int
+    uri: str, options: Options, spec: TableSpec, payload: Payload, transactions: Transactions
 ) -> str:
     table = _open(uri, options) or _create(uri, options, spec)
-    if _already_committed(table, app_id, version):
+    pending = _not_committed(table, transactions)
+    if not pending:
         return SKIPPED
-    _check_schema(table, spec)
-    _upsert(table, spec, decode(spec, payload, for_merge=True), _txn(app_id, version))
+    data = decode(spec, payload, for_merge=True, casts=_casts(table, spec))
+    _upsert(table, spec, data, _txn(pending))
     return WRITTEN
 
 
@@ -108,25 +121,29 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def decode(spec: TableSpec, payload: Payload, for_merge: bool) -> pa.Table:
+def decode(
+    spec: TableSpec, payload: Payload, for_merge: bool, casts: Casts | None = None
+) -> pa.Table:
+    """The batch in the table's column types (`arrow` payloads may have been cast already)."""
     if payload[0] == "arrow":
-        return from_ipc(payload[1])
-    return prepare(spec, payload[1], for_merge)
+        return cast_columns(spec, from_ipc(payload[1]), (), casts or {})
+    return prepare(spec, payload[1], for_merge, casts)
 
 
 def _open(uri: str, options: Options) -> DeltaTable | None:
-    table = _tables.get(uri)
-    if table is not None:
-        table.update_incremental()
-        return table
+    """The cached table, reopened when the storage options changed (a renewed token)."""
     storage = dict(options) if options else None
+    cached = _tables.get(uri)
+    if cached is not None and cached[0] == storage:
+        cached[1].update_incremental()
+        return cached[1]
     try:
         table = DeltaTable(uri, storage_options=storage)
     except TableNotFoundError:
         if not DeltaTable.is_deltatable(uri, storage_options=storage):
             return None  # really absent; any other storage failure propagates (transient)
         raise
-    _tables[uri] = table
+    _tables[uri] = (storage, table)
     return table
 
 
@@ -139,55 +156,75 @@ def _create(uri: str, options: Options, spec: TableSpec) -> DeltaTable:
         name=spec.name,
         storage_options=dict(options) if options else None,
     )
-    _tables[uri] = table
+    _tables[uri] = (dict(options) if options else None, table)
     return table
 
 
 def _upsert(table: DeltaTable, spec: TableSpec, source: pa.Table, txn: CommitProperties) -> None:
+    plan = merge_plan(spec, _carried(spec, source) if spec.partial_rows else None)
     merger = table.merge(
         source,
-        predicate=" AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.merge_keys),
+        predicate=plan.predicate,
         source_alias="s",
         target_alias="t",
         commit_properties=txn,
     )
-    fixed = {*spec.merge_keys, *spec.keep_on_update}
-    updates = {c: f"s.`{c}`" for c in spec.column_names if c not in fixed}
-    if updates:
-        merger = merger.when_matched_update(updates, predicate=_newer_or_equal(spec))
-    merger.when_not_matched_insert({c: f"s.`{c}`" for c in spec.column_names}).execute()
+    if plan.updates:
+        merger = merger.when_matched_update(plan.updates, predicate=plan.update_predicate)
+    merger.when_not_matched_insert(plan.inserts).execute()
 
 
-def _already_committed(table: DeltaTable, app_id: str, version: int) -> bool:
-    committed = table.transaction_version(app_id)
-    return committed is not None and committed >= version
+def _carried(spec: TableSpec, source: pa.Table) -> dict[str, bool | None]:
+    """Per column: carried by every source row (no mask), by none (all false), or by some."""
+    carried: dict[str, bool | None] = {}
+    for column in spec.column_names:
+        name = mask_name(column)
+        if name not in source.column_names:
+            carried[column] = True
+        elif pc.any(source.column(name)).as_py():
+            carried[column] = True if pc.all(source.column(name)).as_py() else None
+        else:
+            carried[column] = False
+    return carried
 
 
-def _txn(app_id: str, version: int) -> CommitProperties:
-    return CommitProperties(app_transactions=[Transaction(app_id, version)])
+def _not_committed(table: DeltaTable, transactions: Transactions) -> dict[str, int]:
+    """The transactions whose version is above the recorded one (a recorded version is never
+    lowered)."""
+    pending = {}
+    for app_id, version in transactions.items():
+        committed = table.transaction_version(app_id)
+        if committed is None or committed < version:
+            pending[app_id] = version
+    return pending
 
 
-def _newer_or_equal(spec: TableSpec) -> str | None:
-    if spec.order_column is None:
-        return None
-    column = spec.order_column
-    return f"s.`{column}` >= t.`{column}` OR t.`{column}` IS NULL"
+def _txn(transactions: Transactions) -> CommitProperties:
+    return CommitProperties(
+        app_transactions=[Transaction(app_id, version) for app_id, version in transactions.items()]
+    )
 
 
 def _table_types(table: DeltaTable) -> dict[str, str]:
     return {f.name: getattr(f.type, "type", str(f.type)) for f in table.schema().fields}
 
 
-def _check_schema(table: DeltaTable, spec: TableSpec) -> None:
-    """The declaration must match the table: no implicit casts, no implicit evolution."""
+def _casts(table: DeltaTable, spec: TableSpec) -> dict[str, pa.DataType]:
+    """Declared columns the table holds in another type (tables of earlier pipelines, e.g. a
+    string `updated_at`), with the table's Arrow type. A declared column the table lacks is a
+    permanent error: `ensure` adds it, writes never evolve the schema on their own."""
     actual = _table_types(table)
-    conflicts = [
-        f"{name}: declared {declared}, table has {actual.get(name, 'no such column')}"
-        for name, declared in spec.column_types().items()
-        if actual.get(name) != declared
-    ]
-    if conflicts:
-        raise permanent(f"table {spec.name} at {table.table_uri}: schema mismatch: {conflicts}")
+    missing = [name for name in spec.column_names if name not in actual]
+    if missing:
+        raise permanent(
+            f"table {spec.name} at {table.table_uri}: declared columns missing: {missing} "
+            "(ensure_table adds them)"
+        )
+    differing = [name for name, declared in spec.column_types().items() if actual[name] != declared]
+    if not differing:
+        return {}
+    stored = pa.schema(table.schema().to_arrow())
+    return {name: stored.field(name).type for name in differing}
 
 
 def _fill_undeclared(table: DeltaTable, spec: TableSpec, data: pa.Table) -> pa.Table:

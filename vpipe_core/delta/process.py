@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import threading
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -27,9 +29,12 @@ class DeltaProcess:
     `forkserver` (not `fork`: the parent runs librdkafka threads) starts the child from a clean
     server process, which imports the main module without running it: start workers from an
     import-safe main (console scripts, `python -m`, pytest are). Thread-safe: calls queue.
+    `environment` is exported to the child before it imports deltalake (e.g. `SSL_CERT_FILE`:
+    the forkserver's environment is the one it started with, not the parent's current one).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, environment: Mapping[str, str] | None = None) -> None:
+        self._environment = dict(environment or {})
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -81,7 +86,10 @@ class DeltaProcess:
         context = multiprocessing.get_context("forkserver")
         parent_end, child_end = context.Pipe()
         process = context.Process(
-            target=_child_main, args=(child_end,), name="vpipe-delta", daemon=True
+            target=_child_main,
+            args=(child_end, self._environment),
+            name="vpipe-delta",
+            daemon=True,
         )
         process.start()
         child_end.close()
@@ -109,7 +117,8 @@ class DeltaProcess:
         self._process, self._conn = None, None
 
 
-def _child_main(conn: Connection) -> None:
+def _child_main(conn: Connection, environment: Mapping[str, str]) -> None:
+    os.environ.update(environment)
     from vpipe_core.delta import ops  # only the child imports deltalake
 
     ops.serve(conn)

@@ -41,6 +41,18 @@ class TableSpec:
     replaced only by a row whose order value is newer or equal, so a late older row never
     overwrites a newer one. `keep_on_update` columns (e.g. `created_at`) are written when a row
     is inserted and left alone when it is updated.
+
+    `insert_only`: a merge inserts rows whose key is new and never touches stored ones (an
+    events table that must stay unchanged when its source is replayed).
+
+    `partial_rows` switches the merge to the entity rules (`vpipe_core.delta.merge`): a row
+    updates only the columns it carries (its keys), rows of one key in a batch are coalesced,
+    and a stored row is rewritten only when a value changes. Only then apply:
+    `keep_existing` columns, once non-null, are never changed (a later row cannot blank them);
+    with `update_if_changed` set, a stored row is updated only when that column's new value
+    differs from the stored one or the stored one is null; `bookkeeping` columns (the writing
+    event, the write time) are written with every update but are not a change on their own, so
+    replaying a batch leaves the table as it was.
     """
 
     name: str
@@ -49,16 +61,37 @@ class TableSpec:
     merge_keys: tuple[str, ...] = ()
     order_column: str | None = None
     keep_on_update: tuple[str, ...] = ()
+    insert_only: bool = False
+    partial_rows: bool = False
+    keep_existing: tuple[str, ...] = ()
+    update_if_changed: str | None = None
+    bookkeeping: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         names = self.column_names
         if len(set(names)) != len(names):
             raise ValueError(f"table {self.name!r}: duplicate column names")
-        order = (self.order_column,) if self.order_column else ()
-        referenced = (*self.partition_by, *self.merge_keys, *order, *self.keep_on_update)
+        optional = tuple(c for c in (self.order_column, self.update_if_changed) if c)
+        referenced = (
+            *self.partition_by,
+            *self.merge_keys,
+            *optional,
+            *self.keep_on_update,
+            *self.keep_existing,
+            *self.bookkeeping,
+        )
         unknown = [name for name in referenced if name not in names]
         if unknown:
             raise ValueError(f"table {self.name!r}: undeclared columns {unknown}")
+        if not self.partial_rows and (
+            self.keep_existing or self.bookkeeping or self.update_if_changed
+        ):
+            raise ValueError(
+                f"table {self.name!r}: keep_existing, bookkeeping and update_if_changed "
+                "need partial_rows"
+            )
+        if self.insert_only and self.partial_rows:
+            raise ValueError(f"table {self.name!r}: insert_only tables have no update rules")
 
     @property
     def column_names(self) -> tuple[str, ...]:

@@ -4,11 +4,21 @@ Row builders (`vpipe_claimx.rows`) and writers share these declarations; a row k
 declared column fails loudly at write time (the message is dead-lettered), never filtered away.
 
 Entity tables (`ENTITY_TABLES`, keyed by the rows key of `claimx.entities.rows`, in write order)
-all carry `event_id` (the last event that wrote the row), `created_at` (first write, kept on
-update) and `updated_at` (every write that changed the row). The entity writer stamps
-`created_at`/`updated_at` and fills `event_id` from the message when a row lacks it; row builders
-produce the API columns and `last_enriched_at` (the time of the API fetch that gave the row),
-which orders writes: a row fetched earlier never overwrites one fetched later (§9.1).
+merge with the §9.1 rules (`vpipe_core.delta.merge`, `partial_rows`): a row updates only the
+columns it carries, rows of one key in a batch are coalesced, `created_at` is kept, and
+`event_id` / `updated_at` (the last event that changed the row, and when) are bookkeeping: a
+replayed message changes nothing.
+
+Order. A newer row is never overwritten by an older one arriving late (a retry tier delivers
+an event's rows minutes after a later event's): writes are ordered by `last_enriched_at`, the
+time of the API fetch that gave the row. It is the only time that orders what the rows say:
+`updated_at`/`created_at` come from the event's ingestion time, and events of one project are
+enriched concurrently and out of order, so a later event can carry an earlier fetch — and the
+fetch is what the row's values are a snapshot of. Partial project rows (no fetch) carry no
+order and only set their own columns, which are "keep existing non-null"
+(`policyholder_invited_at`, `policyholder_joined_at`, `xa_autolink_fail`,
+`xa_autolink_fail_at`): a later full row never blanks them. External links have no fetch-time
+column in §9, so their writes are not ordered (their fields do not change once issued).
 """
 
 from __future__ import annotations
@@ -17,8 +27,14 @@ from collections.abc import Iterable
 
 from vpipe_core.delta.schema import Column, ColumnType, TableSpec
 
-ENTITY_WRITE_COLUMNS = ("event_id", "created_at", "updated_at")
 FETCH_TIME = "last_enriched_at"
+BOOKKEEPING = ("event_id", "updated_at")
+PROJECT_KEEP_EXISTING = (
+    "policyholder_invited_at",
+    "policyholder_joined_at",
+    "xa_autolink_fail",
+    "xa_autolink_fail_at",
+)
 
 
 def _columns(column_type: ColumnType, *names: str) -> tuple[Column, ...]:
@@ -31,6 +47,8 @@ def _entity(
     merge_keys: tuple[str, ...],
     *,
     ordered: bool = True,
+    keep_existing: tuple[str, ...] = (),
+    update_if_changed: str | None = None,
 ) -> TableSpec:
     return TableSpec(
         name=name,
@@ -43,6 +61,10 @@ def _entity(
         merge_keys=merge_keys,
         order_column=FETCH_TIME if ordered else None,
         keep_on_update=("created_at",),
+        partial_rows=True,
+        keep_existing=keep_existing,
+        update_if_changed=update_if_changed,
+        bookkeeping=BOOKKEEPING,
     )
 
 
@@ -104,6 +126,7 @@ CLAIMX_PROJECTS = _entity(
         Column(FETCH_TIME, "timestamp"),
     ),
     merge_keys=("project_id",),
+    keep_existing=PROJECT_KEEP_EXISTING,
 )
 
 CLAIMX_CONTACTS = _entity(
@@ -220,6 +243,7 @@ CLAIMX_TASK_TEMPLATES = _entity(
         Column(FETCH_TIME, "timestamp"),
     ),
     merge_keys=("task_id",),
+    update_if_changed="modified_date",
 )
 
 # §9 gives external links no fetch-time column, so their writes are not ordered.
@@ -288,7 +312,10 @@ ENTITY_TABLES: dict[str, TableSpec] = {
 }
 """Rows key of `claimx.entities.rows` → table, in the order the entity writer writes them."""
 
-CLAIMX_EVENTS = TableSpec(  # §9.2; one row per event_id, partitioned by the ingestion date
+# §9.2. One row per event, even when the source is replayed: an insert-only merge. The key holds
+# the partition column so the merge reads only the partitions of the batch's dates; event_date
+# is a function of the event (its ingestion time), so (event_id, event_date) names one event.
+CLAIMX_EVENTS = TableSpec(
     name="claimx_events",
     columns=(
         *_columns(
@@ -308,7 +335,8 @@ CLAIMX_EVENTS = TableSpec(  # §9.2; one row per event_id, partitioned by the in
         Column("event_date", "date"),
     ),
     partition_by=("event_date",),
-    merge_keys=("event_id",),
+    merge_keys=("event_id", "event_date"),
+    insert_only=True,
 )
 
 CLAIMX_ATTACHMENTS = TableSpec(  # §9.2

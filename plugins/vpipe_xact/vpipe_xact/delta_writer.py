@@ -9,11 +9,14 @@ from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.exactly_once import ExactlyOnceWriter, RowOrDead
 from vpipe_core.delta.sink import DeltaSink
+from vpipe_core.delta.writers import WritesDisabled, delta_settings, table_sink, writes_disabled
 from vpipe_core.outcome import Dead, Outcome
 from vpipe_core.record import Record
 from vpipe_xact.events import InvalidEvent, parse_event
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.tables import XACT_EVENTS, event_row
+
+BATCH_MAX_WAIT_S = 10.0
 
 
 class EventRows:
@@ -46,8 +49,12 @@ class XactEventsWriter(ExactlyOnceWriter):
         return super().handle_batch(records)
 
 
-def build(ctx: WorkerContext) -> XactEventsWriter:
+def build(ctx: WorkerContext) -> XactEventsWriter | WritesDisabled:
     settings = ctx.settings_for(XactSettings)
+    delta = delta_settings(ctx)
+    disabled = writes_disabled(ctx, delta, settings.delta_batch_size, BATCH_MAX_WAIT_S)
+    if disabled is not None:
+        return disabled
     if not settings.delta_events_table:
         raise ConfigError(
             [
@@ -55,5 +62,5 @@ def build(ctx: WorkerContext) -> XactEventsWriter:
                 "table URI (abfss://…/Tables/xact_events or a local path)"
             ]
         )
-    sink = DeltaSink(settings.delta_events_table, XACT_EVENTS, timeout_s=300)
+    sink = table_sink(ctx, settings.delta_events_table, XACT_EVENTS, delta)
     return XactEventsWriter(sink, ctx.spec.name, settings.delta_batch_size)

@@ -18,9 +18,13 @@ from prometheus_client import Counter
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
-from vpipe_core.delta.process import DeltaProcess
-from vpipe_core.delta.schema import TableSpec
-from vpipe_core.delta.sink import DeltaSink
+from vpipe_core.delta.writers import (
+    WritesDisabled,
+    delta_settings,
+    table_sink,
+    writer_process,
+    writes_disabled,
+)
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
@@ -39,7 +43,6 @@ from vpipe_xact.tables import XACT_ATTACHMENTS, XACT_ATTACHMENTS_FAILED
 
 BATCH_SIZE = 500  # a 2000-row batch ran out of memory in a 512 MB unit (§12)
 BATCH_MAX_WAIT_S = 5.0
-DELTA_TIMEOUT_S = 300.0  # runtime.md §11 DELTA_WRITE_TIMEOUT_SECONDS default
 ATTACHMENTS = XACT_ATTACHMENTS.name
 FAILED = XACT_ATTACHMENTS_FAILED.name
 
@@ -106,8 +109,12 @@ def _warn_unrecorded(result: DownloadResult) -> None:
     )
 
 
-def build(ctx: WorkerContext) -> MultiTableWriter:
+def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     settings = ctx.settings_for(XactSettings)
+    delta = delta_settings(ctx)
+    disabled = writes_disabled(ctx, delta, BATCH_SIZE, BATCH_MAX_WAIT_S)
+    if disabled is not None:
+        return disabled
     if not settings.delta_inventory_table:
         raise ConfigError(
             [
@@ -119,12 +126,12 @@ def build(ctx: WorkerContext) -> MultiTableWriter:
         log.warning(
             "XACT_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
-    process = DeltaProcess()
-    tables = [Table(ATTACHMENTS, _sink(settings.delta_inventory_table, XACT_ATTACHMENTS, process))]
+    process = writer_process(ctx)
+    uri = settings.delta_inventory_table
+    tables = [Table(ATTACHMENTS, table_sink(ctx, uri, XACT_ATTACHMENTS, delta, process))]
     if settings.delta_failed_table:
-        tables.append(
-            Table(FAILED, _sink(settings.delta_failed_table, XACT_ATTACHMENTS_FAILED, process))
-        )
+        uri = settings.delta_failed_table
+        tables.append(Table(FAILED, table_sink(ctx, uri, XACT_ATTACHMENTS_FAILED, delta, process)))
     return MultiTableWriter(
         tables,
         ctx.spec.name,
@@ -133,7 +140,3 @@ def build(ctx: WorkerContext) -> MultiTableWriter:
         BATCH_MAX_WAIT_S,
         process=process,
     )
-
-
-def _sink(uri: str, spec: TableSpec, process: DeltaProcess) -> DeltaSink:
-    return DeltaSink(uri, spec, timeout_s=DELTA_TIMEOUT_S, process=process)

@@ -1,0 +1,78 @@
+"""What every domain's table writer builds its sinks from (runtime.md §7, §8, §11).
+
+`DELTA_WRITE_TIMEOUT_SECONDS` bounds each Delta call, `abfss://` tables get a renewing bearer
+token from the shared Azure credential, `CA_BUNDLE` is exported to the Delta worker process,
+and with `ENABLE_DELTA_WRITES=false` a writer is replaced by `WritesDisabled`: it consumes and
+commits without writing (said once, loudly, at start).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from vpipe_core.context import WorkerContext
+from vpipe_core.delta.process import DeltaProcess
+from vpipe_core.delta.schema import TableSpec
+from vpipe_core.delta.settings import DeltaSettings
+from vpipe_core.delta.sink import DeltaSink
+from vpipe_core.delta.storage import process_environment, storage_options
+from vpipe_core.outcome import Done, Outcome
+from vpipe_core.record import Record
+
+NOTHING = Done(())
+
+log = logging.getLogger("vpipe.delta")
+
+
+def delta_settings(ctx: WorkerContext) -> DeltaSettings:
+    return ctx.settings_for(DeltaSettings)
+
+
+def writer_process(ctx: WorkerContext) -> DeltaProcess:
+    """One Delta worker process to share between the sinks of a worker."""
+    return DeltaProcess(process_environment(ctx.settings.ca_bundle))
+
+
+def table_sink(
+    ctx: WorkerContext,
+    uri: str,
+    spec: TableSpec,
+    settings: DeltaSettings,
+    process: DeltaProcess | None = None,
+) -> DeltaSink:
+    """A sink for `uri` with the configured timeout and storage credentials (a process of its
+    own when `process` is None)."""
+    return DeltaSink(
+        uri,
+        spec,
+        storage_options(uri, ctx.env, settings.write_timeout_s),
+        timeout_s=settings.write_timeout_s,
+        process=process,
+        environment=process_environment(ctx.settings.ca_bundle),
+    )
+
+
+class WritesDisabled:
+    """The batch handler of a table writer while `ENABLE_DELTA_WRITES=false`: every record is
+    done without a write, so offsets move on (the records are not written later)."""
+
+    def __init__(self, worker: str, batch_size: int, batch_max_wait_s: float) -> None:
+        self.batch_size = batch_size
+        self.batch_max_wait_s = batch_max_wait_s
+        log.warning(
+            "ENABLE_DELTA_WRITES=false: consuming and committing WITHOUT writing any table",
+            extra={"worker": worker},
+        )
+
+    def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        return [NOTHING] * len(records)
+
+
+def writes_disabled(
+    ctx: WorkerContext, settings: DeltaSettings, batch_size: int, batch_max_wait_s: float
+) -> WritesDisabled | None:
+    """The stand-in handler when writes are switched off, else None."""
+    if settings.enable_writes:
+        return None
+    return WritesDisabled(ctx.spec.name, batch_size, batch_max_wait_s)
