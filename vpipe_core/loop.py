@@ -492,7 +492,8 @@ class ProcessingLoop:
         for topic, topic_stats in stats.get("topics", {}).items():
             for part, part_stats in topic_stats.get("partitions", {}).items():
                 lag = part_stats.get("consumer_lag", -1)
-                if part != "-1" and lag >= 0:
+                # Statistics keep listing revoked partitions; their lag is another instance's.
+                if part != "-1" and lag >= 0 and (topic, int(part)) in self._assigned:
                     metrics.consumer_lag.labels(self._worker, topic, part).set(lag)
 
     def on_delivery_error(self, error: KafkaError | None, message: Any) -> None:
@@ -538,6 +539,7 @@ class ProcessingLoop:
             self._rewound.pop(key, None)
             self._paused_until.pop(key, None)
             self._inplace_attempts.pop(key, None)
+            metrics.forget_partition(self._worker, *key)
         self._ctx.health.assigned = len(self._assigned)
         metrics.assigned_partitions.labels(self._worker).set(len(self._assigned))
         log.info(f"partitions {how}", extra={"partitions": sorted(f"{t}[{p}]" for t, p in keys)})

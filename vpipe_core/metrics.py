@@ -5,6 +5,8 @@ Domains register their own metrics in `REGISTRY` too (runtime.md §10). Labels n
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -109,3 +111,10 @@ circuit_state = Gauge(
     registry=REGISTRY,
 )
 build_info = Gauge("vpipe_build_info", "Always 1", ["version", "environment"], registry=REGISTRY)
+
+
+def forget_partition(worker: str, topic: str, partition: int) -> None:
+    """Drop a revoked partition's gauges: its lag and offset now belong to another instance."""
+    for gauge in (consumer_lag, committed_offset):
+        with contextlib.suppress(KeyError):
+            gauge.remove(worker, topic, str(partition))
