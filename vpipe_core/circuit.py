@@ -21,6 +21,7 @@ generation), so a slow call started before the circuit opened cannot close or re
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from collections.abc import Callable
 import attrs
 
 from vpipe_core import metrics
+
+log = logging.getLogger("vpipe.circuit")
 
 
 class CircuitState(enum.IntEnum):
@@ -141,6 +144,10 @@ class CircuitBreaker:
         self._change(CircuitState.OPEN)
 
     def _change(self, state: CircuitState) -> None:
+        if state is CircuitState.OPEN:
+            log.warning("circuit %s open: calls refused for %g s", self.name, self.open_s)
+        else:
+            log.info("circuit %s %s", self.name, state.name.lower().replace("_", "-"))
         self._state = state
         self._generation += 1
         self._failures = 0

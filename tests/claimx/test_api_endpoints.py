@@ -368,3 +368,8 @@ def test_base_url_joined_with_one_slash(fake: FakeClaimxApi, suffix: str) -> Non
     with ClaimxApi(fake.url + suffix, fake.token, proxies={}) as client:
         client.project(PROJECT)
     assert fake.requests[-1].path == "/service/cxedirest/export/project/5517342"
+
+
+def test_media_with_one_id_as_a_string(api: ClaimxApi, fake: FakeClaimxApi) -> None:
+    assert [item["mediaID"] for item in api.media(PROJECT, "98810452")] == [98810452]  # type: ignore[arg-type]
+    assert fake.requests[-1].query == {"mediaIds": "98810452"}

@@ -143,6 +143,8 @@ class ClaimxApi:
         project_id = shapes.numeric_id("E2", "project_id", project_id)
         wanted = None
         query = None
+        if isinstance(media_ids, str | int):
+            media_ids = [str(media_ids)]  # one id, not a sequence of characters
         if media_ids is not None:
             wanted = [shapes.numeric_id("E2", "media_id", media_id) for media_id in media_ids]
             if not wanted:

@@ -158,7 +158,8 @@ def _message(status: int, text: str) -> Answer:
 
 
 class FakeClaimxApi:
-    """Threaded HTTP/1.1 server on 127.0.0.1 with an ephemeral port (HTTPS with `tls=True`)."""
+    """Threaded HTTP/1.1 server on 127.0.0.1, on an ephemeral port unless `port` is given
+    (HTTPS with `tls=True`)."""
 
     def __init__(
         self,
@@ -172,6 +173,7 @@ class FakeClaimxApi:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         base_path: str = DEFAULT_BASE_PATH,
         host: str = "127.0.0.1",
+        port: int = 0,
         tls: bool = False,
     ) -> None:
         """`projects` default to the fixture project; `generate` accepts ids (a collection
@@ -200,7 +202,7 @@ class FakeClaimxApi:
         self._expired_age = timedelta(0)
         self._entries: dict[str, FileEntry] = {}
         self._private = Path(tempfile.mkdtemp(prefix="vpipe-fake-claimx-"))
-        self._server = _Server(("127.0.0.1", 0), _Handler)  # `host` names it in URLs
+        self._server = _Server(("127.0.0.1", port), _Handler)  # `host` names it in URLs
         self._server.fake = self
         if tls:
             self._server.ssl_context = self._tls_context()
@@ -604,3 +606,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         if truncate_to is not None:
             self.close_connection = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m vpipe_claimx.testing.fake_api [--port N] [--generate FIRST-LAST]`: serve
+    until interrupted, printing the CLAIMX_API_URL and CLAIMX_API_TOKEN to use."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="fake ClaimX REST API on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--generate", default="", help="project id range served as generated")
+    args = parser.parse_args(argv)
+    first, _, last = args.generate.partition("-")
+    ids = range(int(first), int(last or first) + 1) if first else range(0)
+    with FakeClaimxApi(port=args.port, generate=lambda pid: int(pid) in ids) as fake:
+        print(f"CLAIMX_API_URL={fake.url}\nCLAIMX_API_TOKEN={fake.token}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
