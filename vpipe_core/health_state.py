@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -23,6 +24,9 @@ class HealthState:
     starting: bool = True
     extra_reasons: set[str] = attrs.field(factory=set)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+    # In-place retries that concurrent handlers run in their own threads: token -> since.
+    _handler_retries: dict[int, float] = attrs.field(factory=dict, repr=False)
+    _tokens: itertools.count[int] = attrs.field(factory=itertools.count, repr=False)
 
     def progressed(self) -> None:
         self.last_progress = time.monotonic()
@@ -36,6 +40,25 @@ class HealthState:
                 self.extra_reasons.add(reason)
             else:
                 self.extra_reasons.discard(reason)
+
+    def handler_retry_started(self) -> int:
+        """A handler thread starts retrying a record in place; pass the token to `..._ended`."""
+        with self._lock:
+            token = next(self._tokens)
+            self._handler_retries[token] = time.monotonic()
+        return token
+
+    def handler_retry_ended(self, token: int) -> None:
+        with self._lock:
+            self._handler_retries.pop(token, None)
+
+    def inplace_since(self) -> float | None:
+        """Since when something retries in place: the loop, or a handler thread."""
+        with self._lock:
+            started = [*self._handler_retries.values()]
+        if self.inplace_retry_since is not None:
+            started.append(self.inplace_retry_since)
+        return min(started, default=None)
 
     def stalled_for(self, now: float | None = None) -> float:
         return max(0.0, (now or time.monotonic()) - self.last_progress)
@@ -52,7 +75,7 @@ class HealthState:
             reasons.append("no_partitions")
         if now - self.broker_ok_at > self.broker_check_seconds:
             reasons.append("broker_unreachable")
-        since = self.inplace_retry_since
+        since = self.inplace_since()
         if since is not None and now - since > self.inplace_alert_seconds:
             reasons.append("inplace_retry")
         with self._lock:

@@ -444,7 +444,7 @@ class ProcessingLoop:
             health.inplace_retry_since = time.monotonic()
         elif not retrying:
             health.inplace_retry_since = None
-        since = health.inplace_retry_since
+        since = health.inplace_since()  # concurrent handlers retry in their threads
         metrics.inplace_retry_seconds.labels(self._worker).set(
             time.monotonic() - since if since else 0.0
         )

@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
@@ -397,12 +397,15 @@ def build_service_client(
     timeout_s: float,
     pool_size: int,
     ca_bundle: str | None = None,
+    proxies: Mapping[str, str] | None = None,
     retry_total: int = 2,
 ) -> DataLakeServiceClient:
     """A `DataLakeServiceClient` with a connection pool of `pool_size` and bounded SDK retries.
 
-    The requests session keeps `trust_env`, so `HTTPS_PROXY` / `NO_PROXY` apply; `ca_bundle`
-    replaces the default trust store.
+    `proxies` (requests form, see `vpipe_core.transfer.netconf.ProxyConfig.requests_proxies`)
+    come from the worker's effective environment; the session also keeps `trust_env`, so the
+    process's `HTTPS_PROXY` / `NO_PROXY` apply as well. `ca_bundle` replaces the default trust
+    store.
     """
     import requests
     from azure.core.pipeline.transport import RequestsTransport
@@ -411,6 +414,7 @@ def build_service_client(
     from urllib3.util.retry import Retry
 
     session = requests.Session()
+    session.proxies.update(proxies or {})
     adapter = HTTPAdapter(
         pool_connections=2,
         pool_maxsize=max(pool_size, 1),
@@ -502,6 +506,7 @@ def make_store(
     *,
     chunk_mb: float = 4,
     ca_bundle: str | None = None,
+    proxies: Mapping[str, str] | None = None,
     on_auth_error: Callable[[], object] | None = None,
 ) -> Store:
     """`FileStore` for `file:///<dir>`, `OneLakeUploader` for DFS URIs (see `parse_abfss`).
@@ -523,6 +528,7 @@ def make_store(
             timeout_s=timeout_s,
             pool_size=max_concurrency,
             ca_bundle=ca_bundle,
+            proxies=proxies,
         )
 
     return OneLakeUploader(

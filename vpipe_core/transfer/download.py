@@ -32,7 +32,8 @@ from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError, Rea
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
 from vpipe_core.retry_after import retry_after_s
-from vpipe_core.transfer.http import GuardedPoolManager, RedirectRefused, discard, get_checked
+from vpipe_core.transfer.http import Connections, RedirectRefused, discard, get_checked
+from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_core.transfer.policy import ResolutionFailed, UrlPolicy, UrlRejected
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import ExtensionRejected, TypeRules
@@ -87,6 +88,7 @@ class DownloadResult:
     sha256: str
     content_type: str | None
     refreshes: int = 0
+    url: str = ""  # the link that worked (a refreshed one, after refreshes)
 
 
 # (current url, the error a fresh link may cure) -> a fresh url; raises DownloadError when it
@@ -119,7 +121,8 @@ class Downloader:
     """Downloads into `cache_dir`; sizes in MiB, timeouts in seconds.
 
     `max_connections` is the per-host pool size (`block=True`): keep it >= the number of
-    concurrent downloads. `expiry` reads a link's expiry (domains with other link formats pass
+    concurrent downloads. `proxy` routes requests through `HTTPS_PROXY`/`HTTP_PROXY` except for
+    `NO_PROXY` hosts. `expiry` reads a link's expiry (domains with other link formats pass
     their own); `clock` is for tests.
     """
 
@@ -135,6 +138,7 @@ class Downloader:
         range_chunk_mb: float = 20.0,
         max_connections: int = 25,
         ca_certs: str | None = None,
+        proxy: ProxyConfig | None = None,
         expiry: ExpiryReader = presigned_expiry,
         expiry_skew_s: float = DEFAULT_SKEW_S,
         clock: Callable[[], datetime] = _utc_now,
@@ -152,17 +156,19 @@ class Downloader:
         self._expiry = expiry
         self._expiry_skew_s = expiry_skew_s
         self._clock = clock
-        self._pool = GuardedPoolManager(
+        self._connections = Connections(
             policy.addresses,
+            proxy,
             maxsize=max_connections,
             block=True,
             cert_reqs="CERT_REQUIRED",
             ca_certs=ca_certs,
         )
+        self._pool = self._connections.direct
 
     def close(self) -> None:
         """Close every pooled connection; idempotent."""
-        self._pool.clear()
+        self._connections.clear()
 
     def __enter__(self) -> Downloader:
         return self
@@ -189,7 +195,8 @@ class Downloader:
         refreshes = 0
         while True:
             try:
-                return attrs.evolve(self._attempt(url, part, dest), refreshes=refreshes)
+                fetched = self._attempt(url, part, dest)
+                return attrs.evolve(fetched, refreshes=refreshes, url=url)
             except DownloadError as error:
                 error.refreshes = refreshes
                 if not error.refreshable or refresh is None or refreshes >= max_refreshes:
@@ -208,7 +215,8 @@ class Downloader:
             extension = self.rules.check_extension(url)
         except ExtensionRejected as exc:
             raise DownloadError(Category.PERMANENT, exc.reason) from exc
-        self._check_addresses(parsed.host)
+        if not self._connections.proxied(url):
+            self._check_addresses(parsed.host)
         return extension
 
     def _check_expiry(self, url: str) -> None:
@@ -259,7 +267,7 @@ class Downloader:
     def _open(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         """GET with redirects checked per hop; any failure as a DownloadError."""
         try:
-            return get_checked(self._pool, self.policy, url, headers, self.timeout)
+            return get_checked(self._connections, self.policy, url, headers, self.timeout)
         except UrlRejected as exc:
             raise DownloadError(Category.PERMANENT, f"URL refused: {exc.reason}") from exc
         except RedirectRefused as exc:
@@ -509,7 +517,11 @@ class _PartFile:
             if fsync:
                 os.fsync(self._file.fileno())
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.path, dest)
+            try:
+                os.replace(self.path, dest)
+            except FileNotFoundError:  # the cache cleaner removed the empty directory just now
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.path, dest)
         self._published = True
 
     def _close(self) -> None:

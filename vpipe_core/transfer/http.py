@@ -1,5 +1,10 @@
 """urllib3 plumbing for downloads: a pool manager that connects only to addresses the URL policy
-accepted, and a GET that follows redirects itself, checking every hop against the policy.
+accepted, proxies when the environment names one, and a GET that follows redirects itself,
+checking every hop against the policy.
+
+Through a proxy the proxy resolves and connects, so the address guard cannot apply; the host
+allow-list and the IP-literal rules still do, and the local resolver is not consulted (in
+proxied networks it often cannot resolve external names at all).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
+from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_core.transfer.policy import UrlPolicy
 
 MAX_REDIRECTS = 5
@@ -123,6 +129,35 @@ class GuardedPoolManager(urllib3.PoolManager):
         return super()._new_pool(scheme, host, port, context)
 
 
+class Connections:
+    """The direct, guarded pool and one `ProxyManager` per configured proxy, chosen per URL."""
+
+    def __init__(
+        self, address_guard: AddressGuard, proxy: ProxyConfig | None = None, **pool_kw: Any
+    ) -> None:
+        self.direct = GuardedPoolManager(address_guard, **pool_kw)
+        self._proxy = proxy
+        self._pool_kw = pool_kw
+        self._proxied: dict[str, urllib3.ProxyManager] = {}
+
+    def proxied(self, url: str) -> bool:
+        return self._proxy is not None and self._proxy.proxy_for(url) is not None
+
+    def for_url(self, url: str) -> urllib3.PoolManager:
+        proxy = self._proxy.proxy_for(url) if self._proxy is not None else None
+        if proxy is None:
+            return self.direct
+        manager = self._proxied.get(proxy)
+        if manager is None:
+            manager = self._proxied[proxy] = urllib3.ProxyManager(proxy, **self._pool_kw)
+        return manager
+
+    def clear(self) -> None:
+        self.direct.clear()
+        for manager in self._proxied.values():
+            manager.clear()
+
+
 def discard(response: urllib3.BaseHTTPResponse) -> None:
     """Close a response whose body is not wanted and hand its connection back to the pool."""
     response.close()
@@ -140,7 +175,7 @@ def _release_short(response: urllib3.BaseHTTPResponse) -> None:
 
 
 def get_checked(
-    pool: urllib3.PoolManager,
+    connections: Connections,
     policy: UrlPolicy,
     url: str,
     headers: Mapping[str, str],
@@ -152,7 +187,7 @@ def get_checked(
     returned response is not a redirect and its body is not read yet.
     """
     for hop in range(MAX_REDIRECTS + 1):
-        response = pool.request(
+        response = connections.for_url(url).request(
             "GET",
             url,
             headers=dict(headers),
@@ -165,7 +200,7 @@ def get_checked(
         if not 300 <= response.status < 400:
             return response
         url = _next_hop(response, url, hop)
-        policy.check(url)
+        policy.check(url, resolve=not connections.proxied(url))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -1,104 +1,114 @@
-"""`xact-download` (xact.md §10): stream each attachment into the shared cache."""
+"""`xact-download` (xact.md §10): the core download worker over XACT's messages (§5.2, §5.3).
+
+XACT links are presigned S3 URLs that cannot be refreshed: one that expires before the next
+retry tier is due is dead at once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from vpipe_core.context import WorkerContext
-from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
-from vpipe_core.record import Record
-from vpipe_core.transfer.download import INFRASTRUCTURE, Downloader, DownloadError
-from vpipe_core.transfer.policy import UrlPolicy
-from vpipe_core.transfer.rules import TypeRules
-from vpipe_core.transfer.settings import TransferSettings
+from vpipe_core.outcome import Output
+from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
+from vpipe_core.transfer.download import DownloadResult
+from vpipe_core.transfer.download_worker import DownloadWorker, build_download_worker
 from vpipe_xact import messages
 from vpipe_xact.events import iso_micro
 from vpipe_xact.settings import XactSettings
-from vpipe_xact.topics import CACHED, RESULTS
+from vpipe_xact.topics import CACHED, DOWNLOADS, RESULTS
+
+CACHED_FIELDS = (*messages.DOWNLOAD_FIELDS, "local_cache_path")
+# §5.2: the task rebuilt from a cached message when its file is missing.
+TASK_KEYS = (
+    "trace_id",
+    "media_id",
+    "attachment_url",
+    "blob_path",
+    "status_subtype",
+    "file_type",
+    "assignment_id",
+    "estimate_version",
+    "event_id",
+    "event_type",
+    "event_subtype",
+    "original_timestamp",
+    "retry_count",
+    "metadata",
+)
 
 
-class DownloadWorker:
-    def __init__(self, downloader: Downloader, concurrency: int) -> None:
-        self._downloader = downloader
-        self.concurrency = concurrency
+class XactTransfer:
+    """XACT's messages for the core transfer workers."""
 
-    def handle(self, record: Record) -> Outcome:
-        try:
-            task = messages.read_message(record.value, messages.DOWNLOAD_FIELDS)
-        except messages.InvalidMessage as exc:
-            return Dead(f"invalid download task: {exc}")
-        filename = task["blob_path"].rsplit("/", 1)[-1]
-        destination = f"xact/{task['media_id']}/{filename}"
-        try:
-            fetched = self._downloader.download(
-                task["attachment_url"], task["media_id"], destination
-            )
-        except DownloadError as exc:
-            return failure(task, exc, record.attempt)
-        cached = {
-            **task,
+    name = "xact"
+    pending_topic = DOWNLOADS
+    cached_topic = CACHED
+    results_topic = RESULTS
+
+    def read_task(self, raw: bytes | None) -> TransferTask:
+        return _task(messages.read_message(raw, messages.DOWNLOAD_FIELDS))
+
+    def read_cached(self, raw: bytes | None) -> CachedFile:
+        cached = messages.read_message(raw, CACHED_FIELDS)
+        content_type = cached.get("content_type")
+        return CachedFile(
+            _task(cached),
+            Path(cached["local_cache_path"]),
+            content_type if isinstance(content_type, str) else None,
+        )
+
+    def cached_message(
+        self, task: TransferTask, fetched: DownloadResult, retry_count: int
+    ) -> dict[str, Any]:
+        return {
+            **task.message,
             "local_cache_path": str(fetched.path),
             "bytes_downloaded": fetched.bytes,
             "sha256": fetched.sha256,
             "content_type": fetched.content_type,
             "http_status": 200,
-            "retry_count": record.attempt,  # failed download attempts, reported on completion
+            "retry_count": retry_count,  # failed download attempts, reported on completion
             "downloaded_at": iso_micro(datetime.now(UTC)),
         }
-        return Done((messages.output(CACHED, cached),))
 
-    def close(self) -> None:
-        self._downloader.close()
+    def result_message(self, message: Message, report: Report) -> dict[str, Any]:
+        return messages.result(
+            message,
+            report.status,
+            retry_count=report.retry_count,
+            http_status=report.http_status,
+            bytes_downloaded=report.bytes,
+            error_category=report.error_category,
+            error_message=report.error_message,
+        )
 
+    def task_message(self, cached: Message) -> dict[str, Any]:
+        return {key: cached.get(key) for key in TASK_KEYS}
 
-def failure(task: Mapping[str, Any], exc: DownloadError, attempt: int) -> Outcome:
-    """§10.5: permanent → dead with a `failed_permanent` result; the rest → the retry tiers,
-    with a `failed_exhausted` result should this be the last try."""
-    if exc.category == INFRASTRUCTURE:
-        # Concurrent workers cannot retry in place yet: a tier retry keeps the task safe.
-        return Retry(f"local disk: {exc.reason}", Category.TRANSIENT)
-    category = Category(exc.category)
-    if category is Category.PERMANENT:
-        failed = _result(task, "failed_permanent", exc, attempt)
-        return Dead(exc.reason, category, outputs=(failed,))
-    not_before = None
-    if exc.retry_after_s:
-        not_before = datetime.now(UTC) + timedelta(seconds=exc.retry_after_s)
-    exhausted = _result(task, "failed_exhausted", exc, attempt + 1)
-    return Retry(exc.reason, category, not_before, if_exhausted=(exhausted,))
+    def output(
+        self, topic: str, message: Message, headers: Mapping[str, str] | None = None
+    ) -> Output:
+        return messages.output(topic, message, headers)
 
 
-def _result(task: Mapping[str, Any], status: str, exc: DownloadError, retries: int) -> Output:
-    result = messages.result(
-        task,
-        status,
-        retry_count=retries,
-        http_status=exc.http_status,
-        error_category=str(exc.category),
-        error_message=exc.reason,
+def _task(message: dict[str, Any]) -> TransferTask:
+    filename = message["blob_path"].rsplit("/", 1)[-1]
+    return TransferTask(
+        media_id=message["media_id"],
+        url=message["attachment_url"],
+        blob_path=message["blob_path"],
+        cache_path=f"xact/{message['media_id']}/{filename}",
+        message=message,
     )
-    return messages.output(RESULTS, result)
+
+
+TRANSFER = XactTransfer()
 
 
 def build(ctx: WorkerContext) -> DownloadWorker:
     xact = ctx.settings_for(XactSettings)
-    transfer = ctx.settings_for(TransferSettings)
-    rules = (
-        TypeRules.from_file(transfer.type_rules_file, transfer.extensions)
-        if transfer.type_rules_file
-        else TypeRules(extensions=transfer.extensions)
-    )
-    downloader = Downloader(
-        UrlPolicy(frozenset(transfer.allowed_attachment_domains)),
-        rules,
-        ctx.settings.cache_dir,
-        connect_timeout_s=transfer.connect_timeout_s,
-        stall_timeout_s=transfer.stall_timeout_s,
-        range_threshold_mb=transfer.range_threshold_mb,
-        range_chunk_mb=transfer.range_chunk_mb,
-        max_connections=xact.download_concurrency,
-        ca_certs=str(ctx.settings.ca_bundle) if ctx.settings.ca_bundle else None,
-    )
-    return DownloadWorker(downloader, xact.download_concurrency)
+    return build_download_worker(ctx, TRANSFER, concurrency=xact.download_concurrency)

@@ -1,0 +1,474 @@
+"""The shared download and upload workers (vpipe_core.transfer.download_worker, upload_worker)
+over a minimal test domain, against a real file server, a real DFS stand-in and real files.
+
+No sleeping: in-place waits get a `wait` function that changes the world and returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+
+from vpipe_core.health_state import HealthState
+from vpipe_core.outcome import Category, Dead, Done, Output, Retry
+from vpipe_core.record import Record
+from vpipe_core.storage.onelake import FileStore, OneLakeUploader
+from vpipe_core.testing.dfs import LocalDfs
+from vpipe_core.testing.http_files import FileServer, Route
+from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
+from vpipe_core.transfer.download import Downloader, DownloadResult
+from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
+from vpipe_core.transfer.inplace import InplaceRetry
+from vpipe_core.transfer.policy import UrlPolicy
+from vpipe_core.transfer.presigned import presigned_expiry
+from vpipe_core.transfer.rules import TypeRules
+from vpipe_core.transfer.seen import TransferLog
+from vpipe_core.transfer.space import SpaceGuard
+from vpipe_core.transfer.upload_worker import MAX_REDOWNLOADS, UploadWorker
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
+NOW = datetime(2026, 2, 5, tzinfo=UTC)
+PENDING, CACHED, RESULTS = "tdom.downloads.pending", "tdom.downloads.cached", "tdom.results"
+
+
+class SmallDomain:
+    """The smallest domain: tasks are {media_id, url, name}."""
+
+    name = "tdom"
+    pending_topic, cached_topic, results_topic = PENDING, CACHED, RESULTS
+
+    def read_task(self, raw: bytes | None) -> TransferTask:
+        message = orjson.loads(raw or b"null")
+        if not isinstance(message, dict) or not message.get("media_id"):
+            raise ValueError("media_id missing")
+        return _task(message)
+
+    def read_cached(self, raw: bytes | None) -> CachedFile:
+        message = orjson.loads(raw or b"null")
+        return CachedFile(_task(message), Path(message["local_cache_path"]), "application/pdf")
+
+    def cached_message(
+        self, task: TransferTask, fetched: DownloadResult, retry_count: int
+    ) -> dict[str, Any]:
+        return {**task.message, "local_cache_path": str(fetched.path), "retry_count": retry_count}
+
+    def result_message(self, message: Message, report: Report) -> dict[str, Any]:
+        return {"media_id": message["media_id"], **attrs.asdict(report)}
+
+    def task_message(self, cached: Message) -> dict[str, Any]:
+        return {key: cached[key] for key in ("media_id", "url", "name")}
+
+    def output(
+        self, topic: str, message: Message, headers: Mapping[str, str] | None = None
+    ) -> Output:
+        encoded = [(k, v.encode()) for k, v in (headers or {}).items()]
+        return Output(topic, orjson.dumps(message), str(message["media_id"]).encode(), encoded)
+
+
+def _task(message: dict[str, Any]) -> TransferTask:
+    media = message["media_id"]
+    return TransferTask(
+        media,
+        message["url"],
+        f"p/{media}_{message['name']}",
+        f"tdom/{media}/{message['name']}",
+        message,
+    )
+
+
+def record(value: Any, topic: str = PENDING, offset: int = 0, **headers: str) -> Record:
+    raw = orjson.dumps(value) if not isinstance(value, bytes) else value
+    return Record(topic, 0, offset, None, raw, [(k, v.encode()) for k, v in headers.items()])
+
+
+def decoded(output: Output) -> dict[str, Any]:
+    assert output.value is not None
+    return dict(orjson.loads(output.value))
+
+
+class World:
+    """Whatever a `wait` should change before the next try, and the delays asked for."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.reasons_while_waiting: list[list[str]] = []
+        self.on_wait: Callable[[], None] = lambda: None
+
+    def wait(self, health: HealthState) -> Callable[[float], bool]:
+        def wait(delay: float) -> bool:
+            self.delays.append(delay)
+            self.reasons_while_waiting.append(health.not_ready_reasons())
+            self.on_wait()
+            return False
+
+        return wait
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    with FileServer() as files:
+        yield files
+
+
+@pytest.fixture
+def health() -> HealthState:
+    state = HealthState(inplace_alert_seconds=0)
+    state.starting, state.assigned = False, 1
+    state.broker_answered()
+    return state
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@pytest.fixture
+def make_worker(
+    tmp_path: Path, health: HealthState, world: World
+) -> Iterator[Callable[..., DownloadWorker]]:
+    made: list[DownloadWorker] = []
+
+    def make(**options: Any) -> DownloadWorker:
+        downloader = Downloader(
+            UrlPolicy(frozenset({"127.0.0.1"})),
+            TypeRules(),
+            tmp_path / "cache",
+            connect_timeout_s=2,
+            stall_timeout_s=2,
+            max_connections=2,
+            clock=lambda: NOW,
+            fsync=False,
+        )
+        worker = DownloadWorker(
+            SmallDomain(),
+            downloader,
+            DownloadOptions(
+                worker="tdom-download",
+                concurrency=2,
+                delays=options.pop("delays", (300, 600)),
+                expiry_before_retry=options.pop("expiry_before_retry", presigned_expiry),
+            ),
+            InplaceRetry(health, wait=world.wait(health), jitter=lambda: 1.0),
+            space=options.pop("space", None),
+            seen=TransferLog(tmp_path / "state" / "tdom.sqlite", 24 * 3600),
+            clock=lambda: NOW,
+        )
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.close()
+
+
+def task(server: FileServer, name: str = "a.pdf", media: str = "m1", query: str = "") -> dict:
+    return {"media_id": media, "url": server.url(f"/{name}") + query, "name": name}
+
+
+def commit(worker: Any, rec: Record) -> None:
+    worker.on_commit({(rec.topic, rec.partition): rec.offset + 1})
+
+
+# -- download -------------------------------------------------------------------------------
+
+
+def test_download_produces_the_cached_message(server: FileServer, make_worker, tmp_path: Path):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    outcome = make_worker().handle(record(task(server), offset=4))
+    assert isinstance(outcome, Done)
+    (cached,) = outcome.outputs
+    message = decoded(cached)
+    assert cached.topic == CACHED
+    assert Path(message["local_cache_path"]) == tmp_path / "cache" / "tdom" / "m1" / "a.pdf"
+    assert Path(message["local_cache_path"]).read_bytes() == PDF
+
+
+def test_a_media_cached_within_the_window_is_not_downloaded_again(server, make_worker):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    worker = make_worker()
+    first = record(task(server), offset=0)
+    assert isinstance(worker.handle(first), Done)
+    again = worker.handle(record(task(server), offset=1))
+    assert isinstance(again, Done) and len(again.outputs) == 1, "not committed yet: no mark"
+    commit(worker, first)
+    skipped = worker.handle(record(task(server), offset=2))
+    assert isinstance(skipped, Done) and skipped.outputs == ()
+    assert len(server.requests) == 2
+
+
+def test_dlq_replays_and_redownloads_bypass_dedup(server, make_worker):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    worker = make_worker()
+    first = record(task(server))
+    worker.handle(first)
+    commit(worker, first)
+    replayed = worker.handle(record(task(server), offset=1, vpipe_replay="1"))
+    redownload = worker.handle(record(task(server), offset=2, vpipe_redownload="2"))
+    assert isinstance(replayed, Done) and len(replayed.outputs) == 1
+    assert isinstance(redownload, Done)
+    assert dict(redownload.outputs[0].headers or []) == {"vpipe_redownload": b"2"}, "carried"
+    assert len(server.requests) == 3
+
+
+def test_a_cached_mark_counts_only_while_its_file_exists(server, make_worker):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    worker = make_worker()
+    first = record(task(server))
+    path = Path(decoded(worker.handle(first).outputs[0])["local_cache_path"])
+    commit(worker, first)
+    path.unlink()  # e.g. the cleaner removed it before it was uploaded
+    assert len(worker.handle(record(task(server), offset=1)).outputs) == 1
+
+
+def test_permanent_failure_is_dead_with_a_failed_permanent_result(server, make_worker):
+    server.add("/a.pdf", Route(status=404))
+    outcome = make_worker().handle(record(task(server)))
+    assert isinstance(outcome, Dead) and outcome.category is Category.PERMANENT
+    (result,) = outcome.outputs
+    assert result.topic == RESULTS
+    assert decoded(result) | {"error_message": "-"} == {
+        "media_id": "m1",
+        "status": "failed_permanent",
+        "retry_count": 0,
+        "http_status": 404,
+        "bytes": 0,
+        "error_category": "permanent",
+        "error_message": "-",
+        "url_refresh_attempted": False,
+    }
+
+
+def test_transient_failure_retries_with_an_exhausted_result(server, make_worker):
+    server.add("/a.pdf", Route(status=503, headers={"Retry-After": "900"}))
+    outcome = make_worker().handle(record(task(server), vpipe_attempt="1"))
+    assert isinstance(outcome, Retry) and outcome.category is Category.TRANSIENT
+    assert outcome.not_before == NOW + timedelta(seconds=900)
+    (exhausted,) = outcome.if_exhausted
+    assert decoded(exhausted)["status"] == "failed_exhausted"
+    assert decoded(exhausted)["retry_count"] == 2
+
+
+def amz(signed: datetime, expires_s: int) -> str:
+    return f"?X-Amz-Date={signed:%Y%m%dT%H%M%SZ}&X-Amz-Expires={expires_s}"
+
+
+def test_a_link_expiring_before_the_next_tier_is_dead_now(server, make_worker):
+    server.add("/a.pdf", Route(status=500))
+    expiring = task(server, query=amz(NOW, 200))  # the first tier is due in 300 s
+    outcome = make_worker().handle(record(expiring))
+    assert isinstance(outcome, Dead) and outcome.category is Category.PERMANENT
+    assert "url expires before retry" in outcome.error
+    assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
+
+
+def test_a_link_valid_past_the_next_tier_is_retried(server, make_worker):
+    server.add("/a.pdf", Route(status=500))
+    outcome = make_worker().handle(record(task(server, query=amz(NOW, 3600))))
+    assert isinstance(outcome, Retry)
+
+
+def test_refreshable_links_are_not_dead_early(server, make_worker):
+    server.add("/a.pdf", Route(status=500))
+    worker = make_worker(expiry_before_retry=None)
+    assert isinstance(worker.handle(record(task(server, query=amz(NOW, 200)))), Retry)
+
+
+def test_the_last_failure_is_left_to_the_router(server, make_worker):
+    server.add("/a.pdf", Route(status=500))
+    outcome = make_worker().handle(record(task(server, query=amz(NOW, 200)), vpipe_attempt="2"))
+    assert isinstance(outcome, Retry), "tiers exhausted: the router makes it failed_exhausted"
+
+
+def test_invalid_task_is_dead(make_worker):
+    outcome = make_worker().handle(record(b"not json"))
+    assert isinstance(outcome, Dead) and "invalid download task" in outcome.error
+
+
+def statvfs_with(free_ratio: list[float]) -> Callable[[Path], Any]:
+    def statvfs(_: Path) -> Any:
+        return os.statvfs_result((4096, 4096, 1000, 0, int(1000 * free_ratio[0]), 0, 0, 0, 0, 255))
+
+    return statvfs
+
+
+def test_disk_full_waits_in_place_and_reports_disk_full(
+    server, make_worker, tmp_path: Path, health: HealthState, world: World
+):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    free = [0.01]
+    space = SpaceGuard(tmp_path / "cache", health, statvfs=statvfs_with(free))
+    worker = make_worker(space=space)
+
+    def on_wait() -> None:
+        if len(world.delays) == 3:
+            free[0] = 0.5
+
+    world.on_wait = on_wait
+    outcome = worker.handle(record(task(server)))
+    assert isinstance(outcome, Done) and len(outcome.outputs) == 1
+    assert world.delays == [1.0, 2.0, 4.0], "backoff doubling from 1 s"
+    assert all("disk_full" in reasons for reasons in world.reasons_while_waiting)
+    assert all("inplace_retry" in reasons for reasons in world.reasons_while_waiting)
+    assert len(server.requests) == 1, "no request while the disk was full"
+    assert health.not_ready_reasons() == []
+
+
+def test_local_disk_error_retries_in_place_without_consuming_tiers(
+    server, make_worker, tmp_path: Path, world: World
+):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    blocker = tmp_path / "cache" / "tmp"  # a file where the partial-download directory goes
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    world.on_wait = blocker.unlink
+    outcome = make_worker().handle(record(task(server)))
+    assert isinstance(outcome, Done) and world.delays == [1.0]
+
+
+def test_stop_ends_an_in_place_wait(server, make_worker, tmp_path: Path, world: World):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "tmp").write_text("in the way")
+    worker = make_worker()
+    world.on_wait = worker._inplace.stop
+    outcome = worker.handle(record(task(server)))
+    assert isinstance(outcome, Retry), "left to the loop, which no longer routes it"
+    assert world.delays == [1.0]
+
+
+def test_a_revoked_partition_ends_an_in_place_wait(server, make_worker, tmp_path: Path, world):
+    from confluent_kafka import TopicPartition
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "tmp").write_text("in the way")
+    worker = make_worker()
+    world.on_wait = lambda: worker.on_revoke([TopicPartition(PENDING, 0)])
+    assert isinstance(worker.handle(record(task(server))), Retry)
+    worker.on_assign([TopicPartition(PENDING, 0)])
+    world.on_wait = lambda: (tmp_path / "cache" / "tmp").unlink()
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    assert isinstance(worker.handle(record(task(server))), Done)
+
+
+# -- upload ---------------------------------------------------------------------------------
+
+
+def cached_record(path: Path, offset: int = 0, media: str = "m1", **headers: str) -> Record:
+    message = {
+        "media_id": media,
+        "url": "http://127.0.0.1/a.pdf",
+        "name": "a.pdf",
+        "local_cache_path": str(path),
+        "retry_count": 1,
+    }
+    return record(message, CACHED, offset, **headers)
+
+
+@pytest.fixture
+def make_uploader(
+    tmp_path: Path, health: HealthState, world: World
+) -> Iterator[Callable[..., UploadWorker]]:
+    made: list[UploadWorker] = []
+
+    def make(store: Any = None) -> UploadWorker:
+        worker = UploadWorker(
+            SmallDomain(),
+            store or FileStore(tmp_path / "store"),
+            2,
+            InplaceRetry(health, wait=world.wait(health), jitter=lambda: 1.0),
+            seen=TransferLog(tmp_path / "state" / "tdom.sqlite", 24 * 3600),
+        )
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.close()
+
+
+def cache_file(tmp_path: Path, media: str = "m1") -> Path:
+    path = tmp_path / "cache" / "tdom" / media / "a.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(PDF)
+    return path
+
+
+def test_upload_reports_completed_and_cleans_up_after_the_commit(make_uploader, tmp_path: Path):
+    path = cache_file(tmp_path)
+    worker = make_uploader()
+    rec = cached_record(path, offset=7, vpipe_attempt="1")
+    outcome = worker.handle(rec)
+    assert isinstance(outcome, Done)
+    result = decoded(outcome.outputs[0])
+    assert (result["status"], result["bytes"], result["retry_count"]) == ("completed", len(PDF), 2)
+    assert (tmp_path / "store" / "p" / "m1_a.pdf").read_bytes() == PDF
+    assert path.exists(), "kept until the result is committed"
+    worker.on_commit({(CACHED, 0): 7})
+    assert path.exists()
+    worker.on_commit({(CACHED, 0): 8})
+    assert not path.exists()
+    assert worker._seen is not None and worker._seen.recent("m1") == "uploaded"
+
+
+def test_cache_miss_sends_the_task_back_to_download(make_uploader, tmp_path: Path):
+    outcome = make_uploader().handle(cached_record(tmp_path / "gone.pdf", vpipe_redownload="1"))
+    assert isinstance(outcome, Done)
+    (task_out,) = outcome.outputs
+    assert task_out.topic == PENDING
+    assert decoded(task_out) == {"media_id": "m1", "url": "http://127.0.0.1/a.pdf", "name": "a.pdf"}
+    assert dict(task_out.headers or []) == {"vpipe_redownload": b"2"}
+
+
+def test_repeated_cache_misses_end_dead(make_uploader, tmp_path: Path):
+    rec = cached_record(tmp_path / "gone.pdf", vpipe_redownload=str(MAX_REDOWNLOADS))
+    outcome = make_uploader().handle(rec)
+    assert isinstance(outcome, Dead)
+    assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
+
+
+@pytest.fixture
+def dfs(tmp_path: Path) -> Iterator[LocalDfs]:
+    with LocalDfs(tmp_path / "dfs", filesystems=["ws"]) as server:
+        yield server
+
+
+def dfs_store(dfs: LocalDfs) -> OneLakeUploader:
+    return OneLakeUploader(dfs.service_client, "ws", "Files", timeout_s=10)
+
+
+def test_storage_misconfiguration_waits_in_place(
+    dfs: LocalDfs, make_uploader, tmp_path: Path, world: World
+):
+    path = cache_file(tmp_path)
+    dfs.fail_next(2, 403, operation="file")
+    outcome = make_uploader(dfs_store(dfs)).handle(cached_record(path))
+    assert isinstance(outcome, Done) and world.delays == [1.0, 2.0]
+    assert any("inplace_retry" in reasons for reasons in world.reasons_while_waiting)
+    assert dfs.local_path("ws", "Files/p/m1_a.pdf").read_bytes() == PDF
+
+
+def test_transient_storage_errors_go_to_the_tiers(dfs: LocalDfs, make_uploader, tmp_path: Path):
+    path = cache_file(tmp_path)
+    dfs.fail_next(10, 503)
+    outcome = make_uploader(dfs_store(dfs)).handle(cached_record(path))
+    assert isinstance(outcome, Retry) and outcome.category is Category.TRANSIENT
+    assert decoded(outcome.if_exhausted[0])["status"] == "failed_exhausted"
+    assert path.exists()
+
+
+def test_an_invalid_path_is_dead_with_a_failed_permanent_result(
+    dfs: LocalDfs, make_uploader, tmp_path: Path
+):
+    path = cache_file(tmp_path)
+    dfs.fail_next(1, 400, operation="file")
+    outcome = make_uploader(dfs_store(dfs)).handle(cached_record(path))
+    assert isinstance(outcome, Dead)
+    assert decoded(outcome.outputs[0])["status"] == "failed_permanent"

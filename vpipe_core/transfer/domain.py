@@ -1,0 +1,90 @@
+"""What the shared download and upload workers need to know about a domain.
+
+The workers (`download_worker`, `upload_worker`) own the contract of xact.md §10-§11 and
+claimx.md §10 (cache, dedup, classification, tiers, result messages, cache miss); a domain
+only describes its messages: how to read a task and a cached message, and how to build the
+cached message, a result and the task sent back on a cache miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from vpipe_core.outcome import Output
+
+if TYPE_CHECKING:
+    from vpipe_core.transfer.download import DownloadResult
+
+Message = Mapping[str, Any]
+
+COMPLETED = "completed"
+FAILED_PERMANENT = "failed_permanent"
+FAILED_EXHAUSTED = "failed_exhausted"
+REDOWNLOAD_HEADER = "vpipe_redownload"  # runtime.md §5: re-downloads after a cache miss, counted
+
+
+class InvalidTransferMessage(ValueError):
+    """A message that does not have the shape its topic promises (dead, never retried)."""
+
+
+@attrs.frozen
+class TransferTask:
+    """One attachment. `cache_path` is relative to `CACHE_DIR` (`<domain>/<media_id>/<name>`);
+    `message` is the whole message it was read from."""
+
+    media_id: str
+    url: str
+    blob_path: str
+    cache_path: str
+    message: Message
+
+
+@attrs.frozen
+class CachedFile:
+    """A `downloads.cached` message: the task it carries and where the file is."""
+
+    task: TransferTask
+    local_path: Path
+    content_type: str | None = None
+
+
+@attrs.frozen
+class Report:
+    """The outcome part of a result message; the domain adds its attachment fields."""
+
+    status: str
+    retry_count: int
+    http_status: int | None = None
+    bytes: int = 0
+    error_category: str | None = None
+    error_message: str | None = None
+    url_refresh_attempted: bool = False
+
+
+class TransferDomain(Protocol):
+    """A domain's transfer messages. Readers raise `InvalidTransferMessage` (or ValueError)."""
+
+    name: str  # the domain, also the cache sub-directory and the metrics label
+    pending_topic: str
+    cached_topic: str
+    results_topic: str
+
+    def read_task(self, raw: bytes | None) -> TransferTask: ...
+
+    def read_cached(self, raw: bytes | None) -> CachedFile: ...
+
+    def cached_message(
+        self, task: TransferTask, fetched: DownloadResult, retry_count: int
+    ) -> Message: ...
+
+    def result_message(self, message: Message, report: Report) -> Message: ...
+
+    def task_message(self, cached: Message) -> Message: ...
+
+    def output(
+        self, topic: str, message: Message, headers: Mapping[str, str] | None = None
+    ) -> Output: ...

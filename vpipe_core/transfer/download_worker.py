@@ -1,0 +1,329 @@
+"""The download worker of every domain (xact.md §10, claimx.md §10.1): a task in, the file in
+the shared cache and a `downloads.cached` message out, or a routed failure.
+
+- Dedup: a media cached or uploaded within 24 h is done without a request, unless the task is
+  a DLQ replay (`vpipe_replay`) or a re-download after a cache miss (`vpipe_redownload`).
+- Free space below 5 % and local disk errors wait in place (`InplaceRetry`, `/readyz`
+  `disk_full`); they never consume the task's retry tiers.
+- Permanent failures are dead with a `failed_permanent` result; the rest go to the tiers with a
+  `failed_exhausted` result should the last tier fail too. Links that cannot be refreshed
+  (XACT) and expire before the next tier is due are dead now instead of retried uselessly.
+- Links that can be refreshed (ClaimX) get a `refresher` per task: the downloader asks it for a
+  fresh link when the link expired or the server answered 401/403.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+from vpipe_core import metrics as core_metrics
+from vpipe_core.context import WorkerContext
+from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
+from vpipe_core.record import Record
+from vpipe_core.retry.envelope import REPLAY
+from vpipe_core.retry.topics import domain_delays
+from vpipe_core.transfer import metrics
+from vpipe_core.transfer.after_commit import AfterCommit
+from vpipe_core.transfer.domain import (
+    FAILED_EXHAUSTED,
+    FAILED_PERMANENT,
+    REDOWNLOAD_HEADER,
+    Report,
+    TransferDomain,
+    TransferTask,
+)
+from vpipe_core.transfer.download import (
+    INFRASTRUCTURE,
+    Downloader,
+    DownloadError,
+    DownloadResult,
+    ExpiryReader,
+)
+from vpipe_core.transfer.inplace import InplaceRetry
+from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
+from vpipe_core.transfer.policy import UrlPolicy
+from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
+from vpipe_core.transfer.rules import TypeRules
+from vpipe_core.transfer.seen import CACHED, Mark, TransferLog, log_path
+from vpipe_core.transfer.settings import TransferSettings
+from vpipe_core.transfer.space import DISK_FULL, DiskFull, SpaceGuard
+
+log = logging.getLogger("vpipe.transfer.download")
+
+
+class LinkRefresher(Protocol):
+    """Called by the downloader with the failing link and its error; returns a fresh link or
+    raises `DownloadError`. `attempted` tells whether it was asked at all."""
+
+    attempted: bool
+
+    def __call__(self, url: str, error: DownloadError) -> str: ...
+
+
+RefresherFactory = Callable[[TransferTask], LinkRefresher]
+
+
+@attrs.frozen
+class DownloadOptions:
+    """`delays` are the domain's retry tiers. `expiry_before_retry` reads the expiry of links
+    that cannot be refreshed (None when they can be)."""
+
+    worker: str
+    concurrency: int
+    delays: tuple[int, ...]
+    expiry_before_retry: ExpiryReader | None = None
+    refresher: RefresherFactory | None = None
+    max_refreshes: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DownloadWorker:
+    def __init__(
+        self,
+        domain: TransferDomain,
+        downloader: Downloader,
+        options: DownloadOptions,
+        inplace: InplaceRetry,
+        *,
+        space: SpaceGuard | None = None,
+        seen: TransferLog | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._domain = domain
+        self._downloader = downloader
+        self._options = options
+        self._inplace = inplace
+        self._space = space
+        self._seen = seen
+        self._clock = clock
+        self._after = AfterCommit()
+        self.concurrency = options.concurrency
+
+    def handle(self, record: Record) -> Outcome:
+        try:
+            task = self._domain.read_task(record.value)
+        except ValueError as exc:
+            return Dead(f"invalid download task: {exc}")
+        if self._already_done(task, record):
+            return Done()
+        refresher = self._options.refresher(task) if self._options.refresher else None
+        started = time.monotonic()
+        try:
+            fetched = self._inplace.run(
+                lambda: self._fetch(task, refresher),
+                _infrastructure,
+                lambda: self._after.owns((record.topic, record.partition)),
+            )
+        except DownloadError as exc:
+            return self._failed(task, exc, record, refresher)
+        except OSError as exc:  # free-space check failing; only when the in-place wait ended
+            return Retry(f"local disk: {exc}", Category.TRANSIENT)
+        self._count_success(fetched, time.monotonic() - started)
+        self._remember(task, fetched, record)
+        cached = self._domain.cached_message(task, fetched, record.attempt)
+        headers = _carried_headers(record)
+        return Done((self._domain.output(self._domain.cached_topic, cached, headers),))
+
+    # -- loop hooks ---------------------------------------------------------------------------
+
+    def on_commit(self, positions: dict[tuple[str, int], int]) -> None:
+        self._after.run(positions)
+
+    def on_assign(self, partitions: list) -> None:
+        self._after.assign((tp.topic, tp.partition) for tp in partitions)
+
+    def on_revoke(self, partitions: list) -> None:
+        self._after.revoke((tp.topic, tp.partition) for tp in partitions)
+
+    def close(self) -> None:
+        self._inplace.stop()
+        self._downloader.close()
+        if self._seen is not None:
+            self._seen.close()
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _already_done(self, task: TransferTask, record: Record) -> bool:
+        if self._seen is None or _bypasses_dedup(record):
+            return False
+        state = self._seen.recent(task.media_id)
+        if state is None:
+            return False
+        core_metrics.dedup_hits.labels(self._options.worker).inc()
+        log.info("already %s within 24 h; not downloaded again", state, extra=_fields(task))
+        return True
+
+    def _fetch(self, task: TransferTask, refresher: LinkRefresher | None) -> DownloadResult:
+        if self._space is not None:
+            self._space.require()
+        return self._downloader.download(
+            task.url,
+            task.media_id,
+            task.cache_path,
+            refresh=refresher,
+            max_refreshes=self._options.max_refreshes,
+        )
+
+    def _remember(self, task: TransferTask, fetched: DownloadResult, record: Record) -> None:
+        if self._seen is None:
+            return
+        seen, mark = self._seen, Mark(task.media_id, CACHED, str(fetched.path))
+        key = (record.topic, record.partition)
+        self._after.add(key, record.offset, lambda: seen.record([mark]))
+
+    def _count_success(self, fetched: DownloadResult, seconds: float) -> None:
+        metrics.download_bytes.labels(self._domain.name).inc(fetched.bytes)
+        metrics.download_seconds.labels(self._domain.name).observe(seconds)
+
+    def _failed(
+        self,
+        task: TransferTask,
+        exc: DownloadError,
+        record: Record,
+        refresher: LinkRefresher | None,
+    ) -> Outcome:
+        refreshed = refresher is not None and refresher.attempted
+        metrics.download_failures.labels(self._domain.name, str(exc.category), _label(exc)).inc()
+        log.info("download failed", extra={**_fields(task), "error": exc.reason})
+        if exc.category == INFRASTRUCTURE:  # the in-place wait ended (stop, revoke)
+            return Retry(f"local disk: {exc.reason}", Category.TRANSIENT)
+        category = Category(exc.category)
+        if category is Category.PERMANENT:
+            failed = self._result(task, FAILED_PERMANENT, exc, record.attempt, refreshed)
+            return Dead(exc.reason, category, outputs=(failed,))
+        not_before = None
+        if exc.retry_after_s:
+            not_before = self._clock() + timedelta(seconds=exc.retry_after_s)
+        expiring = self._expires_before_retry(task, exc, record, not_before)
+        if expiring is not None:
+            return expiring
+        exhausted = self._result(task, FAILED_EXHAUSTED, exc, record.attempt + 1, refreshed)
+        return Retry(exc.reason, category, not_before, if_exhausted=(exhausted,))
+
+    def _expires_before_retry(
+        self, task: TransferTask, exc: DownloadError, record: Record, not_before: datetime | None
+    ) -> Dead | None:
+        """xact.md §10.2: a link that is expired by the time the next tier is due is dead now."""
+        read_expiry = self._options.expiry_before_retry
+        failure_number = record.attempt + 1
+        if read_expiry is None or failure_number > len(self._options.delays):
+            return None  # refreshable links; or the last failure (the router makes it dead)
+        expires = read_expiry(task.url)
+        if expires is None:
+            return None
+        due = self._clock() + timedelta(seconds=self._options.delays[failure_number - 1])
+        if not_before is not None and not_before > due:
+            due = not_before
+        if due + timedelta(seconds=DEFAULT_SKEW_S) < expires:
+            return None
+        error = DownloadError(
+            Category.PERMANENT,
+            f"url expires before retry (at {expires.isoformat()}, retry due "
+            f"{due.isoformat()}): {exc.reason}",
+            exc.http_status,
+        )
+        failed = self._result(task, FAILED_PERMANENT, error, record.attempt, False)
+        return Dead(error.reason, Category.PERMANENT, outputs=(failed,))
+
+    def _result(
+        self, task: TransferTask, status: str, exc: DownloadError, retries: int, refreshed: bool
+    ) -> Output:
+        report = Report(
+            status,
+            retry_count=retries,
+            http_status=exc.http_status,
+            error_category=str(exc.category),
+            error_message=exc.reason,
+            url_refresh_attempted=refreshed,
+        )
+        message = self._domain.result_message(task.message, report)
+        return self._domain.output(self._domain.results_topic, message)
+
+
+def _infrastructure(exc: BaseException) -> str | None:
+    if isinstance(exc, DiskFull):
+        return DISK_FULL
+    if isinstance(exc, DownloadError):
+        return "local_disk" if exc.category == INFRASTRUCTURE else None
+    return "local_disk" if isinstance(exc, OSError) else None
+
+
+def _bypasses_dedup(record: Record) -> bool:
+    replay = (record.header(REPLAY) or "").strip().lower()
+    return replay in ("1", "true", "yes") or record.header(REDOWNLOAD_HEADER) is not None
+
+
+def _carried_headers(record: Record) -> dict[str, str]:
+    """The re-download count travels with the file, so the uploader can bound it."""
+    count = record.header(REDOWNLOAD_HEADER)
+    return {REDOWNLOAD_HEADER: count} if count is not None else {}
+
+
+def _label(exc: DownloadError) -> str:
+    """A bounded metric label (no ids, no URLs)."""
+    return f"http_{exc.http_status}" if exc.http_status else str(exc.category)
+
+
+def _fields(task: TransferTask) -> dict[str, str]:
+    return {"media_id": task.media_id, "blob_path": task.blob_path}
+
+
+DEDUP_WINDOW_S = 24 * 3600.0
+
+
+def build_download_worker(
+    ctx: WorkerContext,
+    domain: TransferDomain,
+    *,
+    concurrency: int,
+    expiry: ExpiryReader = presigned_expiry,
+    refresher: RefresherFactory | None = None,
+    max_refreshes: int = 0,
+) -> DownloadWorker:
+    """The worker with everything from the settings: allow-list, type rules, timeouts, CA
+    bundle and proxy, the free-space guard, the dedup log and the domain's retry tiers. Links
+    are refreshable when a `refresher` is given; otherwise expiring links are dead early."""
+    transfer = ctx.settings_for(TransferSettings)
+    rules = (
+        TypeRules.from_file(transfer.type_rules_file, transfer.extensions)
+        if transfer.type_rules_file
+        else TypeRules(extensions=transfer.extensions)
+    )
+    downloader = Downloader(
+        UrlPolicy(frozenset(transfer.allowed_attachment_domains)),
+        rules,
+        ctx.settings.cache_dir,
+        connect_timeout_s=transfer.connect_timeout_s,
+        stall_timeout_s=transfer.stall_timeout_s,
+        range_threshold_mb=transfer.range_threshold_mb,
+        range_chunk_mb=transfer.range_chunk_mb,
+        max_connections=concurrency,
+        ca_certs=ca_bundle(ctx.settings.ca_bundle, ctx.env),
+        proxy=ProxyConfig.from_env(ctx.env),
+        expiry=expiry,
+    )
+    options = DownloadOptions(
+        worker=ctx.spec.name,
+        concurrency=concurrency,
+        delays=domain_delays(ctx.domain, ctx.env, ctx.settings.retry_delays),
+        expiry_before_retry=None if refresher else expiry,
+        refresher=refresher,
+        max_refreshes=max_refreshes,
+    )
+    return DownloadWorker(
+        domain,
+        downloader,
+        options,
+        InplaceRetry(ctx.health),
+        space=SpaceGuard(ctx.settings.cache_dir, ctx.health),
+        seen=TransferLog(log_path(ctx.settings.state_dir, domain.name), DEDUP_WINDOW_S),
+    )
