@@ -24,13 +24,14 @@ from vpipe_claimx.events import InvalidEvent, parse_task
 from vpipe_claimx.fetching import CallKey, Fetched, Fetcher
 from vpipe_claimx.handlers import Enriched, EventFailed, EventHandler, Results
 from vpipe_claimx.messages_out import download_output, entities_output
-from vpipe_claimx.plugin_context import plugin_context
+from vpipe_claimx.plugin_context import DOMAIN, STAGE, plugin_context
 from vpipe_claimx.project_cache import ProjectCache, TopicPartitionKey, read_project_ids
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_core.context import WorkerContext
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.types import matches_name
 from vpipe_core.record import Record
 
 log = logging.getLogger("vpipe.claimx.enricher")
@@ -82,6 +83,7 @@ class ClaimxEnricher:
         self._cache = cache
         self._fetcher = fetcher
         self._plugins = plugins
+        self._has_plugins = _any_for_claimx(plugins)
         self._clock = clock
 
     # -- the loop's interface ---------------------------------------------------------------
@@ -153,7 +155,7 @@ class ClaimxEnricher:
         if entry is None:
             return True
         job.cached_project = entry.row
-        return entry.row is None and bool(self._plugins.plugins)
+        return entry.row is None and self._has_plugins
 
     def _call(
         self, keys: set[CallKey], wanted_media: Mapping[str, set[str]]
@@ -179,7 +181,7 @@ class ClaimxEnricher:
         headers: Mapping[str, str] = {}
         outputs: list[Output] = []
         downloads = enriched.downloads
-        if self._plugins.plugins:
+        if self._has_plugins:
             stage = self._plugins.run(self._plugin_context(job, enriched))
             headers, outputs = stage.headers, list(stage.outputs)
             if stage.filtered:
@@ -214,6 +216,16 @@ class ClaimxEnricher:
         if failure.retry_after_s:
             not_before = self._clock() + timedelta(seconds=failure.retry_after_s)
         return Retry(str(failure), failure.category, not_before)
+
+
+def _any_for_claimx(plugins: PluginSet) -> bool:
+    """Whether any enabled plugin may run for ClaimX at `enrichment_complete`."""
+    return any(
+        plugin.enrich is not None
+        and matches_name(plugin.info.domains, DOMAIN)
+        and matches_name(plugin.info.stages, STAGE)
+        for plugin in plugins.plugins
+    )
 
 
 def _ok(fetched: Mapping[CallKey, Fetched], key: CallKey) -> bool:
