@@ -12,6 +12,8 @@ import logging
 from collections.abc import Sequence
 
 from vpipe_core.context import WorkerContext
+from vpipe_core.delta.errors import DeltaWriteError
+from vpipe_core.delta.multi_table import MultiTableWriter
 from vpipe_core.delta.process import DeltaProcess
 from vpipe_core.delta.schema import TableSpec
 from vpipe_core.delta.settings import DeltaSettings
@@ -51,6 +53,19 @@ def table_sink(
         process=process,
         environment=process_environment(ctx.settings.ca_bundle),
     )
+
+
+def ensure_at_start(writer: MultiTableWriter) -> None:
+    """Create missing tables and apply additive schema changes before consuming. Storage that
+    does not answer now is not fatal: the writer ensures again before its first write (and
+    retries that batch in place until it does)."""
+    try:
+        writer.ensure_tables()
+    except DeltaWriteError as exc:
+        log.warning(
+            "tables not ensured at start: retried before the first write",
+            extra={"error": exc.message, "category": str(exc.category)},
+        )
 
 
 class WritesDisabled:

@@ -339,7 +339,9 @@ CLAIMX_EVENTS = TableSpec(
     insert_only=True,
 )
 
-CLAIMX_ATTACHMENTS = TableSpec(  # §9.2
+# §9.2. Both merge with the entity rules: rows of one media id in a batch are coalesced (later
+# non-null values win) and a replayed result (same values) changes nothing.
+CLAIMX_ATTACHMENTS = TableSpec(
     name="claimx_attachments",
     columns=(
         *_columns(
@@ -357,9 +359,11 @@ CLAIMX_ATTACHMENTS = TableSpec(  # §9.2
     ),
     merge_keys=("media_id",),
     keep_on_update=("created_at",),
+    partial_rows=True,
+    bookkeeping=("updated_at",),
 )
 
-CLAIMX_ATTACHMENTS_FAILED = TableSpec(  # §9.2 (optional table)
+CLAIMX_ATTACHMENTS_FAILED = TableSpec(  # optional table
     name="claimx_attachments_failed",
     columns=(
         *_columns(
@@ -379,4 +383,5 @@ CLAIMX_ATTACHMENTS_FAILED = TableSpec(  # §9.2 (optional table)
     ),
     merge_keys=("media_id",),
     keep_on_update=("created_at",),
+    partial_rows=True,
 )
