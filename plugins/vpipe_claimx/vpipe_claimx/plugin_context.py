@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from vpipe_claimx.api import ClaimxApi
-from vpipe_claimx.rows import EntityRows, Row
+from vpipe_claimx.rows import EntityRows
 from vpipe_core.plugins.types import EnrichmentContext, freeze
 
 DOMAIN = "claimx"
@@ -61,7 +61,7 @@ class ClaimxEnrichmentContext(EnrichmentContext):
 def plugin_context(
     task: Mapping[str, Any],
     entity_rows: EntityRows,
-    project: Row,
+    project: Mapping[str, Any],
     downloads: Sequence[Mapping[str, Any]],
     api: ClaimxApi,
     attempt: int,
