@@ -12,8 +12,10 @@ import pytest
 from vpipe_claimx.api import EMPTY_RESPONSE, ApiError, ClaimxApi
 from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.outcome import Category
+from vpipe_core.transfer.netconf import ProxyConfig
 
 PROJECT = "5517342"
+DIRECT = ProxyConfig()  # no proxy, whatever the environment says
 ASSIGNMENT = "6021187"
 
 
@@ -26,7 +28,7 @@ def fake() -> Iterator[FakeClaimxApi]:
 @pytest.fixture
 def api(fake: FakeClaimxApi) -> Iterator[ClaimxApi]:
     with ClaimxApi(
-        fake.url, fake.token, sender_username="sender@carrier.example", proxies={}
+        fake.url, fake.token, sender_username="sender@carrier.example", proxy=DIRECT
     ) as client:
         yield client
 
@@ -244,7 +246,7 @@ def test_video_collaboration_dates_are_sent(api: ClaimxApi, fake: FakeClaimxApi)
 
 
 def test_video_collaboration_without_sender_omits_it(fake: FakeClaimxApi) -> None:
-    with ClaimxApi(fake.url, fake.token, proxies={}) as client:
+    with ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client:
         client.video_collaboration(PROJECT)
     assert "senderUsername" not in fake.requests[-1].json()
 
@@ -352,7 +354,7 @@ def test_basic_prefix_is_stripped_once_with_a_warning(
     fake: FakeClaimxApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, "vpipe.claimx.api"):
-        client = ClaimxApi(fake.url, f"Basic {fake.token}", proxies={})
+        client = ClaimxApi(fake.url, f"Basic {fake.token}", proxy=DIRECT)
     assert "starts with 'Basic '" in caplog.text
     assert client.project(PROJECT)["companyName"] == "Northwind Mutual"
     assert fake.requests[-1].headers["authorization"] == f"Basic {fake.token}"
@@ -365,7 +367,7 @@ def test_token_is_base64_user_password(fake: FakeClaimxApi) -> None:
 
 @pytest.mark.parametrize("suffix", ["", "/", "//"])
 def test_base_url_joined_with_one_slash(fake: FakeClaimxApi, suffix: str) -> None:
-    with ClaimxApi(fake.url + suffix, fake.token, proxies={}) as client:
+    with ClaimxApi(fake.url + suffix, fake.token, proxy=DIRECT) as client:
         client.project(PROJECT)
     assert fake.requests[-1].path == "/service/cxedirest/export/project/5517342"
 

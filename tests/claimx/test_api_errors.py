@@ -13,8 +13,10 @@ from vpipe_claimx.api import ApiError, ClaimxApi
 from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Category
+from vpipe_core.transfer.netconf import ProxyConfig
 
 PROJECT = "5517342"
+DIRECT = ProxyConfig()  # no proxy, whatever the environment says
 E1_PATH = r"/export/project/5517342$"
 NOW = datetime(2026, 10, 21, 7, 27, tzinfo=UTC)
 
@@ -27,7 +29,7 @@ def fake() -> Iterator[FakeClaimxApi]:
 
 @pytest.fixture
 def api(fake: FakeClaimxApi) -> Iterator[ClaimxApi]:
-    with ClaimxApi(fake.url, fake.token, timeout_s=5, proxies={}, now=lambda: NOW) as client:
+    with ClaimxApi(fake.url, fake.token, timeout_s=5, proxy=DIRECT, now=lambda: NOW) as client:
         yield client
 
 
@@ -77,7 +79,7 @@ def test_401_is_auth_and_counted(api: ClaimxApi, fake: FakeClaimxApi) -> None:
 
 
 def test_wrong_token_is_auth(fake: FakeClaimxApi) -> None:
-    with ClaimxApi(fake.url, "d3Jvbmc6dG9rZW4=", proxies={}) as client:
+    with ClaimxApi(fake.url, "d3Jvbmc6dG9rZW4=", proxy=DIRECT) as client:
         assert _error(client).category is Category.AUTH
 
 
@@ -112,7 +114,7 @@ def test_dropped_connection_is_transient(api: ClaimxApi, fake: FakeClaimxApi) ->
 
 def test_slow_answer_is_a_transient_timeout(fake: FakeClaimxApi) -> None:
     fake.inject(E1_PATH, Fault.slow(1.5))
-    with ClaimxApi(fake.url, fake.token, timeout_s=0.3, proxies={}) as client:
+    with ClaimxApi(fake.url, fake.token, timeout_s=0.3, proxy=DIRECT) as client:
         error = _error(client)
     assert (error.category, error.reason) == (Category.TRANSIENT, "timeout")
 
@@ -121,7 +123,7 @@ def test_total_time_covers_the_body(fake: FakeClaimxApi) -> None:
     """The body must arrive within the request's total time, not only each read."""
     ticks = iter(range(0, 10_000, 40))  # every look at the clock is 40 s later
     with ClaimxApi(
-        fake.url, fake.token, timeout_s=30, proxies={}, monotonic=lambda: float(next(ticks))
+        fake.url, fake.token, timeout_s=30, proxy=DIRECT, monotonic=lambda: float(next(ticks))
     ) as client:
         error = _error(client)
     assert (error.category, error.reason) == (Category.TRANSIENT, "timeout")
@@ -131,7 +133,7 @@ def test_connection_refused_is_transient() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with ClaimxApi(f"http://127.0.0.1:{port}/api", "dG9rZW4=", proxies={}) as client:
+    with ClaimxApi(f"http://127.0.0.1:{port}/api", "dG9rZW4=", proxy=DIRECT) as client:
         error = _error(client)
     assert (error.category, error.reason, error.status) == (
         Category.TRANSIENT,
@@ -141,7 +143,7 @@ def test_connection_refused_is_transient() -> None:
 
 
 def test_unknown_host_is_transient() -> None:
-    with ClaimxApi("http://claimx.invalid/api", "dG9rZW4=", proxies={}) as client:
+    with ClaimxApi("http://claimx.invalid/api", "dG9rZW4=", proxy=DIRECT) as client:
         assert _error(client).category is Category.TRANSIENT
 
 
@@ -163,7 +165,7 @@ def test_error_body_logged_redacted_and_bounded(
 
 def test_token_never_appears_in_errors(fake: FakeClaimxApi) -> None:
     fake.inject(E1_PATH, Fault.http(400, body=f'{{"echo": "{fake.token}"}}'.encode()))
-    with ClaimxApi(fake.url, fake.token, proxies={}) as client:
+    with ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client:
         error = _error(client)
     assert fake.token not in str(error)
 

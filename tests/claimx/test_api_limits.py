@@ -14,8 +14,10 @@ from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.circuit import CircuitBreaker, CircuitOpen
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Category
+from vpipe_core.transfer.netconf import ProxyConfig
 
 PROJECT = "5517342"
+DIRECT = ProxyConfig()  # no proxy, whatever the environment says
 E1_PATH = r"/export/project/5517342$"
 
 
@@ -45,7 +47,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def api(fake: FakeClaimxApi, clock: ManualClock) -> Iterator[ClaimxApi]:
-    with ClaimxApi(fake.url, fake.token, proxies={}, monotonic=clock, sleep=clock.sleep) as client:
+    with ClaimxApi(
+        fake.url, fake.token, proxy=DIRECT, monotonic=clock, sleep=clock.sleep
+    ) as client:
         yield client
 
 
@@ -152,7 +156,7 @@ def test_half_open_admits_three_probes_at_once(
 
 def test_circuit_thresholds_are_parameters(fake: FakeClaimxApi, clock: ManualClock) -> None:
     limits = CircuitLimits(failures=2, open_s=5, probes=1, close_after=1)
-    with ClaimxApi(fake.url, fake.token, proxies={}, circuit=limits, monotonic=clock) as client:
+    with ClaimxApi(fake.url, fake.token, proxy=DIRECT, circuit=limits, monotonic=clock) as client:
         fake.inject(E1_PATH, Fault.http(500), times=2)
         for _ in range(2):
             _error(lambda: client.project(PROJECT))
@@ -200,7 +204,7 @@ def test_concurrency_bound_is_honoured(fake: FakeClaimxApi) -> None:
     gate = threading.Event()
     fake.inject(r"/export/project/", Fault.held(gate), times=None)
     with (
-        ClaimxApi(fake.url, fake.token, concurrency=3, proxies={}) as client,
+        ClaimxApi(fake.url, fake.token, concurrency=3, proxy=DIRECT) as client,
         ThreadPoolExecutor(8) as pool,
     ):
         calls = [pool.submit(client.project, PROJECT) for _ in range(8)]
@@ -221,7 +225,7 @@ def test_rate_limit_spaces_requests(fake: FakeClaimxApi, clock: ManualClock) -> 
         fake.url,
         fake.token,
         rate_limit_per_s=10,
-        proxies={},
+        proxy=DIRECT,
         monotonic=clock,
         sleep=clock.sleep,
     ) as client:
@@ -235,7 +239,7 @@ def test_rate_limit_waits_only_for_the_remaining_interval(
     fake: FakeClaimxApi, clock: ManualClock
 ) -> None:
     with ClaimxApi(
-        fake.url, fake.token, rate_limit_per_s=2, proxies={}, monotonic=clock, sleep=clock.sleep
+        fake.url, fake.token, rate_limit_per_s=2, proxy=DIRECT, monotonic=clock, sleep=clock.sleep
     ) as client:
         client.project(PROJECT)
         clock.now += 0.2

@@ -13,8 +13,10 @@ from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.outcome import Category
+from vpipe_core.transfer.netconf import ProxyConfig
 
 PROJECT = "5517342"
+DIRECT = ProxyConfig()  # no proxy, whatever the environment says
 UNREACHABLE = "http://claimx.invalid/service/cxedirest"  # .invalid never resolves (RFC 6761)
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
 
@@ -53,7 +55,7 @@ def test_proxy_credentials_become_proxy_authorization(
     with ClaimxApi(UNREACHABLE, fake.token) as client:
         client.project(PROJECT)
     header = fake.requests[-1].headers["proxy-authorization"]
-    assert base64.b64decode(header.removeprefix("Basic ")) == b"proxyuser:proxy%20pw"
+    assert base64.b64decode(header.removeprefix("Basic ")) == b"proxyuser:proxy pw"
 
 
 def test_no_proxy_bypasses_the_proxy(fake: FakeClaimxApi, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +82,7 @@ def test_proxy_of_the_other_scheme_is_not_used(
 def test_https_with_the_ca_bundle() -> None:
     with FakeClaimxApi(tls=True) as fake:
         assert fake.url.startswith("https://")
-        with ClaimxApi(fake.url, fake.token, ca_bundle=fake.ca_file, proxies={}) as client:
+        with ClaimxApi(fake.url, fake.token, ca_bundle=fake.ca_file, proxy=DIRECT) as client:
             assert client.project(PROJECT)["companyName"] == "Northwind Mutual"
 
 
@@ -88,7 +90,7 @@ def test_untrusted_certificate_is_a_transient_tls_error(monkeypatch: pytest.Monk
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     with FakeClaimxApi(tls=True) as fake:
         with (
-            ClaimxApi(fake.url, fake.token, proxies={}) as client,
+            ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client,
             pytest.raises(ApiError) as caught,
         ):
             client.project(PROJECT)
@@ -101,7 +103,7 @@ def test_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
     would only fill the retry tiers with a configuration mistake."""
     missing = tmp_path / "nope.pem"
     with pytest.raises(ConfigError, match="CA_BUNDLE"):
-        ClaimxApi("https://claimx.example/api", "dG9rZW4=", ca_bundle=missing, proxies={})
+        ClaimxApi("https://claimx.example/api", "dG9rZW4=", ca_bundle=missing, proxy=DIRECT)
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -129,9 +131,32 @@ def test_from_settings_without_a_token_is_a_config_error() -> None:
 @pytest.mark.parametrize("token", ["", "   ", "Basic ", "basic   "])
 def test_blank_token_is_a_config_error(token: str) -> None:
     with pytest.raises(ConfigError, match="CLAIMX_API_TOKEN"):
-        ClaimxApi("http://127.0.0.1:1/api", token, proxies={})
+        ClaimxApi("http://127.0.0.1:1/api", token, proxy=DIRECT)
 
 
 def test_base_url_must_be_http() -> None:
     with pytest.raises(ConfigError, match="CLAIMX_API_URL"):
-        ClaimxApi("ftp://claimx.example/api", "dG9rZW4=", proxies={})
+        ClaimxApi("ftp://claimx.example/api", "dG9rZW4=", proxy=DIRECT)
+
+
+def test_from_settings_takes_proxy_and_ca_from_the_worker_environment() -> None:
+    """`env` is the worker's effective environment (.env file included), not only os.environ."""
+    with FakeClaimxApi(tls=True) as fake, FakeClaimxApi() as proxy:
+        assert fake.ca_file is not None
+        env = {"SSL_CERT_FILE": fake.ca_file}
+        settings = ClaimxSettings(api_url=fake.url, api_token=fake.token)
+        with ClaimxApi.from_settings(settings, None, env=env) as client:
+            assert client.project(PROJECT)["companyName"] == "Northwind Mutual"
+        settings = ClaimxSettings(api_url=UNREACHABLE, api_token=proxy.token)
+        with ClaimxApi.from_settings(settings, None, env={"http_proxy": proxy.origin}) as client:
+            assert client.project(PROJECT)["companyName"] == "Northwind Mutual"
+        assert proxy.requests[-1].proxied_to == "claimx.invalid"
+
+
+def test_ca_bundle_setting_wins_over_the_fallbacks(tmp_path: Path) -> None:
+    with FakeClaimxApi(tls=True) as fake:
+        assert fake.ca_file is not None
+        settings = ClaimxSettings(api_url=fake.url, api_token=fake.token)
+        env = {"SSL_CERT_FILE": str(tmp_path / "missing.pem")}
+        with ClaimxApi.from_settings(settings, Path(fake.ca_file), env=env) as client:
+            assert client.project(PROJECT)["companyName"] == "Northwind Mutual"

@@ -23,10 +23,12 @@ from vpipe_claimx.testing.fake_data import (
 )
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.download import Downloader, DownloadError
+from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
 
 PROJECT = "5517342"
+DIRECT = ProxyConfig()  # no proxy, whatever the environment says
 E2_PATH = r"/export/project/5517342/media$"
 FROZEN = datetime(2026, 2, 3, 10, 31, 7, tzinfo=UTC)
 
@@ -39,7 +41,7 @@ def fake() -> Iterator[FakeClaimxApi]:
 
 @pytest.fixture
 def api(fake: FakeClaimxApi) -> Iterator[ClaimxApi]:
-    with ClaimxApi(fake.url, fake.token, proxies={}) as client:
+    with ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client:
         yield client
 
 
@@ -118,7 +120,7 @@ def test_file_contents_and_sizes_are_configurable(http: urllib3.PoolManager) -> 
         FakeClaimxApi(
             files={"98810473": b"tiny video"}, file_size=lambda m: sizes.get(m, 1)
         ) as fake,
-        ClaimxApi(fake.url, fake.token, proxies={}) as client,
+        ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client,
     ):
         bodies = {m: http.request("GET", _link(client, m)).data for m in (*sizes, "98810473")}
     assert {m: len(body) for m, body in bodies.items()} == {
@@ -225,7 +227,7 @@ def test_unknown_ids_are_404(api: ClaimxApi) -> None:
 
 
 def test_wrong_token_is_401_on_every_endpoint(fake: FakeClaimxApi) -> None:
-    with ClaimxApi(fake.url, "bm90OnRoZXRva2Vu", proxies={}) as client:
+    with ClaimxApi(fake.url, "bm90OnRoZXRva2Vu", proxy=DIRECT) as client:
         for call in (
             lambda: client.project(PROJECT),
             lambda: client.media(PROJECT),
@@ -253,7 +255,7 @@ def test_e3_without_full_leaves_out_the_details(
 def test_generated_projects_for_configured_ids(http: urllib3.PoolManager) -> None:
     with (
         FakeClaimxApi(generate={"7000001", 7000002}, media_per_project=4) as fake,
-        ClaimxApi(fake.url, fake.token, proxies={}) as client,
+        ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client,
     ):
         export = client.project("7000002")
         assert export["project"]["projectId"] == 7000002
@@ -278,7 +280,7 @@ def test_generated_projects_for_configured_ids(http: urllib3.PoolManager) -> Non
 def test_generated_projects_by_predicate() -> None:
     with (
         FakeClaimxApi(generate=lambda project_id: project_id.startswith("9")) as fake,
-        ClaimxApi(fake.url, fake.token, proxies={}) as client,
+        ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client,
     ):
         assert client.project("912")["project"]["projectId"] == 912
         with pytest.raises(ApiError):
@@ -291,7 +293,7 @@ def test_explicit_projects_replace_the_fixture() -> None:
     project = FakeProject(project_id="42", project_number="C-42", export=export)
     with (
         FakeClaimxApi(projects=[project]) as fake,
-        ClaimxApi(fake.url, fake.token, proxies={}) as client,
+        ClaimxApi(fake.url, fake.token, proxy=DIRECT) as client,
     ):
         assert client.project("42")["companyName"] == "Other Mutual"
         assert client.media("42") == []

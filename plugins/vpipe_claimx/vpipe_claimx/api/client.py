@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -23,6 +24,8 @@ from vpipe_claimx.api.transport import Transport, pool_manager
 from vpipe_core.circuit import CircuitBreaker, CircuitState
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.outcome import Category
+from vpipe_core.transfer import netconf
+from vpipe_core.transfer.netconf import ProxyConfig
 
 if TYPE_CHECKING:
     from vpipe_claimx.settings import ClaimxSettings
@@ -56,13 +59,13 @@ class ClaimxApi:
         concurrency: int = 20,
         rate_limit_per_s: float = 0.0,
         ca_bundle: str | os.PathLike[str] | None = None,
-        proxies: Mapping[str, str] | None = None,
+        proxy: ProxyConfig | None = None,
         circuit: CircuitLimits = CircuitLimits(),
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """`proxies`: scheme → proxy URL and "no" → NO_PROXY (default: the environment)."""
+        """`proxy`: HTTP(S)_PROXY / NO_PROXY (default: read from the process environment)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.sender_username = sender_username
@@ -81,7 +84,10 @@ class ClaimxApi:
             base_url,
             token,
             pool=pool_manager(
-                base_url, max_connections=concurrency, ca_bundle=bundle, proxies=proxies
+                base_url,
+                max_connections=concurrency,
+                ca_bundle=bundle,
+                proxy=ProxyConfig.from_env(os.environ) if proxy is None else proxy,
             ),
             breaker=breaker,
             rate_limiter=RateLimiter(rate_limit_per_s, clock=monotonic, sleep=sleep),
@@ -94,11 +100,22 @@ class ClaimxApi:
 
     @classmethod
     def from_settings(
-        cls, settings: ClaimxSettings, ca_bundle: str | os.PathLike[str] | None = None
+        cls,
+        settings: ClaimxSettings,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
     ) -> ClaimxApi:
-        """The client the settings describe; ConfigError when CLAIMX_API_TOKEN is missing."""
+        """The client the settings describe; ConfigError when CLAIMX_API_TOKEN is missing.
+
+        `env` (a worker passes `ctx.env`, which includes the .env file; default the process
+        environment) supplies HTTP(S)_PROXY / NO_PROXY and the CA fallbacks (SSL_CERT_FILE,
+        REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) when `ca_bundle` (CA_BUNDLE) is not set.
+        """
         if not settings.api_token:
             raise ConfigError(["CLAIMX_API_TOKEN: required to call the ClaimX API"])
+        env = os.environ if env is None else env
+        configured = Path(ca_bundle) if ca_bundle is not None else None
         return cls(
             settings.api_url,
             settings.api_token,
@@ -106,7 +123,8 @@ class ClaimxApi:
             timeout_s=settings.api_timeout_s,
             concurrency=settings.api_concurrency,
             rate_limit_per_s=settings.api_rate_limit_per_s,
-            ca_bundle=ca_bundle,
+            ca_bundle=netconf.ca_bundle(configured, env),
+            proxy=ProxyConfig.from_env(env),
         )
 
     @property

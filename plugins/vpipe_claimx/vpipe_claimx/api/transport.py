@@ -13,13 +13,11 @@ import os
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
-from urllib.request import getproxies_environment
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError
@@ -34,6 +32,7 @@ from vpipe_core.config.loader import ConfigError
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact, register_secret, truncate
 from vpipe_core.retry_after import retry_after_s
+from vpipe_core.transfer.netconf import ProxyConfig
 
 log = logging.getLogger("vpipe.claimx.api")
 
@@ -69,17 +68,9 @@ def join_url(base_url: str, path: str) -> str:
 
 
 def pool_manager(
-    base_url: str,
-    *,
-    max_connections: int,
-    ca_bundle: str | None,
-    proxies: Mapping[str, str] | None = None,
+    base_url: str, *, max_connections: int, ca_bundle: str | None, proxy: ProxyConfig
 ) -> urllib3.PoolManager:
-    """A pool for `base_url`'s host: through the environment's proxy unless NO_PROXY exempts it.
-
-    `proxies` maps scheme → proxy URL plus "no" → NO_PROXY list (the shape of
-    `urllib.request.getproxies_environment()`, which is the default).
-    """
+    """A pool for `base_url`'s host, through the proxy `proxy` names for it (if any)."""
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
         raise ConfigError([f"CA_BUNDLE: {ca_bundle} is not a file"])
     options: dict[str, Any] = {
@@ -89,31 +80,25 @@ def pool_manager(
         "cert_reqs": "CERT_REQUIRED",
         "ca_certs": ca_bundle,
     }
-    target = urlsplit(base_url)
-    proxies = getproxies_environment() if proxies is None else proxies
-    proxy = proxies.get(target.scheme)
-    if not proxy or _bypasses_proxy(target.netloc, proxies):
+    through = proxy.proxy_for(base_url)
+    if through is None:
         return urllib3.PoolManager(**options)
-    proxy_url, credentials = _split_credentials(proxy)
+    proxy_url, credentials = _split_credentials(through)
     if credentials:
         options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=credentials)
     log.info("ClaimX API through proxy %s", proxy_url)
     return urllib3.ProxyManager(proxy_url, **options)
 
 
-def _bypasses_proxy(netloc: str, proxies: Mapping[str, str]) -> bool:
-    """NO_PROXY (`proxies["no"]`) names this host; stdlib rules (suffixes, `*`, ports)."""
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    return bool(bypass(netloc, proxies))
-
-
 def _split_credentials(proxy: str) -> tuple[str, str | None]:
+    """The proxy URL without `user:password@`, and those (percent-decoded) for the
+    Proxy-Authorization header: urllib3 does not read credentials from a proxy URL."""
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if parts.username is None:
         return urlunsplit(parts), None
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
-    credentials = f"{parts.username}:{parts.password or ''}"
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
     return urlunsplit(parts._replace(netloc=netloc)), credentials
 
 
