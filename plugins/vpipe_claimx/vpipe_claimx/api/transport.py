@@ -72,7 +72,8 @@ def pool_manager(
 ) -> urllib3.PoolManager:
     """A pool for `base_url`'s host, through the proxy `proxy` names for it (if any)."""
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
-        raise ConfigError([f"CA_BUNDLE: {ca_bundle} is not a file"])
+        source = "CA_BUNDLE (or SSL_CERT_FILE / REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE)"
+        raise ConfigError([f"{source}: {ca_bundle} is not a file"])
     options: dict[str, Any] = {
         "num_pools": 2,
         "maxsize": max_connections,
