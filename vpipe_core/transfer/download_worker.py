@@ -106,6 +106,7 @@ class DownloadWorker:
         self._seen = seen
         self._clock = clock
         self._after = AfterCommit()
+        self._closers: list[Callable[[], None]] = []
         self.concurrency = options.concurrency
 
     def handle(self, record: Record) -> Outcome:
@@ -144,11 +145,17 @@ class DownloadWorker:
     def on_revoke(self, partitions: list) -> None:
         self._after.revoke((tp.topic, tp.partition) for tp in partitions)
 
+    def add_closer(self, close: Callable[[], None]) -> None:
+        """Something of the domain's to close with the worker (e.g. its API client)."""
+        self._closers.append(close)
+
     def close(self) -> None:
         self._inplace.stop()
         self._downloader.close()
         if self._seen is not None:
             self._seen.close()
+        for close in self._closers:
+            close()
 
     # -- steps --------------------------------------------------------------------------------
 

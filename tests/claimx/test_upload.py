@@ -1,0 +1,139 @@
+"""`claimx-uploader` (claimx.md §10.3) built by its `build(ctx)`: cached files from the real
+downloader into a `file://` OneLake, the §6 result message, cache misses, configuration."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transfer_support import (
+    build_downloader,
+    build_uploader,
+    decoded,
+    download_task,
+    environment,
+    media_items,
+    record,
+)
+
+from vpipe_claimx.result_processor import parse_result
+from vpipe_claimx.testing.fake_api import FakeClaimxApi
+from vpipe_claimx.upload import destination
+from vpipe_core.config.loader import ConfigError, load_settings
+from vpipe_core.outcome import Dead, Done
+from vpipe_core.transfer.settings import TransferSettings
+
+SAME_NAME = ("98810452", "98810467")
+CACHED = "claimx.downloads.cached"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeClaimxApi]:
+    with FakeClaimxApi() as server:
+        yield server
+
+
+@pytest.fixture
+def workers(fake: FakeClaimxApi, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    env = environment(tmp_path, fake)
+    download, upload = build_downloader(env), build_uploader(env)
+    yield download, upload
+    download.close()
+    upload.close()
+
+
+def cached_for(download: Any, task: dict, offset: int = 0) -> dict:
+    outcome = download.handle(record(task, offset=offset))
+    assert isinstance(outcome, Done)
+    return decoded(outcome.outputs[0])
+
+
+def test_two_media_with_the_same_name_both_arrive(fake, workers, tmp_path: Path):
+    download, upload = workers
+    items = media_items(fake, *SAME_NAME)
+    results = []
+    for offset, media_id in enumerate(SAME_NAME):
+        cached = cached_for(download, download_task(items[media_id]), offset)
+        outcome = upload.handle(record(cached, CACHED, offset))
+        assert isinstance(outcome, Done)
+        results.append(decoded(outcome.outputs[0]))
+    for media_id, result in zip(SAME_NAME, results, strict=True):
+        stored = tmp_path / "onelake" / "claimx" / "5517342" / "media" / f"{media_id}_IMG_0001.jpg"
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == fake.file_sha256(media_id)
+        assert result["blob_path"] == f"5517342/media/{media_id}_IMG_0001.jpg"
+
+
+def test_the_completed_result_is_what_the_result_processor_reads(fake, workers):
+    download, upload = workers
+    item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
+    cached = cached_for(download, download_task(item))
+    outcome = upload.handle(record(cached, CACHED, 3, vpipe_attempt="1"))
+    result = decoded(outcome.outputs[0])
+    assert result["status"] == "completed"
+    assert result["bytes_uploaded"] == len(fake.file_bytes(SAME_NAME[0]))
+    assert (result["retry_count"], result["url_refresh_attempted"]) == (1, False)
+    assert set(result) == {
+        "media_id", "project_id", "download_url", "blob_path", "file_type", "file_name",
+        "source_event_id", "status", "bytes_uploaded", "http_status", "error_category",
+        "error_message", "retry_count", "url_refresh_attempted", "created_at",
+    }  # fmt: skip
+    parsed = parse_result(outcome.outputs[0].value)
+    assert (parsed.bytes_uploaded, parsed.status.value) == (result["bytes_uploaded"], "completed")
+    local = Path(cached["local_cache_path"])
+    upload.on_commit({(CACHED, 0): 4})
+    assert not local.exists(), "deleted once the result is committed"
+
+
+def test_a_refreshed_link_is_reported_with_the_completed_result(fake, workers):
+    download, upload = workers
+    fake.expire_links(1)
+    item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
+    cached = cached_for(download, download_task(item))
+    result = decoded(upload.handle(record(cached, CACHED)).outputs[0])
+    assert result["url_refresh_attempted"] is True
+    assert result["download_url"] == cached["download_url"] != item["fullDownloadLink"]
+
+
+def test_a_missing_cache_file_goes_back_to_download(fake, workers):
+    download, upload = workers
+    item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
+    task = download_task(item)
+    cached = cached_for(download, task)
+    Path(cached["local_cache_path"]).unlink()
+    outcome = upload.handle(record(cached, CACHED))
+    assert isinstance(outcome, Done)
+    (again,) = outcome.outputs
+    assert again.topic == "claimx.downloads.pending" and again.key == b"evt-1"
+    assert decoded(again) == task
+    assert dict(again.headers)["vpipe_redownload"] == b"1"
+    redownloaded = download.handle(record(decoded(again), offset=1, vpipe_redownload="1"))
+    assert len(redownloaded.outputs) == 1, "a re-download bypasses dedup"
+    assert dict(redownloaded.outputs[0].headers)["vpipe_redownload"] == b"1"
+
+
+def test_the_third_missing_file_is_dead(fake, workers, tmp_path: Path):
+    _, upload = workers
+    item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
+    cached = {**download_task(item), "local_cache_path": str(tmp_path / "nothing.jpg")}
+    outcome = upload.handle(record(cached, CACHED, vpipe_redownload="3"))
+    assert isinstance(outcome, Dead)
+    assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
+
+
+def test_destination_from_settings(fake, tmp_path: Path):
+    env = environment(tmp_path, fake)
+
+    def transfer(**extra: str) -> TransferSettings:
+        return load_settings(TransferSettings, {**env, **extra})
+
+    from vpipe_claimx.settings import ClaimxSettings
+
+    claimx = load_settings(ClaimxSettings, env)
+    assert destination(claimx, transfer()) == f"file://{tmp_path / 'onelake'}/claimx"
+    explicit = load_settings(ClaimxSettings, {**env, "ONELAKE_CLAIMX_PATH": "file:///x/cx"})
+    assert destination(explicit, transfer()) == "file:///x/cx"
+    with pytest.raises(ConfigError, match="ONELAKE_CLAIMX_PATH"):
+        destination(claimx, transfer(ONELAKE_BASE_PATH=""))
