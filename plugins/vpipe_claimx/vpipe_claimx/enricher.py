@@ -244,7 +244,7 @@ def _fields(task: Mapping[str, Any]) -> dict[str, Any]:
 
 def build(ctx: WorkerContext) -> ClaimxEnricher:
     settings = ctx.settings_for(ClaimxSettings)
-    api = ClaimxApi.from_settings(settings, ctx.settings.ca_bundle)
+    api = ClaimxApi.from_settings(settings, ctx.settings.ca_bundle, env=ctx.env)
     cache = ProjectCache(settings.project_cache_ttl_s)
     if settings.project_cache_preload:
         _preload(cache, settings.delta_projects_table)
