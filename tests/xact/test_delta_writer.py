@@ -6,51 +6,10 @@ import signal
 import time
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
-from deltalake import DeltaTable
 from xact_fixtures import fixture_rows
 
+from vpipe_core.testing.delta import rewind_group, table_rows, wait_rows
 from vpipe_core.testing.kafka import produce, read_all
-
-
-def table_rows(path) -> list[dict]:
-    try:
-        return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
-    except Exception:
-        return []
-
-
-def wait_rows(path, count: int, timeout_s: float = 60) -> list[dict]:
-    deadline = time.monotonic() + timeout_s
-    rows = table_rows(path)
-    while len(rows) < count and time.monotonic() < deadline:
-        time.sleep(0.5)
-        rows = table_rows(path)
-    return rows
-
-
-def rewind_group(bootstrap: str, group: str, topic: str, partitions: int = 3) -> None:
-    """The state a crash between the Delta commit and the Kafka commit leaves behind: the
-    group's committed offsets back at 0 (committed as a member of the group)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "session.timeout.ms": 6000,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    assigned: list = []
-    consumer.subscribe([topic], on_assign=lambda _c, parts: assigned.extend(parts))
-    deadline = time.monotonic() + 60
-    try:
-        while len(assigned) < partitions and time.monotonic() < deadline:
-            consumer.poll(0.2)
-        offsets = [TopicPartition(topic, p, 0) for p in range(partitions)]
-        consumer.commit(offsets=offsets, asynchronous=False)
-    finally:
-        consumer.close()
 
 
 def test_writes_each_valid_event_once_even_after_a_lost_kafka_commit(

@@ -11,13 +11,12 @@ from typing import Any
 
 import orjson
 import pytest
-from deltalake import DeltaTable
-from test_delta_writer import rewind_group, table_rows
 
 from vpipe_core.delta.errors import permanent, transient
 from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_core.outcome import Dead, Done, Retry
 from vpipe_core.record import Record
+from vpipe_core.testing.delta import merged_source_rows, rewind_group, table_rows
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_xact.messages import InvalidMessage
 from vpipe_xact.result_processor import ResultRows
@@ -73,16 +72,6 @@ def wait_for(path: Path, check, timeout_s: float = 60) -> dict[str, dict[str, An
         rows = rows_by_media(path)
     assert check(rows), f"{path.name}: {sorted(rows)}"
     return rows
-
-
-def merged_source_rows(path: Path) -> int:
-    """Rows every MERGE commit of the table received: grows when a record is written again."""
-    history = DeltaTable(str(path)).history()
-    return sum(
-        int(commit["operationMetrics"]["num_source_rows"])
-        for commit in history
-        if commit["operation"] == "MERGE"
-    )
 
 
 def at(text: str) -> datetime:

@@ -8,6 +8,7 @@ Requests are `(operation, args)`; replies are `("ok", value)` or
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -119,6 +120,11 @@ def merge(
 def sleep(seconds: float) -> None:
     """Test hook: a deliberately slow operation, to exercise the timeout and the kill."""
     time.sleep(seconds)
+
+
+def environment_variable(name: str) -> str | None:
+    """Diagnostic: what the worker process sees (e.g. the exported `SSL_CERT_FILE`)."""
+    return os.environ.get(name)
 
 
 def decode(
@@ -245,4 +251,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "append": append,
     "merge": merge,
     "sleep": sleep,
+    "environment_variable": environment_variable,
 }
