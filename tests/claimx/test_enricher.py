@@ -340,3 +340,17 @@ def test_failed_events_do_not_fill_the_cache(fake):
     committed(enricher, batch)
     enricher.handle_batch([record(task_of(3), offset=1)])
     assert fake.count(E1) == 2
+
+
+def test_entity_messages_are_accepted_by_the_entity_writer(fake):
+    from vpipe_claimx.entity_writer import EntityMessageRows
+    from vpipe_core.record import Record
+
+    successful = [*range(1, 15), 16, 21]
+    outcomes = make_enricher(fake).handle_batch(records([task_of(n) for n in successful]))
+    values = [o.value for outcome in outcomes for o in outcome.outputs if o.topic.endswith("rows")]
+    converted = EntityMessageRows()(
+        [Record("claimx.entities.rows", 0, n, None, v) for n, v in enumerate(values)]
+    )
+    assert len(converted) == len(successful)
+    assert all(isinstance(rows_of_record, list) for rows_of_record in converted), converted

@@ -4,7 +4,8 @@ Per batch: parse and validate each task (invalid → dead); plan the API calls (
 events and cache-miss pre-flights, then E2 per project, E3 per assignment, E4 per project, each
 distinct call once) and run them concurrently; per event, any permanent failure → dead, any
 transient/auth/circuit-open failure → retry (Retry-After as the earliest time), else done with
-its rows, its download tasks and whatever the `enrichment_complete` plugins add.
+its rows, its download tasks and whatever the `enrichment_complete` plugins add. Event types
+the enricher does not know are done without outputs (counted `skipped`; no plugins run).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class ClaimxEnricher:
     # -- the loop's interface ---------------------------------------------------------------
 
     def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(records)
+        outcomes: dict[int, Outcome] = {}
         jobs = []
         for index, record in enumerate(records):
             job_or_outcome = self._job(index, record)
@@ -100,7 +101,7 @@ class ClaimxEnricher:
         results = self._fetch(jobs)
         for job in jobs:
             outcomes[job.index] = self._finish(job, results)
-        return [outcome for outcome in outcomes if outcome is not None]
+        return [outcomes[index] for index in range(len(records))]
 
     def on_commit(self, positions: dict[TopicPartitionKey, int]) -> None:
         self._cache.on_commit(positions)
