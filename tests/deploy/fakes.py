@@ -13,28 +13,35 @@ import attrs
 # Units the fake knows come from `$FAKE_UNITS`: one "unit active sub pid" line each.
 SYSTEMCTL = r"""#!/usr/bin/env bash
 printf 'systemctl %s\n' "$*" >> "$FAKE_CALLS"
+[[ -z "${FAKE_SYSTEMCTL_EXIT:-}" ]] || exit "$FAKE_SYSTEMCTL_EXIT"
 units="${FAKE_UNITS:-/dev/null}"
 case "$1" in
     list-units)
-        pattern="${!#}"
-        while read -r unit active sub pid; do
-            [[ -n "$unit" && "$unit" == $pattern ]] && echo "$unit loaded $active $sub vpipe"
-        done < "$units"
+        for pattern in "${@:2}"; do
+            [[ "$pattern" == --* ]] && continue
+            while read -r unit active sub pid; do
+                [[ -n "$unit" && "$unit" == $pattern ]] && echo "$unit loaded $active $sub vpipe"
+            done < "$units"
+        done
         ;;
     show)
-        wanted="${!#}"
-        while read -r unit active sub pid; do
-            if [[ "$unit" == "$wanted" ]]; then
-                printf 'ActiveState=%s\nSubState=%s\nMainPID=%s\n' "$active" "$sub" "$pid"
-                exit "${FAKE_SYSTEMCTL_EXIT:-0}"
-            fi
-        done < "$units"
-        if [[ -z "${FAKE_SYSTEMCTL_EXIT:-}" ]]; then
-            printf 'ActiveState=inactive\nSubState=dead\nMainPID=0\n'
-        fi
+        props=""
+        for arg in "${@:2}"; do [[ "$arg" != --property=* ]] || props="${arg#--property=}"; done
+        first=1
+        for wanted in "${@:2}"; do
+            [[ "$wanted" == --* ]] && continue
+            [[ $first -eq 1 ]] || echo
+            first=0
+            state="inactive dead 0"
+            while read -r unit active sub pid; do
+                [[ "$unit" != "$wanted" ]] || state="$active $sub $pid"
+            done < "$units"
+            read -r active sub pid <<< "$state"
+            [[ ",$props," != *,Id,* ]] || echo "Id=$wanted"
+            printf 'ActiveState=%s\nSubState=%s\nMainPID=%s\n' "$active" "$sub" "$pid"
+        done
         ;;
 esac
-exit "${FAKE_SYSTEMCTL_EXIT:-0}"
 """
 
 LOGGING_COMMAND = """#!/usr/bin/env bash

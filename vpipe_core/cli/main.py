@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "dlq": "vpipe_core.cli.dlq_cmd:dlq",
     "plugins": "vpipe_core.cli.plugins_cmd:plugins_group",
     "ports": "vpipe_core.cli.workers_cmd:ports_cmd",
+    "status": "vpipe_core.cli.status_cmd:status",
     "topics": "vpipe_core.cli.topics_cmd:topics",
     "workers": "vpipe_core.cli.workers_cmd:workers_group",
 }
@@ -26,6 +27,7 @@ SUMMARIES = {
     "dlq": "List, show, replay or purge dead-lettered records.",
     "plugins": "List installed enrichment plugins, or diagnose broken ones.",
     "ports": "Show each worker's metrics port range and any overlap.",
+    "status": "Every worker instance (state, health) and consumer lag per partition.",
     "topics": "Create or list the topics the installed workers declare.",
     "workers": "List the installed workers.",
 }

@@ -1,0 +1,76 @@
+"""`vpipe status`: one table of worker instances, one of consumer lag per group and partition."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+
+if TYPE_CHECKING:
+    from vpipe_core.deploy.status import StatusReport
+
+INSTANCE_COLUMNS = ("worker", "instance", "state", "pid", "port", "health", "ready")
+LAG_COLUMNS = ("group", "topic", "partition", "committed", "lag", "instance")
+
+
+@click.command("status")
+@click.argument("workers", nargs=-1)
+@click.option("--domain", "domains", multiple=True, help="Only this domain (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Host of the metrics ports.")
+@click.option(
+    "--timeout", default=1.0, show_default=True, type=click.FloatRange(0.1, 30), help="Seconds."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def status(
+    workers: tuple[str, ...], domains: tuple[str, ...], host: str, timeout: float, as_json: bool
+) -> None:
+    """Every instance of the installed workers (or of WORKERS): systemd state and main PID,
+    /healthz and /readyz from its metrics port, then the consumer lag each instance reports
+    per group and partition (from the consumer's own statistics, not broker watermarks).
+
+    Exit 1 when an instance that is running is not healthy."""
+    from vpipe_core.deploy.catalogue import CatalogueError, installed_specs
+    from vpipe_core.deploy.status import collect_status
+
+    try:
+        specs = installed_specs(domains)
+    except CatalogueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    unknown = sorted(set(workers) - {spec.name for spec in specs})
+    if unknown:
+        raise click.UsageError(f"unknown worker(s): {', '.join(unknown)} (see vpipe workers list)")
+    selected = [spec for spec in specs if not workers or spec.name in workers]
+    report = collect_status(selected, host, timeout)
+    click.echo(_as_json(report) if as_json else _as_tables(report))
+    if report.unhealthy:
+        raise click.exceptions.Exit(1)
+
+
+def _as_tables(report: StatusReport) -> str:
+    from vpipe_core.cli.workers_cmd import render_table
+    from vpipe_core.deploy.lag import total_by_group
+
+    instances = render_table(
+        INSTANCE_COLUMNS, [_cells(attrs.asdict(row), INSTANCE_COLUMNS) for row in report.instances]
+    )
+    if not report.lag:
+        return instances + "\n\nconsumer lag: no running consumer reported any"
+    lag = render_table(LAG_COLUMNS, [_cells(attrs.asdict(row), LAG_COLUMNS) for row in report.lag])
+    totals = ", ".join(f"{group} {total}" for group, total in total_by_group(report.lag).items())
+    return f"{instances}\n\n{lag}\n\ntotal lag per group: {totals}"
+
+
+def _cells(row: dict[str, Any], columns: tuple[str, ...]) -> list[str]:
+    return ["-" if row[column] is None else str(row[column]) for column in columns]
+
+
+def _as_json(report: StatusReport) -> str:
+    return json.dumps(
+        {
+            "instances": [attrs.asdict(row) for row in report.instances],
+            "lag": [attrs.asdict(row) for row in report.lag],
+        },
+        indent=2,
+    )
