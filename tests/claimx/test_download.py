@@ -198,3 +198,18 @@ def test_link_expiry_of_both_link_kinds():
     assert link_expiry(file_service) == datetime(2026, 2, 4, 10, 22, 41, 509000, tzinfo=UTC)
     assert link_expiry(s3) == datetime(2026, 2, 3, 11, 31, 7, tzinfo=UTC)
     assert link_expiry("https://h/a.jpg") is None
+
+
+def test_settings_reach_the_worker(fake, tmp_path: Path):
+    env = environment(tmp_path, fake, CLAIMX_URL_MAX_REFRESHES="0", CLAIMX_DOWNLOAD_CONCURRENCY="7")
+    worker = build_downloader(env)
+    try:
+        assert worker.concurrency == 7
+        fake.expire_links(1)
+        item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
+        fake.reset_counts()
+        outcome = worker.handle(task_record(download_task(item)))
+    finally:
+        worker.close()
+    assert isinstance(outcome, Dead) and "expired" in outcome.error
+    assert fake.count(E2) == 0, "no refresh allowed"

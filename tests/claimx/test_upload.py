@@ -137,3 +137,13 @@ def test_destination_from_settings(fake, tmp_path: Path):
     assert destination(explicit, transfer()) == "file:///x/cx"
     with pytest.raises(ConfigError, match="ONELAKE_CLAIMX_PATH"):
         destination(claimx, transfer(ONELAKE_BASE_PATH=""))
+
+
+def test_upload_settings_reach_the_worker(fake, tmp_path: Path):
+    env = environment(tmp_path, fake, CLAIMX_UPLOAD_CONCURRENCY="4", CACHE_MAX_AGE_HOURS="2")
+    worker = build_uploader(env)
+    try:
+        assert worker.concurrency == 4
+        assert worker._cleaner is not None and worker._cleaner.max_age_s == 2 * 3600
+    finally:
+        worker.close()
