@@ -182,7 +182,7 @@ def event_from_row(row: Mapping[str, Any], record_timestamp_ms: int | None = Non
         task_assignment_id=ids["task_assignment_id"],
         video_collaboration_id=ids["video_collaboration_id"],
         master_file_name=master_file_name,
-        raw_data=row.get("raw_data") if isinstance(row.get("raw_data"), dict) else row,
+        raw_data=row,
     )
 
 
