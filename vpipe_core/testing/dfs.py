@@ -489,6 +489,7 @@ def _http_date(seconds: float) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no delayed-ACK stall between header and body writes
     server_version = "vpipe-local-dfs"
 
     # Filled per request.

@@ -118,6 +118,7 @@ class FileServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no delayed-ACK stall between header and body writes
     server: Any
 
     def log_message(self, format: str, *args: Any) -> None:
