@@ -172,6 +172,7 @@ class ForwardingProxy:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.authorizations: list[str | None] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -182,11 +183,13 @@ class ForwardingProxy:
 
             def _relay(self) -> None:
                 proxy.seen.append(self.path)
+                proxy.authorizations.append(self.headers.get("Proxy-Authorization"))
                 target = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
                 path = target.path + (f"?{target.query}" if target.query else "")
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+                hop_by_hop = ("proxy-connection", "proxy-authorization")
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
                 upstream.request(self.command, path, body or None, headers)
                 response = upstream.getresponse()
                 data = response.read()
@@ -235,6 +238,23 @@ def test_downloads_go_through_the_proxy_unless_no_proxy_says_otherwise(
             assert len(proxy.seen) == via_proxy
             proxy.seen.clear()
     assert len(server.requests) == 2
+
+
+def test_proxy_credentials_and_a_proxy_without_scheme(
+    tmp_path: Path, proxy: ForwardingProxy
+) -> None:
+    import base64
+
+    address = proxy.url.removeprefix("http://")
+    with FileServer() as server:
+        server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+        policy = UrlPolicy(frozenset({"127.0.0.1"}))
+        for name, proxy_url in (("auth", f"http://user:p%40ss@{address}"), ("bare", address)):
+            config = ProxyConfig(http=proxy_url)
+            with Downloader(policy, TypeRules(), tmp_path / name, proxy=config) as downloader:
+                downloader.download(server.url("/a.pdf"), "m1", "x/m1/a.pdf")
+    expected = "Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert proxy.authorizations == [expected, None]
 
 
 def test_onelake_uploads_go_through_the_proxy(tmp_path: Path, proxy: ForwardingProxy) -> None:

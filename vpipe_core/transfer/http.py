@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -149,13 +149,27 @@ class Connections:
             return self.direct
         manager = self._proxied.get(proxy)
         if manager is None:
-            manager = self._proxied[proxy] = urllib3.ProxyManager(proxy, **self._pool_kw)
+            manager = self._proxied[proxy] = _proxy_manager(proxy, self._pool_kw)
         return manager
 
     def clear(self) -> None:
         self.direct.clear()
         for manager in self._proxied.values():
             manager.clear()
+
+
+def _proxy_manager(proxy: str, pool_kw: Mapping[str, Any]) -> urllib3.ProxyManager:
+    """urllib3 wants a scheme and takes proxy credentials as a header, not from the URL."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    headers = None
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=credentials)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib3.ProxyManager(f"{parts.scheme}://{netloc}", proxy_headers=headers, **pool_kw)
 
 
 def discard(response: urllib3.BaseHTTPResponse) -> None:
