@@ -65,6 +65,9 @@ class ProcessingLoop:
         self._batch_wait_s = float(getattr(handler, "batch_max_wait_s", 1.0))
         self._concurrency = 1 if self._is_batch else int(getattr(handler, "concurrency", 1))
         if self._inplace and self._concurrency > 1:
+            # Seeking back would redeliver records of the partition that other threads have
+            # already handled. Concurrent handlers retry infrastructure failures in their own
+            # thread instead (vpipe_core.transfer.inplace.InplaceRetry).
             raise ValueError("in-place retry needs an inline handler (concurrency 1)")
         self._offsets = OffsetTracker()
         self._outbox = Outbox(producer, self._worker, router.too_large)

@@ -13,7 +13,9 @@ the record (it is not routed), nothing is redelivered, other records keep flowin
 problem is local to one file, and once every thread waits (disk full, store misconfigured) the
 loop's flow control stops fetching on its own while it keeps polling (group membership,
 `/healthz`). A stop or a revoked partition ends the wait; the record is then left uncommitted
-and handled again after the restart or by the partition's new owner.
+and handled again after the restart or by the partition's new owner. The cost: the loop learns
+of a revoke only after waiting up to `SHUTDOWN_DRAIN_SECONDS` for in-flight records, so a
+rebalance during such an outage takes that long; and each waiting record holds a thread.
 """
 
 from __future__ import annotations
