@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from importlib.metadata import distribution
 
-from deploy_facts import DEPLOY, DOMAIN_ARGS, SHIPPED_DOMAINS
+from deploy_facts import DEPLOY, REGENERATE_CONSTRAINTS, SHIPPED_PACKAGES
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from vpipe_core.deploy.lock import CORE, CORE_EXTRAS, domain_distributions
+from vpipe_core.deploy.catalogue import CORE_PACKAGE
+from vpipe_core.deploy.lock import CORE_EXTRAS, package_roots
 
 CONSTRAINTS = DEPLOY / "constraints.txt"
-REGENERATE = f"vpipe deploy constraints --output deploy/constraints.txt {DOMAIN_ARGS}"
 
 
 def pinned() -> dict[str, str]:
@@ -25,10 +25,10 @@ def pinned() -> dict[str, str]:
 
 def direct_requirements() -> set[str]:
     """What vpipe-core (with the extras a full install uses) and the domain packages declare."""
-    roots = [CORE, *domain_distributions(SHIPPED_DOMAINS)]
+    roots = package_roots(SHIPPED_PACKAGES)
     names = set()
     for root in roots:
-        extras = CORE_EXTRAS if root == CORE else frozenset()
+        extras = CORE_EXTRAS if root == CORE_PACKAGE else frozenset()
         for raw in distribution(root).requires or ():
             requirement = Requirement(raw)
             marker = requirement.marker
@@ -39,7 +39,7 @@ def direct_requirements() -> set[str]:
 
 def test_every_declared_dependency_is_pinned():
     missing = sorted(direct_requirements() - pinned().keys())
-    assert not missing, f"not pinned in deploy/constraints.txt: {missing}; run: {REGENERATE}"
+    assert not missing, f"not in deploy/constraints.txt: {missing}; run: {REGENERATE_CONSTRAINTS}"
 
 
 def test_pins_are_exact_versions():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy_facts import DEPLOY, REGENERATE_ENV_TEMPLATE, SHIPPED_DOMAINS
+from deploy_facts import DEPLOY, REGENERATE_ENV_TEMPLATE, SHIPPED_PACKAGES
 
 from vpipe_core.config.loader import effective_environment, settings_problems
 from vpipe_core.deploy.catalogue import installed_specs, settings_sections, spec_domains
@@ -18,12 +18,16 @@ TEMPLATE = DEPLOY / "env.template"
 
 
 def shipped_template() -> str:
-    sections = settings_sections(SHIPPED_DOMAINS)
-    return render_env_template(sections, spec_domains(installed_specs(SHIPPED_DOMAINS)))
+    sections = settings_sections(SHIPPED_PACKAGES)
+    return render_env_template(sections, shipped_domains())
+
+
+def shipped_domains() -> list[str]:
+    return spec_domains(installed_specs(packages=SHIPPED_PACKAGES))
 
 
 def code_names() -> set[str]:
-    return code_variables(settings_sections(SHIPPED_DOMAINS), SHIPPED_DOMAINS)
+    return code_variables(settings_sections(SHIPPED_PACKAGES), shipped_domains())
 
 
 def test_template_and_code_read_the_same_variables():
@@ -56,7 +60,7 @@ def test_template_as_env_file_passes_config_check(tmp_path: Path):
     env_file = tmp_path / ".env"
     env_file.write_text(TEMPLATE.read_text())
     env = effective_environment(environ={}, env_file=env_file)
-    classes = {section.name: section.cls for section in settings_sections(SHIPPED_DOMAINS)}
+    classes = {section.name: section.cls for section in settings_sections(SHIPPED_PACKAGES)}
     assert settings_problems(classes, env) == []
 
 
@@ -70,7 +74,7 @@ def test_uncommented_defaults_are_valid_values(tmp_path: Path):
     env_file.write_text("\n".join(lines) + "\n")
     env = effective_environment(environ={}, env_file=env_file)
     env = {name: value for name, value in env.items() if value}  # empty = unset
-    classes = {section.name: section.cls for section in settings_sections(SHIPPED_DOMAINS)}
+    classes = {section.name: section.cls for section in settings_sections(SHIPPED_PACKAGES)}
     assert settings_problems(classes, env) == []
 
 

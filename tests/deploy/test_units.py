@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploy_facts import DEPLOY, REGENERATE_UNITS, SHIPPED_DOMAINS
+from deploy_facts import DEPLOY, REGENERATE_UNITS, SHIPPED_PACKAGES
 
 from vpipe_core.deploy.catalogue import installed_specs
 from vpipe_core.deploy.units import Layout, compare_units, render_units, unit_name, write_units
@@ -23,7 +23,7 @@ needs_systemd_analyze = pytest.mark.skipif(
 
 
 def shipped_units(layout: Layout | None = None) -> dict[str, str]:
-    return render_units(installed_specs(SHIPPED_DOMAINS), layout or Layout())
+    return render_units(installed_specs(packages=SHIPPED_PACKAGES), layout or Layout())
 
 
 def directives(text: str) -> dict[str, list[str]]:
@@ -45,7 +45,7 @@ def test_committed_units_are_the_renderer_output():
 
 
 def test_one_unit_per_worker_templates_for_multi_instance():
-    specs = installed_specs(SHIPPED_DOMAINS)
+    specs = installed_specs(packages=SHIPPED_PACKAGES)
     names = {path.name for path in UNITS_DIR.glob("*.service")}
     assert names == {unit_name(spec) for spec in specs}
     for spec in specs:
@@ -53,7 +53,7 @@ def test_one_unit_per_worker_templates_for_multi_instance():
 
 
 def test_units_carry_the_spec_resources_instance_and_common_settings():
-    for spec in installed_specs(SHIPPED_DOMAINS):
+    for spec in installed_specs(packages=SHIPPED_PACKAGES):
         unit = directives((UNITS_DIR / unit_name(spec)).read_text())
         instance = "%i" if spec.multi_instance else "1"
         assert unit["ExecStart"] == [

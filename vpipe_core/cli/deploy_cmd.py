@@ -8,11 +8,12 @@ from typing import Any, NoReturn
 
 import click
 
-domain_option = click.option(
-    "--domain",
-    "domains",
+package_option = click.option(
+    "--package",
+    "packages",
     multiple=True,
-    help="Only this domain's workers and settings (repeatable; default: everything installed).",
+    help="Only what this distribution registers, e.g. vpipe-xact (repeatable; default: "
+    "everything installed). vpipe-core's own settings are always included.",
 )
 check_option = click.option(
     "--check", is_flag=True, help="Change nothing; exit 1 if the target differs from the output."
@@ -34,7 +35,7 @@ def deploy_group() -> None:
 @click.option("--data-dir", default="/var/lib/kafka-pipeline", show_default=True)
 @click.option("--user", default="kafka-pipeline", show_default=True)
 @click.option("--group", default=None, help="Service group (default: the user).")
-@domain_option
+@package_option
 @check_option
 def units_cmd(
     output: Path | None,
@@ -42,7 +43,7 @@ def units_cmd(
     data_dir: str,
     user: str,
     group: str | None,
-    domains: tuple[str, ...],
+    packages: tuple[str, ...],
     check: bool,
 ) -> None:
     """One unit per installed worker: `kafka-pipeline-<worker>@.service` templates for
@@ -51,7 +52,7 @@ def units_cmd(
     from vpipe_core.deploy.units import Layout, compare_units, render_units, write_units
 
     layout = Layout(install_dir, data_dir, user, group or user)
-    units = render_units(_or_exit(lambda: installed_specs(domains)), layout)
+    units = render_units(_or_exit(lambda: installed_specs(packages=packages)), layout)
     if output is None:
         _require_output(check, "--output")
         click.echo("\n".join(f"### {name}\n{text}" for name, text in units.items()), nl=False)
@@ -81,11 +82,11 @@ def units_cmd(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the template to this file; default: print it.",
 )
-@domain_option
+@package_option
 @check_option
-def env_template_cmd(output: Path | None, domains: tuple[str, ...], check: bool) -> None:
+def env_template_cmd(output: Path | None, packages: tuple[str, ...], check: bool) -> None:
     """Every variable the installed code reads, grouped by settings class, with help and default."""
-    text = _or_exit(lambda: _env_template(domains))
+    text = _or_exit(lambda: _env_template(packages))
     if output is None:
         _require_output(check, "--output")
         click.echo(text, nl=False)
@@ -99,14 +100,14 @@ def env_template_cmd(output: Path | None, domains: tuple[str, ...], check: bool)
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Replace the port table between its markers in this Markdown file; default: print it.",
 )
-@domain_option
+@package_option
 @check_option
-def port_table_cmd(document: Path | None, domains: tuple[str, ...], check: bool) -> None:
+def port_table_cmd(document: Path | None, packages: tuple[str, ...], check: bool) -> None:
     """The metrics port table (worker, ports, unit, resources) for docs/DEPLOYMENT.md."""
     from vpipe_core.deploy.catalogue import installed_specs
     from vpipe_core.deploy.porttable import embedded_port_table, render_port_table
 
-    table = render_port_table(_or_exit(lambda: installed_specs(domains)))
+    table = render_port_table(_or_exit(lambda: installed_specs(packages=packages)))
     if document is None:
         _require_output(check, "--document")
         click.echo(table)
@@ -124,20 +125,19 @@ def port_table_cmd(document: Path | None, domains: tuple[str, ...], check: bool)
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the constraints to this file; default: print them.",
 )
-@domain_option
+@package_option
 @check_option
-def constraints_cmd(output: Path | None, domains: tuple[str, ...], check: bool) -> None:
+def constraints_cmd(output: Path | None, packages: tuple[str, ...], check: bool) -> None:
     """Pins of every dependency of vpipe-core and the domain packages, as installed here."""
     from vpipe_core.deploy.lock import (
-        CORE,
         LockError,
-        domain_distributions,
+        package_roots,
         pinned_dependencies,
         render_constraints,
     )
 
     try:
-        pins = pinned_dependencies([CORE, *domain_distributions(domains)])
+        pins = pinned_dependencies(package_roots(packages))
     except LockError as exc:
         _fail([str(exc)])
     text = render_constraints(pins)
@@ -148,12 +148,12 @@ def constraints_cmd(output: Path | None, domains: tuple[str, ...], check: bool) 
     _write_or_check(output, text, check)
 
 
-def _env_template(domains: Sequence[str]) -> str:
+def _env_template(packages: Sequence[str]) -> str:
     from vpipe_core.deploy.catalogue import installed_specs, settings_sections, spec_domains
     from vpipe_core.deploy.envtemplate import render_env_template
 
-    sections = settings_sections(domains)
-    return render_env_template(sections, spec_domains(installed_specs(domains)))
+    sections = settings_sections(packages)
+    return render_env_template(sections, spec_domains(installed_specs(packages=packages)))
 
 
 def _write_or_check(path: Path, text: str, check: bool) -> None:

@@ -22,11 +22,24 @@ from vpipe_core.config.loader import (
     value_form,
 )
 from vpipe_core.deploy.catalogue import SettingsSection
+from vpipe_core.transfer.netconf import CA_FALLBACKS
 
 RULE = "# " + "=" * 98
 PLAIN_STRING = "a string"  # the form of str settings: saying so adds nothing
 # A variable line: `NAME=value`, or `#NAME=value` for one left at its default.
 VARIABLE_LINE = re.compile(r"^#?(?P<name>[A-Z][A-Z0-9_]*)=")
+
+# Standard variables the HTTP clients read outside the settings classes
+# (vpipe_core.transfer.netconf: ProxyConfig.from_env and the CA_BUNDLE fallbacks).
+NETWORK_VARIABLES = {
+    "HTTPS_PROXY": "proxy for https:// requests (https_proxy works too)",
+    "HTTP_PROXY": "proxy for http:// requests (http_proxy works too)",
+    "NO_PROXY": "hosts, domains and networks reached without the proxy, comma-separated",
+    **{
+        name: "CA bundle when CA_BUNDLE is unset (the first one set is used)"
+        for name in CA_FALLBACKS
+    },
+}
 
 HEADER = """\
 # vpipe environment: <install dir>/config/.env (mode 600, owner kafka-pipeline).
@@ -46,6 +59,7 @@ def render_env_template(sections: Sequence[SettingsSection], domains: Sequence[s
     blocks += [_section_block(section) for section in sections]
     if domains:
         blocks.append(_retry_block(domains))
+    blocks.append(_network_block())
     blocks.append(_loader_block())
     return "\n\n".join(blocks) + "\n"
 
@@ -54,7 +68,7 @@ def code_variables(sections: Iterable[SettingsSection], domains: Iterable[str]) 
     """Every variable the code reads: declared settings, per-domain retry delays, the loader's."""
     names = {env_name(field) for section in sections for field in settings_fields(section.cls)}
     names |= {retry_delays_variable(domain) for domain in domains}
-    return names | set(LOADER_VARIABLES)
+    return names | set(NETWORK_VARIABLES) | set(LOADER_VARIABLES)
 
 
 def template_variables(text: str) -> list[str]:
@@ -116,6 +130,13 @@ def _retry_block(domains: Sequence[str]) -> str:
             f"(default: RETRY_DELAYS)",
             f"#{retry_delays_variable(domain)}=",
         ]
+    return "\n".join(lines)
+
+
+def _network_block() -> str:
+    lines = _section_title("network: standard variables read by the vpipe HTTP clients")
+    for name, help_text in NETWORK_VARIABLES.items():
+        lines += ["", f"# {help_text}", f"#{name}="]
     return "\n".join(lines)
 
 

@@ -8,15 +8,14 @@ development and test environments have; the runtime never imports this module.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib.metadata import PackageNotFoundError, distribution, entry_points
+from importlib.metadata import PackageNotFoundError, distribution
 
-from vpipe_core.registry import WORKERS_NAMESPACE
+from vpipe_core.deploy.catalogue import CORE_PACKAGE, normal, worker_packages
 
 HEADER = """\
 # Versions the vpipe packages were tested with; install.sh passes this file to pip (-c).
 # Rendered by `vpipe deploy constraints` from the installed distributions: regenerate it in the
 # development venv after changing a dependency."""
-CORE = "vpipe-core"
 CORE_EXTRAS = frozenset({"delta", "transfer", "azure"})  # what a full install needs
 
 
@@ -24,16 +23,10 @@ class LockError(Exception):
     """A dependency is not installed, so its tested version is unknown."""
 
 
-def domain_distributions(domains: Iterable[str]) -> list[str]:
-    """The distributions registering workers of `domains` (all workers when empty)."""
-    wanted = set(domains)
-    names = set()
-    for entry_point in entry_points(group=WORKERS_NAMESPACE):
-        if entry_point.dist is None:
-            continue
-        if not wanted or getattr(entry_point.load(), "domain", None) in wanted:
-            names.add(entry_point.dist.name)
-    return sorted(names)
+def package_roots(packages: Iterable[str]) -> list[str]:
+    """vpipe-core and `packages`, or every distribution registering workers when empty."""
+    chosen = {normal(package) for package in packages} or set(worker_packages().values())
+    return [CORE_PACKAGE, *sorted(chosen - {CORE_PACKAGE})]
 
 
 def pinned_dependencies(roots: Iterable[str]) -> dict[str, str]:
@@ -43,7 +36,7 @@ def pinned_dependencies(roots: Iterable[str]) -> dict[str, str]:
 
     root_names = {canonicalize_name(root) for root in roots}
     pins: dict[str, str] = {}
-    pending = [(root, CORE_EXTRAS if root == CORE else frozenset()) for root in roots]
+    pending = [(root, CORE_EXTRAS if root == CORE_PACKAGE else frozenset()) for root in roots]
     seen: set[tuple[str, frozenset[str]]] = set()
     while pending:
         name, extras = pending.pop()
