@@ -23,11 +23,11 @@ SUBCOMMANDS = {
 SUMMARIES = {
     "config": "Check or show the effective configuration.",
     "demo": "Run the pipeline on a local broker and stand-ins.",
-    "deploy": "Render systemd units, the env template and the port table.",
+    "deploy": "Render systemd units, env template, port table, constraints.",
     "dlq": "List, show, replay or purge dead-lettered records.",
     "plugins": "List installed enrichment plugins, or diagnose broken ones.",
     "ports": "Show each worker's metrics port range and any overlap.",
-    "status": "Every worker instance (state, health) and consumer lag per partition.",
+    "status": "Worker instances (state, health) and consumer lag per partition.",
     "topics": "Create or list the topics the installed workers declare.",
     "workers": "List the installed workers.",
 }
