@@ -13,6 +13,7 @@ from vpipe_core.health_state import HealthState
 from vpipe_core.spec import WorkerSpec
 
 if TYPE_CHECKING:
+    from vpipe_core.eventsource.backfill import BackfillWindow
     from vpipe_core.plugins.manager import PluginSet
 
 T = TypeVar("T")
@@ -27,6 +28,8 @@ class WorkerContext:
     env: Mapping[str, str]  # the effective environment: process env over the .env file, expanded
     logger: logging.Logger
     health: HealthState = attrs.field(factory=HealthState)
+    # A one-off poller run over a closed window (`vpipe-worker --backfill-from/--backfill-to`).
+    backfill: BackfillWindow | None = attrs.field(default=None, kw_only=True)
     _plugins: Any = attrs.field(default=None, init=False, repr=False)
 
     @property

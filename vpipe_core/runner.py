@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
@@ -22,6 +22,9 @@ from vpipe_core.config.fields import env_name, is_secret
 from vpipe_core.context import WorkerContext
 from vpipe_core.health_state import HealthState
 from vpipe_core.spec import Kind, WorkerSpec
+
+if TYPE_CHECKING:
+    from vpipe_core.eventsource.backfill import BackfillWindow
 
 EXIT_CONFIG = 2
 log = logging.getLogger("vpipe.runner")
@@ -36,19 +39,31 @@ class StartupError(Exception):
 
 
 def run_worker(
-    name: str, instance: int | None = None, group: str | None = None, env_file: Path | None = None
+    name: str,
+    instance: int | None = None,
+    group: str | None = None,
+    env_file: Path | None = None,
+    backfill: BackfillWindow | None = None,
 ) -> int:
     try:
-        return _run(name, instance, group, env_file)
+        return _run(name, instance, group, env_file, backfill)
     except StartupError as exc:
         print(f"vpipe-worker: {exc}", file=sys.stderr)
         return exc.code
 
 
-def _run(name: str, instance: int | None, group: str | None, env_file: Path | None) -> int:
+def _run(
+    name: str,
+    instance: int | None,
+    group: str | None,
+    env_file: Path | None,
+    backfill: BackfillWindow | None,
+) -> int:
     env, settings = _load_config(env_file)
     spec = _load_spec(name)
     instance = instance or settings.worker_instance
+    if backfill is not None:
+        return _backfill(spec, instance, settings, env, backfill)
     port = _check_ports(spec, instance)
     ctx = _context(spec, instance, group or settings.consumer_group or spec.name, settings, env)
     _setup_logs(ctx)
@@ -64,6 +79,23 @@ def _run(name: str, instance: int | None, group: str | None, env_file: Path | No
         return _serve(ctx, port)
     finally:
         server.stop()
+
+
+def _backfill(
+    spec: WorkerSpec,
+    instance: int,
+    settings: CoreSettings,
+    env: Mapping[str, str],
+    window: BackfillWindow,
+) -> int:
+    """A one-off run of a poller over a closed window, by hand next to the service instance:
+    no metrics port (the service holds it); exits 0 once the window is drained."""
+    if spec.kind is not Kind.SOURCE:
+        raise StartupError(f"--backfill-from/--backfill-to: {spec.name} is not a poller")
+    ctx = _context(spec, instance, spec.name, settings, env)
+    ctx.backfill = window
+    _setup_logs(ctx)
+    return _serve(ctx, None)
 
 
 def _load_config(env_file: Path | None) -> tuple[dict[str, str], CoreSettings]:
@@ -175,7 +207,7 @@ def _banner(settings: CoreSettings) -> dict[str, Any]:
     return shown
 
 
-def _serve(ctx: WorkerContext, port: int) -> int:
+def _serve(ctx: WorkerContext, port: int | None) -> int:
     from vpipe_core import metrics
     from vpipe_core.kafka.outbox import FatalConfigError
 

@@ -3,7 +3,8 @@
 Contract: `poll()` returns the outputs of one page (empty when there is nothing new); after they
 are all acknowledged by the broker the loop calls `acknowledged()`, and only then may the source
 move its durable cursor. `poll()` may raise: the loop backs off (interval * 2^n, at most
-`max_backoff_s`) instead of spinning. A full page is followed at once by the next one.
+`max_backoff_s`) instead of spinning. A full page is followed at once by the next one. A bounded
+source (a backfill) sets `finished` once its last page is acknowledged; the loop then ends.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class SourceLoop:
                 more = self._cycle()
                 if self._outbox.fatal:
                     raise self._outbox.fatal
+                if getattr(self._source, "finished", False):
+                    log.info("source finished: every page is published and acknowledged")
+                    break
                 if not more:
                     self._sleep(self._delay())
         finally:

@@ -283,6 +283,6 @@ def test_the_event_hub_source_republishes_and_commits_only_what_was_published(
 
 
 def _from_ms(milliseconds: int) -> str:
-    from vpipe_xact.ingestion_times import from_epoch_ms
+    from vpipe_core.eventsource.times import from_epoch_ms
 
     return from_epoch_ms(milliseconds)

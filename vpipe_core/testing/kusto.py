@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
+import tempfile
 import threading
 import time
 import uuid
@@ -413,6 +415,7 @@ class KustoStandIn:
     `time_column` (e.g. `IngestionTime` for ClaimX) is a datetime column holding each row's
     ingestion time; the query may use it or `ingestion_time()`, both give the same time.
     `columns` declares extra schema columns, so queries naming them work on an empty table.
+    `tls=True` serves https with a throw-away self-signed certificate, `ca_file` after start.
     """
 
     def __init__(
@@ -425,8 +428,12 @@ class KustoStandIn:
         time_column: str | None = None,
         columns: Sequence[str] = (),
         column_types: Mapping[str, str] = DEFAULT_COLUMN_TYPES,
+        tls: bool = False,
     ) -> None:
         self.table, self.database = table, database
+        self.tls = tls
+        self.ca_file: str | None = None
+        self._private: tempfile.TemporaryDirectory[str] | None = None
         self.key_column, self.time_column = key_column, time_column
         self._declared = [*columns, *(c for c in (key_column, time_column) if c)]
         self._column_types = dict(column_types)
@@ -516,6 +523,9 @@ class KustoStandIn:
     def start(self) -> KustoStandIn:
         if self._server is None:
             self._server = _Server(("127.0.0.1", 0), _Handler, self)
+            if self.tls:
+                context = self._tls_context()
+                self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll interval
@@ -533,6 +543,22 @@ class KustoStandIn:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+        if self._private is not None:
+            self._private.cleanup()
+            self._private = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        from vpipe_core.testing.tls import self_signed_pem
+
+        cert, key = self_signed_pem("vpipe-kusto-standin")
+        self._private = tempfile.TemporaryDirectory(prefix="kusto-standin-")
+        cert_file, key_file = Path(self._private.name, "cert.pem"), Path(self._private.name, "key")
+        cert_file.write_bytes(cert)
+        key_file.write_bytes(key)
+        self.ca_file = str(cert_file)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        return context
 
     def __enter__(self) -> KustoStandIn:
         return self.start()
@@ -544,7 +570,8 @@ class KustoStandIn:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the Kusto stand-in is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def client(self) -> KustoClient:
         """A real KustoClient for this stand-in: plain http, no AAD, default database set."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 
 from vpipe_core.config.fields import setting
+from vpipe_core.eventsource.settings import EventSource
 
 DEFAULT_API_URL = "https://www.claimxperience.com/service/cxedirest"
 
@@ -18,7 +19,7 @@ DEFAULT_API_URL = "https://www.claimxperience.com/service/cxedirest"
 @attrs.frozen
 class ClaimxSettings:
     # --- source (claimx-poller) -----------------------------------------------------------------
-    event_source: str | None = setting(
+    event_source: EventSource | None = setting(
         "CLAIMX_EVENT_SOURCE", None, help="overrides EVENT_SOURCE for ClaimX"
     )
     eventhouse_cluster_url: str | None = setting(

@@ -11,6 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 INGESTION_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z")
+_FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.(\d+)")
+TICKS_PER_SECOND = 10_000_000
 
 
 def is_ingestion_time(text: object) -> bool:
@@ -27,6 +29,15 @@ def tick_before(moment: datetime) -> str:
     """The ingestion time one tick (100 ns) before `moment` truncated to microseconds, so a
     cursor at it includes every row at `moment` itself, whatever its key."""
     return ingestion_time(moment - timedelta(microseconds=1))[:-2] + "9Z"
+
+
+def tick_after(time: str) -> str:
+    """The ingestion time one tick (100 ns) after the 7-digit `time`."""
+    whole, fraction = time[:19], int(time[20:27]) + 1
+    if fraction == TICKS_PER_SECOND:
+        moment = datetime.fromisoformat(whole) + timedelta(seconds=1)
+        whole, fraction = moment.strftime("%Y-%m-%dT%H:%M:%S"), 0
+    return f"{whole}.{fraction:07d}Z"
 
 
 def from_epoch_ms(milliseconds: int) -> str:
@@ -46,3 +57,14 @@ def parse_iso(text: str) -> datetime:
         cleaned = f"{whole}.{rest[: min(digits, 6)]}{rest[digits:]}"
     moment = datetime.fromisoformat(cleaned)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_ingestion_time(text: str) -> str:
+    """An ISO-8601 time as a 7-digit ingestion time, keeping up to 7 fractional digits (an
+    operator may paste a time from a row). ValueError if `text` is not a time."""
+    match = _FRACTION.search(text)
+    if match is None:
+        return ingestion_time(parse_iso(text))
+    fraction = match[2]
+    whole_seconds = parse_iso(text[: match.start(2) - 1] + text[match.end(2) :])
+    return ingestion_time(whole_seconds)[:20] + fraction[:7].ljust(7, "0") + "Z"

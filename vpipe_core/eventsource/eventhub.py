@@ -1,9 +1,9 @@
-"""The `eventhub` source: consume XACT_EVENTHUB_NAME over the Event Hub Kafka endpoint.
+"""The `eventhub` source: consume the domain's Event Hub over its Kafka endpoint (runtime.md §6).
 
-Each value is republished as it is, plus `ingestion_time` from the record timestamp (values that
-are not JSON objects go out unchanged: validation happens downstream). Event Hub offsets are
-committed only in `acknowledged()`; a page that was never acknowledged is read again (the
-consumer seeks back to its first offsets before the next page).
+Each JSON-object value is handed to the domain with its record timestamp (values that are not
+JSON objects go out unchanged: validation happens downstream). Event Hub offsets are committed
+only in `acknowledged()`; a page that was never acknowledged is read again (the consumer seeks
+back to its first offsets before the next page).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -20,16 +19,15 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from vpipe_core.config.loader import ConfigError
-from vpipe_core.context import WorkerContext
+from vpipe_core.eventsource.domain import DomainSource
+from vpipe_core.eventsource.settings import EventHubAuth, EventSourceSettings
 from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
-from vpipe_xact.events import coerce_id
-from vpipe_xact.ingestion_times import from_epoch_ms, ingestion_time
-from vpipe_xact.raw_output import raw_event_output
-from vpipe_xact.settings import EventHubAuth, XactSettings
-from vpipe_xact.topics import RAW
 
-log = logging.getLogger("vpipe.xact.eventhub")
+if TYPE_CHECKING:
+    from vpipe_core.context import WorkerContext
+
+log = logging.getLogger("vpipe.eventsource.eventhub")
 
 PAGE_SIZE = 500
 WAIT_S = 1.0  # a page waits at most this long for records; the loop does not sleep in between
@@ -49,8 +47,15 @@ class EventHubSource:
     poll_interval_s = WAIT_S
     max_backoff_s = MAX_BACKOFF_S
 
-    def __init__(self, consumer: Any, page_size: int = PAGE_SIZE, wait_s: float = WAIT_S) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        domain: DomainSource,
+        page_size: int = PAGE_SIZE,
+        wait_s: float = WAIT_S,
+    ) -> None:
         self._consumer = consumer
+        self._domain = domain
         self._page_size = page_size
         self._wait_s = wait_s
         self._pending: ConsumedPage | None = None
@@ -68,7 +73,7 @@ class EventHubSource:
             where = (message.topic(), message.partition())
             page.first.setdefault(where, message.offset())
             page.next[where] = message.offset() + 1
-            outputs.append(republished(message))
+            outputs.append(republished(message, self._domain))
         self._pending = page if page.next else None
         return outputs, True  # consume() itself waits for new records
 
@@ -93,41 +98,40 @@ class EventHubSource:
         self._consumer.close()
 
 
-def republished(message: Message) -> Output:
-    """The record's value with `ingestion_time` from its timestamp, keyed by its traceId."""
+def republished(message: Message, domain: DomainSource) -> Output:
+    """The domain's message for the record; a value that is not a JSON object, unchanged."""
     raw = message.value()
     try:
         value = orjson.loads(raw or b"")
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        return Output(RAW, raw)
+        return Output(domain.topic, raw)
     _, timestamp = message.timestamp()
-    if timestamp and timestamp > 0:
-        value["ingestion_time"] = from_epoch_ms(timestamp)
-    else:  # a record without a timestamp: the time it reached the poller
-        value["ingestion_time"] = ingestion_time(datetime.now(UTC))
-    return raw_event_output(value, coerce_id(value.get("traceId")))
+    return domain.publish_record(value, timestamp if timestamp and timestamp > 0 else None)
 
 
-def consumer_config(ctx: WorkerContext, settings: XactSettings) -> dict[str, Any]:
+def consumer_config(
+    ctx: WorkerContext, domain: DomainSource, shared: EventSourceSettings
+) -> dict[str, Any]:
     """runtime.md §6 consumer settings against the Event Hub endpoint; ConfigError if incomplete."""
-    servers = (settings.eventhub_bootstrap_servers or "").strip()
+    servers = (shared.eventhub_bootstrap_servers or "").strip()
+    label = domain.domain.upper()
     problems = []
     if not servers:
         problems.append(
-            "EVENTHUB_BOOTSTRAP_SERVERS: required when the XACT event source is eventhub"
+            f"EVENTHUB_BOOTSTRAP_SERVERS: required when the {label} event source is eventhub"
         )
-    if not settings.eventhub_name:
-        problems.append("XACT_EVENTHUB_NAME: required when the XACT event source is eventhub")
-    protocol = settings.eventhub_security_protocol
+    if not domain.eventhub.name:
+        problems.append(
+            f"{domain.variable('EVENTHUB_NAME')}: required when the {label} event source is "
+            "eventhub"
+        )
+    protocol = shared.eventhub_security_protocol
     uses_sasl = protocol.upper().startswith("SASL")
-    connection_string = settings.eventhub_connection_string
-    if (
-        uses_sasl
-        and settings.eventhub_auth is EventHubAuth.CONNECTION_STRING
-        and not connection_string
-    ):
+    connection_string = shared.eventhub_connection_string
+    with_connection_string = shared.eventhub_auth is EventHubAuth.CONNECTION_STRING
+    if uses_sasl and with_connection_string and not connection_string:
         problems.append("EVENTHUB_CONNECTION_STRING: required when EVENTHUB_AUTH=connection-string")
     if problems:
         raise ConfigError(problems)
@@ -136,16 +140,16 @@ def consumer_config(ctx: WorkerContext, settings: XactSettings) -> dict[str, Any
         "bootstrap.servers": servers,
         "security.protocol": protocol,
         "client.id": ctx.worker_id,
-        "group.id": settings.eventhub_consumer_group or ctx.spec.name,
+        "group.id": domain.eventhub.consumer_group or ctx.spec.name,
         "enable.auto.commit": False,
-        "auto.offset.reset": settings.eventhub_auto_offset_reset.value,
+        "auto.offset.reset": shared.eventhub_auto_offset_reset.value,
         "session.timeout.ms": core.kafka_session_timeout_ms,
         "max.poll.interval.ms": core.kafka_max_poll_interval_ms,
         "partition.assignment.strategy": "cooperative-sticky",
     }
     if "SSL" in protocol.upper() and core.ca_bundle is not None:
         config["ssl.ca.location"] = str(core.ca_bundle)
-    if uses_sasl and settings.eventhub_auth is EventHubAuth.CONNECTION_STRING:
+    if uses_sasl and with_connection_string:
         config.update(
             {
                 "sasl.mechanism": "PLAIN",
@@ -174,7 +178,7 @@ def _aad_token_callback(ctx: WorkerContext, servers: str) -> Any:
     return token
 
 
-def probe(consumer: Any, servers: str, topic: str) -> None:
+def probe(consumer: Any, servers: str, topic: str, variable: str) -> None:
     """Fail clearly at start when the endpoint does not answer or the Event Hub is unknown."""
     started = time.monotonic()
     try:
@@ -187,16 +191,18 @@ def probe(consumer: Any, servers: str, topic: str) -> None:
             code=1,
         ) from exc
     if topic not in metadata.topics:
-        raise StartupError(f"XACT_EVENTHUB_NAME: Event Hub '{topic}' not found on {servers}")
+        raise StartupError(f"{variable}: Event Hub '{topic}' not found on {servers}")
     log.info("event hub endpoint answered", extra={"seconds": round(time.monotonic() - started, 3)})
 
 
-def build_eventhub_source(ctx: WorkerContext, settings: XactSettings) -> EventHubSource:
-    config = consumer_config(ctx, settings)
-    topic = settings.eventhub_name or ""
+def build_eventhub_source(
+    ctx: WorkerContext, domain: DomainSource, shared: EventSourceSettings
+) -> EventHubSource:
+    config = consumer_config(ctx, domain, shared)
+    topic = domain.eventhub.name or ""
     consumer = Consumer(config)
     try:
-        probe(consumer, config["bootstrap.servers"], topic)
+        probe(consumer, config["bootstrap.servers"], topic, domain.variable("EVENTHUB_NAME"))
         consumer.subscribe([topic])
     except BaseException:
         consumer.close()
@@ -207,8 +213,8 @@ def build_eventhub_source(ctx: WorkerContext, settings: XactSettings) -> EventHu
             "bootstrap_servers": config["bootstrap.servers"],
             "event_hub": topic,
             "group": config["group.id"],
-            "auth": settings.eventhub_auth.value,
+            "auth": shared.eventhub_auth.value,
             "auto_offset_reset": config["auto.offset.reset"],
         },
     )
-    return EventHubSource(consumer)
+    return EventHubSource(consumer, domain)

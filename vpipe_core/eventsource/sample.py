@@ -1,9 +1,9 @@
-"""The `sample` source: replay a JSONL file of raw events at SAMPLE_EVENTS_PER_MINUTE.
+"""The `sample` source: replay a JSONL file of source rows at SAMPLE_EVENTS_PER_MINUTE.
 
-Each published event gets `ingestion_time` (now) and, from the second pass over the file on, a
-traceId suffixed with the pass (`<traceId>-r2`) so downstream dedup lets the replay through.
-The cursor is the pass and the line number of the last published row, in
-`{STATE_DIR}/xact-poller.sample.cursor.json`. `_case` notes of fixture files are dropped.
+Each published row gets `ingestion_time` (now) and, from the second pass over the file on, the
+domain's id fields suffixed with the pass (`<id>-r2`) so downstream dedup lets the replay
+through. The cursor is the pass and the line number of the last published row, in
+`{STATE_DIR}/<worker>.sample.cursor.json`. `_case` notes of fixture files are dropped.
 """
 
 from __future__ import annotations
@@ -13,30 +13,25 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from vpipe_core.config.loader import ConfigError
-from vpipe_core.context import WorkerContext
+from vpipe_core.eventsource.cursor import CursorFile, open_cursor, stored_position
+from vpipe_core.eventsource.domain import DomainSource
+from vpipe_core.eventsource.times import ingestion_time
 from vpipe_core.outcome import Output
-from vpipe_xact.cursor import CursorFile, open_cursor, stored_position
-from vpipe_xact.events import coerce_id
-from vpipe_xact.ingestion_times import ingestion_time
-from vpipe_xact.raw_output import raw_event_output
-from vpipe_xact.settings import XactSettings
 
-log = logging.getLogger("vpipe.xact.sample")
+if TYPE_CHECKING:
+    from vpipe_core.context import WorkerContext
+
+log = logging.getLogger("vpipe.eventsource.sample")
 
 MAX_PAGE = 1000
 POLL_INTERVAL_S = 1.0
 MAX_BACKOFF_S = 300.0
-
-
-def bundled_events_file() -> Path:
-    return Path(str(files("vpipe_xact") / "data" / "xact_events.jsonl"))
 
 
 @attrs.frozen
@@ -75,6 +70,16 @@ def read_sample_rows(path: Path) -> list[SampleRow]:
     return rows
 
 
+def replayed(values: dict[str, Any], id_fields: Sequence[str], replay_round: int) -> None:
+    """Suffix the present id fields with `-r<round>` from the second round on (in place)."""
+    if replay_round < 2:
+        return
+    for name in id_fields:
+        value = values.get(name)
+        if value is not None and not isinstance(value, bool) and str(value).strip():
+            values[name] = f"{value}-r{replay_round}"
+
+
 class SampleSource:
     poll_interval_s = POLL_INTERVAL_S
     max_backoff_s = MAX_BACKOFF_S
@@ -85,6 +90,7 @@ class SampleSource:
         cursor: CursorFile,
         position: ReplayPosition,
         events_per_minute: int,
+        domain: DomainSource,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not rows:
@@ -92,6 +98,7 @@ class SampleSource:
         self._rows = list(rows)
         self._cursor = cursor
         self._position = position
+        self._domain = domain
         self._pending: ReplayPosition | None = None
         self._per_second = events_per_minute / 60.0
         self._burst = max(1.0, 2 * self._per_second * POLL_INTERVAL_S)
@@ -131,11 +138,8 @@ class SampleSource:
     def _output(self, row: SampleRow, replay_round: int) -> Output:
         values = dict(row.values)
         values["ingestion_time"] = ingestion_time(datetime.now(UTC))
-        trace_id = coerce_id(values.get("traceId"))
-        if trace_id is not None and replay_round > 1:
-            trace_id = f"{trace_id}-r{replay_round}"
-            values["traceId"] = trace_id
-        return raw_event_output(values, trace_id)
+        replayed(values, self._domain.replay_id_fields, replay_round)
+        return self._domain.publish_row(values)
 
     def acknowledged(self) -> None:
         if self._pending is None:
@@ -147,14 +151,16 @@ class SampleSource:
         self._cursor.close()
 
 
-def build_sample_source(ctx: WorkerContext, settings: XactSettings) -> SampleSource:
-    path = settings.sample_events_file or bundled_events_file()
+def build_sample_source(
+    ctx: WorkerContext, domain: DomainSource, events_per_minute: int
+) -> SampleSource:
+    path, variable = domain.sample_file, domain.variable("SAMPLE_EVENTS_FILE")
     try:
         rows = read_sample_rows(path)
     except OSError as exc:
-        raise ConfigError([f"XACT_SAMPLE_EVENTS_FILE: cannot read {path}: {exc}"]) from exc
+        raise ConfigError([f"{variable}: cannot read {path}: {exc}"]) from exc
     if not rows:
-        raise ConfigError([f"XACT_SAMPLE_EVENTS_FILE: {path} holds no JSON object lines"])
+        raise ConfigError([f"{variable}: {path} holds no JSON object lines"])
     cursor = open_cursor(ctx, "the first line of the sample file", suffix=".sample")
     try:
         stored = stored_position(
@@ -169,8 +175,8 @@ def build_sample_source(ctx: WorkerContext, settings: XactSettings) -> SampleSou
         extra={
             "file": str(path),
             "rows": len(rows),
-            "events_per_minute": settings.sample_events_per_minute,
+            "events_per_minute": events_per_minute,
             "after": [position.round, position.line],
         },
     )
-    return SampleSource(rows, cursor, position, settings.sample_events_per_minute)
+    return SampleSource(rows, cursor, position, events_per_minute, domain)

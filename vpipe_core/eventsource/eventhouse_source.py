@@ -1,0 +1,246 @@
+"""The Eventhouse source: pages of a domain's table after its durable position (xact.md §6).
+
+`poll()` returns one page; only `acknowledged()` writes the cursor file. A live poller reads up
+to `now - settle` every cycle and never ends. A backfill reads a closed window with its own
+cursor file and sets `finished` once a short page inside the window was acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from vpipe_core.config.loader import ConfigError
+from vpipe_core.eventsource.cursor import CursorFile, open_cursor, stored_position
+from vpipe_core.eventsource.domain import DomainSource, RowPublisher
+from vpipe_core.eventsource.eventhouse import (
+    TABLE_NAME,
+    EventhouseReader,
+    Position,
+    is_loopback,
+    kusto_client,
+    unpublished,
+)
+from vpipe_core.eventsource.settings import EventSourceSettings
+from vpipe_core.eventsource.times import ingestion_time, parse_iso, tick_after, tick_before
+from vpipe_core.outcome import Output
+from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
+
+if TYPE_CHECKING:
+    from vpipe_core.context import WorkerContext
+    from vpipe_core.eventsource.backfill import BackfillWindow
+
+log = logging.getLogger("vpipe.eventsource.eventhouse")
+
+MAX_BACKOFF_S = 300.0
+DEFAULT_LOOKBACK = timedelta(hours=1)
+
+
+class EventhouseSource:
+    """Pages of an Eventhouse table after the durable `(ingestion time, key)` position."""
+
+    max_backoff_s = MAX_BACKOFF_S
+
+    def __init__(
+        self,
+        reader: EventhouseReader,
+        cursor: CursorFile,
+        position: Position,
+        publish: RowPublisher,
+        poll_interval_s: float,
+        settle_s: float,
+        window_end: str | None = None,
+    ) -> None:
+        self._reader = reader
+        self._cursor = cursor
+        self._position = position
+        self._publish = publish
+        self._pending: Position | None = None
+        self._drained = False
+        self.poll_interval_s = poll_interval_s
+        self._settle = timedelta(seconds=settle_s)
+        self._window_end = window_end  # exclusive upper bound of a backfill, None when live
+        self.finished = False
+
+    @property
+    def position(self) -> Position:
+        return self._position
+
+    def poll(self) -> tuple[Sequence[Output], bool]:
+        self._pending, self._drained = None, False
+        upper = self._upper()
+        rows, full = self._reader.page(self._position, upper)
+        fresh, after = unpublished(rows, self._position)
+        if after != self._position:
+            self._pending = after
+        # A backfill is drained by a short page up to its window end (not up to a settle
+        # bound that still cuts a window ending about now).
+        self._drained = not full and upper == self._window_end
+        return [self._publish(row.values) for row in fresh], full
+
+    def _upper(self) -> str:
+        settled = ingestion_time(datetime.now(UTC) - self._settle)
+        if self._window_end is None:
+            return settled
+        return min(self._window_end, settled)
+
+    def acknowledged(self) -> None:
+        if self._pending is not None:
+            self._cursor.write(self._pending.state())
+            self._position, self._pending = self._pending, None
+        if self._drained:
+            self.finished = True
+
+    def close(self) -> None:
+        self._reader.close()
+        self._cursor.close()
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+def build_eventhouse_source(
+    ctx: WorkerContext,
+    domain: DomainSource,
+    shared: EventSourceSettings,
+    backfill: BackfillWindow | None = None,
+) -> EventhouseSource:
+    options = domain.eventhouse
+    cluster_url, database = _location(domain, shared)
+    start_from = _start_from(domain)
+    credential = None
+    if not is_loopback(cluster_url):
+        from vpipe_core.azure_auth import shared_credential
+
+        credential = shared_credential(ctx.env)
+    proxy = shared.eventhouse_proxy_url or ProxyConfig.from_env(ctx.env).proxy_for(cluster_url)
+    trusted = ca_bundle(ctx.settings.ca_bundle, ctx.env)
+    if backfill is None:
+        fresh_start = f"{domain.variable('EVENTHOUSE_START_FROM')} (default now - 1 h)"
+        cursor = open_cursor(ctx, fresh_start)
+    else:
+        cursor = open_cursor(ctx, f"{backfill.start} (the window start)", backfill.cursor_suffix)
+    try:
+        if backfill is None:
+            position = _start_position(cursor, start_from, domain)
+        else:
+            position = stored_position(cursor, Position.from_state) or backfill.first_position()
+        reader = EventhouseReader(
+            lambda: kusto_client(cluster_url, database, credential, proxy, trusted),
+            credential,
+            database,
+            options.table,
+            options.batch_size,
+            options.query_timeout_s,
+            ctx.spec.name,
+        )
+    except BaseException:
+        cursor.close()
+        raise
+    window_end = None if backfill is None else tick_after(backfill.end)
+    log.info(
+        "eventhouse source",
+        extra={
+            "cluster_url": cluster_url,
+            "database": database,
+            "table": options.table.name,
+            "time_column": options.table.time_column or "ingestion_time()",
+            "batch_size": options.batch_size,
+            "proxy": _without_credentials(proxy),
+            "ca_bundle": trusted,
+            "cursor_file": str(cursor.path),
+            "after": [position.ingestion_time, position.cursor_key],
+            "backfill": None if backfill is None else [backfill.start, backfill.end],
+        },
+    )
+    return EventhouseSource(
+        reader,
+        cursor,
+        position,
+        domain.publish_row,
+        options.poll_interval_s,
+        options.settle_s,
+        window_end,
+    )
+
+
+def _without_credentials(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return parts._replace(netloc=host if parts.port is None else f"{host}:{parts.port}").geturl()
+
+
+def _location(domain: DomainSource, shared: EventSourceSettings) -> tuple[str, str]:
+    options, problems = domain.eventhouse, []
+    variable = domain.variable("EVENTHOUSE_CLUSTER_URL")
+    cluster_url = (options.cluster_url or shared.eventhouse_cluster_url or "").strip()
+    if not cluster_url:
+        problems.append(
+            f"{variable}: required when the {domain.domain.upper()} event source is eventhouse "
+            "(or set EVENTHOUSE_CLUSTER_URL)"
+        )
+    elif not cluster_url.startswith("https://") and not is_loopback(cluster_url):
+        problems.append(
+            f"{variable}: got '{cluster_url}', expected an https:// URL "
+            "(plain http only for a loopback stand-in)"
+        )
+    database = (options.database or "").strip()
+    if not database:
+        problems.append(
+            f"{domain.variable('EVENTHOUSE_DATABASE')}: required when the "
+            f"{domain.domain.upper()} event source is eventhouse"
+        )
+    table = options.table
+    if TABLE_NAME.fullmatch(table.name) is None:
+        problems.append(
+            f"{domain.variable('EVENTHOUSE_SOURCE_TABLE')}: got '{table.name}', "
+            "expected a table name"
+        )
+    if table.time_column is not None and TABLE_NAME.fullmatch(table.time_column) is None:
+        problems.append(
+            f"{domain.variable('EVENTHOUSE_TIME_COLUMN')}: got '{table.time_column}', "
+            "expected a column name (empty for ingestion_time())"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return cluster_url, database
+
+
+def _start_from(domain: DomainSource) -> datetime | None:
+    text = domain.eventhouse.start_from
+    if not text:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise ConfigError(
+            [f"{domain.variable('EVENTHOUSE_START_FROM')}: got '{text}', expected an ISO-8601 time"]
+        ) from None
+
+
+def _start_position(
+    cursor: CursorFile, start_from: datetime | None, domain: DomainSource
+) -> Position:
+    """The stored position; on a first start, just before <DOMAIN>_EVENTHOUSE_START_FROM or
+    1 h ago."""
+    stored = stored_position(cursor, Position.from_state)
+    if stored is not None:
+        return stored
+    variable = domain.variable("EVENTHOUSE_START_FROM")
+    if start_from is not None:
+        log.info(
+            f"no cursor yet: starting at {variable}",
+            extra={"start": ingestion_time(start_from), "cursor_file": str(cursor.path)},
+        )
+        return Position(tick_before(start_from), "")
+    start = datetime.now(UTC) - DEFAULT_LOOKBACK
+    log.warning(
+        f"no cursor yet and {variable} is not set: starting from now - 1 h",
+        extra={"start": ingestion_time(start), "cursor_file": str(cursor.path)},
+    )
+    return Position(tick_before(start), "")
