@@ -11,6 +11,7 @@ and is reported as a problem, never guessed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
@@ -127,12 +128,19 @@ def answer_of(export: Mapping[str, Any]) -> Any:
         return [str(media_id) for media_id in export["claimMediaIds"]]
     number = export.get("numberAnswer")
     if isinstance(number, Mapping) and number.get("value") is not None:
-        return number["value"]
+        return _plain_number(number["value"])
     option = export.get("optionAnswer")
     if isinstance(option, Mapping) and option.get("name") is not None:
         return option["name"]
     text = export.get("text")
     return text if text not in (None, "") else None
+
+
+def _plain_number(value: Any) -> Any:
+    """The API client reads JSON numbers as `Decimal` (exact); the form carries int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def typed(value: Any, kind: Kind) -> Any:
