@@ -37,7 +37,6 @@ HARDENING = (
     "ProtectClock=true",
     "ProtectHostname=true",
     "ProtectProc=invisible",
-    "ProcSubset=pid",
     "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
     "RestrictNamespaces=true",
     "RestrictRealtime=true",
