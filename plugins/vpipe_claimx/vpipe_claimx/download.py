@@ -240,7 +240,7 @@ TRANSFER = ClaimxTransfer()
 
 def build(ctx: WorkerContext) -> DownloadWorker:
     claimx = ctx.settings_for(ClaimxSettings)
-    api = ClaimxApi.from_settings(claimx, ca_bundle(ctx.settings.ca_bundle, ctx.env))
+    api = ClaimxApi.from_settings(claimx, ca_bundle(ctx.settings.ca_bundle, ctx.env), env=ctx.env)
 
     def refresher(task: TransferTask) -> MediaLinkRefresher:
         return MediaLinkRefresher(api, str(task.message["project_id"]), task.media_id)
