@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import orjson
 import pytest
@@ -104,3 +105,9 @@ def test_declares_its_topic_and_companion_worker(load_plugin):
     assert worker == specs.tracking_worker, "the vpipe.workers entry point is the same spec"
     assert worker.input_topics == (TRACKING,) and worker.domain == "claimx"
     assert set(worker.port_range) <= set(range(8300, 9000))
+
+
+def test_the_shipped_config_file_loads(load_plugin):
+    shipped = Path(__file__).parents[1] / "claimx_itel_trigger.toml"
+    (plugin,) = load_plugin(shipped.read_text()).plugins
+    assert plugin.config.task_ids == (27019,)
