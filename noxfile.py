@@ -18,6 +18,10 @@ TEST_PACKAGES = [
     "tests/fixtures/plugins",
     "-e",
     "examples/xact_status_trigger",
+    "-e",
+    "examples/claimx_itel_trigger",
+    "-e",
+    "examples/claimx_mitigation_tracker",
 ]
 
 
