@@ -70,3 +70,26 @@ def xa_failed_message(event_id: str, minutes: int) -> dict[str, Any]:
     stamp = Stamp(event_id, ingestion(minutes))
     row = xa_autolink_failed_row(PROJECT, ingestion(minutes), stamp)
     return message(event_id, "PROJECT_AUTO_XA_LINKING_UNSUCCESSFUL", EntityRows(projects=[row]))
+
+
+def numbered_message(number: int, media_per_message: int = 1) -> dict[str, Any]:
+    """`everything_message` for project 6000000 + number, every id made unique to it."""
+    message = everything_message(f"event-{number}", number % 50)
+    project = str(6_000_000 + number)
+    message["project_id"] = project
+    for key in ("projects", "contacts", "media", "tasks", "external_links"):
+        for row in message[key]:
+            row["project_id"] = project
+    base = message["media"][0]
+    message["media"] = [
+        base | {"media_id": str(90_000_000 + number * 1000 + i)} for i in range(media_per_message)
+    ]
+    unique = 10_000_000 + number
+    message["tasks"][0]["assignment_id"] = unique
+    message["task_templates"][0]["task_id"] = unique
+    message["external_links"][0].update(link_id=unique, assignment_id=unique)
+    message["video_collab"][0]["video_collaboration_id"] = unique
+    for row in message["contacts"]:
+        if row.get("task_assignment_id") is not None:
+            row["task_assignment_id"] = unique
+    return message

@@ -60,6 +60,7 @@ def rewind_group(bootstrap: str, group: str, topic: str, partitions: int = 3) ->
             "session.timeout.ms": 6000,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",  # as the workers
         }
     )
     assigned: list[Any] = []
@@ -70,5 +71,26 @@ def rewind_group(bootstrap: str, group: str, topic: str, partitions: int = 3) ->
             consumer.poll(0.2)
         offsets = [TopicPartition(topic, p, 0) for p in range(partitions)]
         consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout_s: float = 60) -> bool:
+    """True once `group` has committed every partition of `topic` up to its end (all records
+    consumed and their outcomes routed); False at the deadline. Does not join the group."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in wanted]
+            committed = [tp.offset for tp in consumer.committed(wanted, timeout=10)]
+            if all(c >= end for c, end in zip(committed, ends, strict=True)):
+                return True
+            time.sleep(0.3)
+        return False
     finally:
         consumer.close()
