@@ -34,6 +34,14 @@ FIRST_PROJECT = 7_100_001
 UNKNOWN_PROJECT_BASE = 9_900_000
 MEDIA_PER_PROJECT = 3
 FAULTS = ("unknown_project", "bad_task_id", "throttled")
+SOURCE_COLUMNS = (
+    "eventType",
+    "projectId",
+    "mediaId",
+    "taskAssignmentId",
+    "videoCollaborationId",
+    "masterFileName",
+)
 ENTITY_TABLES = (
     "claimx_projects",
     "claimx_contacts",
@@ -159,7 +167,7 @@ class ClaimxDemoRun:
         counts = [(name, table_count(tables / name)) for name in ENTITY_TABLES]
         return (
             *((f"rows in {name}", count) for name, count in counts),
-            ("media stored (claimx_attachments)", len(self._generated.media)),
+            ("media stored (claimx_attachments)", table_count(tables / "claimx_attachments")),
             ("dead letters in claimx.dlq", len(self._dlq.records)),
             ("projects throttled once (429)", len(self._generated.throttled)),
         )
@@ -209,6 +217,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
             database="claimx",
             key_column=None,
             time_column="IngestionTime",
+            columns=SOURCE_COLUMNS,
         )
     )
     env = {
