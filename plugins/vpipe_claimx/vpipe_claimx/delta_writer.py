@@ -3,8 +3,8 @@
 Every raw event is read by the one mapper, `vpipe_claimx.events.parse_raw` (poller messages and
 bare source rows, camelCase or snake_case). Events the ingester rejects are still recorded here
 (no event type: the id derived as in §5 with an empty type; non-numeric ids); a value that is
-not an event at all (not a JSON object, fields of the wrong type) or has no ingestion time is
-dead with the reason, never dropped.
+not an event at all (not a JSON object, fields of the wrong type), without a project id (§13
+row 19) or without an ingestion time is dead with the reason, never dropped.
 
 One row per event id, also across a replayed source: the table is written with an insert-only
 merge on (event_id, event_date) — a second copy of an event (a new Kafka record) finds its row
@@ -74,6 +74,8 @@ class EventRows:
             event = parse_raw(record.value, record.timestamp_ms)
         except InvalidEvent as exc:
             return Dead(f"invalid ClaimX event: {exc}")
+        if event.project_id is None:
+            return Dead("invalid ClaimX event: project_id: required, missing or empty")
         if event.ingested_at is None:
             return Dead("invalid ClaimX event: no ingestion time (row, message or record)")
         return TableRow(CLAIMX_EVENTS.name, event_row(event, now))
