@@ -4,8 +4,9 @@ served by the Kusto stand-in, every worker of the domain.
 Each project contributes, in order: PROJECT_CREATED, one PROJECT_FILE_ADDED per media item,
 CUSTOM_TASK_ASSIGNED and _COMPLETED, POLICYHOLDER_INVITED, VIDEO_COLLABORATION_COMPLETED.
 Faults (`--fault-rate`), spread evenly: an event of a project the API does not know (404:
-dead at the enricher), a non-numeric task assignment id (dead at the ingester), and a project
-whose first API call answers 429 (retried through a tier, then enriched).
+dead at the enricher), a non-numeric task assignment id (dead at the ingester), a project whose
+first API call answers 429, and a project whose first media list answers 503 (both retried
+through a tier, then enriched).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from vpipe_core.demo import (
 FIRST_PROJECT = 7_100_001
 UNKNOWN_PROJECT_BASE = 9_900_000
 MEDIA_PER_PROJECT = 3
-FAULTS = ("unknown_project", "bad_task_id", "throttled")
+FAULTS = ("unknown_project", "bad_task_id", "throttled", "unavailable")
 SOURCE_COLUMNS = (
     "eventType",
     "projectId",
@@ -61,6 +62,7 @@ class Generated:
     media: set[str] = attrs.field(factory=set)  # media ids expected in claimx_attachments
     projects: set[str] = attrs.field(factory=set)
     throttled: set[str] = attrs.field(factory=set)  # projects whose first E1 answers 429
+    unavailable: set[str] = attrs.field(factory=set)  # projects whose first E2 answers 503
 
 
 def project_events(project_id: str, media_ids: list[str], assignment_id: str) -> list[dict]:
@@ -84,7 +86,7 @@ def generate(options: DemoOptions) -> Generated:
     project = FIRST_PROJECT
     while len(out.rows) < options.events:
         project_id = str(project)
-        fault = FAULTS[project % 3] if rng.random() < options.fault_rate else None
+        fault = FAULTS[project % len(FAULTS)] if rng.random() < options.fault_rate else None
         media = generated_media_ids(project_id, MEDIA_PER_PROJECT)
         events = project_events(project_id, media, generated_assignment_id(project_id))
         if fault == "unknown_project":
@@ -96,6 +98,8 @@ def generate(options: DemoOptions) -> Generated:
             _add(out, {**event, "IngestionTime": canonical_time(when)}, fault)
         if fault == "throttled":
             out.throttled.add(project_id)
+        elif fault == "unavailable":
+            out.unavailable.add(project_id)
         project += 1
     return out
 
@@ -170,6 +174,7 @@ class ClaimxDemoRun:
             ("media stored (claimx_attachments)", table_count(tables / "claimx_attachments")),
             ("dead letters in claimx.dlq", len(self._dlq.records)),
             ("projects throttled once (429)", len(self._generated.throttled)),
+            ("projects with a 503 media list once", len(self._generated.unavailable)),
         )
 
     def outputs(self) -> list[tuple[str, str]]:
@@ -210,6 +215,8 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
     api = services.start(FakeClaimxApi(generate=lambda pid: pid.isdigit() and int(pid) in known))
     for project_id in generated.throttled:
         api.inject(f"/export/project/{project_id}$", Fault.http(429, retry_after=1))
+    for project_id in generated.unavailable:
+        api.inject(f"/export/project/{project_id}/media$", Fault.http(503))
     kusto = services.start(
         KustoStandIn(
             generated.rows,

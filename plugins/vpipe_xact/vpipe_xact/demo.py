@@ -3,7 +3,8 @@ attachments on moto S3, faults on a local file server; every worker of the domai
 
 Faults (`--fault-rate`), spread evenly over the affected events: a poison row (an unreadable
 `utcDateTime`: dead at the ingester and the delta writer), an attachment answering 500 once
-(retried through a tier, then stored), and an attachment answering 404 (`xact_attachments_failed`).
+(retried through a tier, then stored), an attachment answering 404 (`xact_attachments_failed`),
+and an attachment whose first response stalls mid-body for 2 s (slow, then stored).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ FILES = (
     ("estimate.pdf", "application/pdf"),
     ("scope.xml", "text/xml"),
 )
-FAULTS = ("poison", "flaky", "missing")
+FAULTS = ("poison", "flaky", "missing", "stalled")
 
 
 @attrs.define
@@ -51,7 +52,7 @@ def generate(services: DemoServices, options: DemoOptions) -> Generated:
     start = datetime.now(UTC) - timedelta(minutes=5)
     for number in range(options.events):
         trace = f"demo-{options.seed}-{number:06d}"
-        fault = FAULTS[number % 3] if rng.random() < options.fault_rate else None
+        fault = FAULTS[number % len(FAULTS)] if rng.random() < options.fault_rate else None
         urls = [
             _stored_file(services, trace, index, rng) for index in range(rng.choice((0, 1, 1, 2)))
         ]
@@ -59,6 +60,8 @@ def generate(services: DemoServices, options: DemoOptions) -> Generated:
             urls.append(_fault_file(services, trace, fail_first=1, status=500))
         elif fault == "missing":
             urls.append(_fault_file(services, trace, fail_first=1_000_000, status=404))
+        elif fault == "stalled":
+            urls.append(_stalled_file(services, trace))
         moment = start + timedelta(milliseconds=number)
         out.rows.append(_row(trace, rng.choice(SUBTYPES), number, urls, moment, fault == "poison"))
         if fault == "poison":
@@ -103,6 +106,20 @@ def _fault_file(services: DemoServices, trace: str, *, fail_first: int, status: 
         path,
         Route(body=body, content_type="application/pdf", fail_first=fail_first, fail_status=status),
     )
+    return services.files().url(path)
+
+
+def _stalled_file(services: DemoServices, trace: str) -> str:
+    from vpipe_core.testing.http_files import Route
+
+    path = f"/stalled/{trace}/scan.pdf"
+    route = Route(
+        body=f"{trace} scan ".encode() * 4096,
+        content_type="application/pdf",
+        stalls=[(16 * 1024, 2.0)],
+        stall_times=1,
+    )
+    services.files().add(path, route)
     return services.files().url(path)
 
 
