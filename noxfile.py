@@ -50,6 +50,7 @@ BENCHMARKS = {
     "passthrough": [],  # runtime loop vs a bare confluent-kafka loop (target >= 0.7)
     "ingester": [],  # xact-event-ingester vs the core pass-through
     "delta": [],  # exactly-once DeltaSink vs bare write_deltalake (target >= 0.6)
+    "entity_writer": [],  # claimx-entity-writer vs bare deltalake merges of the same rows
     "download": ["--size-mb", "500"],  # Downloader vs bare urllib3 from moto (target >= 0.8)
     "workers": [],  # start-to-ready and idle RSS per worker (targets <= 3 s, <= 100 MB)
 }

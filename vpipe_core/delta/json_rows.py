@@ -8,6 +8,7 @@ rejects what does not fit, naming the table and the column.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,16 +19,26 @@ from vpipe_core.delta.schema import TableSpec
 def typed_row(spec: TableSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     """`row` with the text of its timestamp and date columns parsed; unparseable text stays
     text (and is rejected by the conversion with the column's name)."""
-    types = spec.column_types()
     typed = dict(row)
-    for column, value in row.items():
+    timestamps, dates = _time_columns(spec)
+    for column in timestamps:
+        value = row.get(column)
         if isinstance(value, str):
-            kind = types.get(column)
-            if kind == "timestamp":
-                typed[column] = _timestamp(value)
-            elif kind == "date":
-                typed[column] = _date(value)
+            typed[column] = _timestamp(value)
+    for column in dates:
+        value = row.get(column)
+        if isinstance(value, str):
+            typed[column] = _date(value)
     return typed
+
+
+@functools.cache
+def _time_columns(spec: TableSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    types = spec.column_types()
+    return (
+        tuple(name for name, kind in types.items() if kind == "timestamp"),
+        tuple(name for name, kind in types.items() if kind == "date"),
+    )
 
 
 def _timestamp(text: str) -> datetime | str:
