@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -189,8 +190,8 @@ class ClaimxDemoRun:
         ]
 
 
-def table_env(services: DemoServices) -> dict[str, str]:
-    tables = services.tables
+def table_env(tables: Path) -> dict[str, str]:
+    """CLAIMX_DELTA_*_TABLE for every ClaimX table, under `tables`."""
     names = {
         "EVENTS": "claimx_events",
         "INVENTORY": "claimx_attachments",
@@ -238,7 +239,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
         "CLAIMX_API_TOKEN": api.token,
         "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
         "ONELAKE_BASE_PATH": f"file://{services.onelake}",
-        **table_env(services),
+        **table_env(services.tables),
     }
     return ClaimxDemoRun(services, generated, env)
 
