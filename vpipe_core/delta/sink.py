@@ -1,9 +1,10 @@
 """A batch sink into one Delta table, exactly once per (application id, version).
 
-Each write commits the batch together with a Delta application transaction
-(`app_id` = `<worker>-<topic>-<partition>`, `version` = the batch's last Kafka offset). A batch
-whose version is not above the recorded one was already committed (the process died between the
-Delta commit and the Kafka commit) and is skipped. All deltalake work runs in the worker process
+Each write commits the batch together with Delta application transactions
+(`app_id` = `<worker>-<topic>-<partition>`, `version` = the batch's last Kafka offset in that
+partition; one commit may carry several). A batch whose versions are not above the recorded
+ones was already committed (the process died between the Delta commit and the Kafka commit) and
+is skipped. All deltalake work runs in the worker process
 (`DeltaProcess`), bounded by `timeout_s`.
 """
 
