@@ -221,3 +221,10 @@ def test_batch_size_comes_from_the_setting(tables):
     handler = build(context({**table_env(tables), "CLAIMX_ENTITY_BATCH_SIZE": "37"}))
     assert isinstance(handler, MultiTableWriter) and handler.batch_size == 37
     handler.close()
+
+
+def test_the_delta_write_timeout_comes_from_the_setting(tables):
+    handler = build(context({**table_env(tables), "DELTA_WRITE_TIMEOUT_SECONDS": "42"}))
+    assert isinstance(handler, MultiTableWriter)
+    assert {table.sink.timeout_s for table in handler._tables} == {42}
+    handler.close()
