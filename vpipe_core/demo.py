@@ -70,6 +70,10 @@ class DemoRun(Protocol):
 
     env: Mapping[str, str]
 
+    def feed(self) -> None:
+        """Publish the events (called once every worker is ready)."""
+        ...
+
     def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
         """(stage, count) pairs for the live progress line."""
         ...
@@ -170,6 +174,29 @@ def table_rows(path: Path, columns: list[str] | None = None) -> list[dict[str, A
         return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist()
     except TableNotFoundError:
         return []
+
+
+def latency_details(path: Path) -> tuple[tuple[str, object], ...]:
+    """Event → row latency (`created_at` - `ingested_at`) p50/p99 and rows/s of an events table."""
+    rows = table_rows(path, ["ingested_at", "created_at"])
+    pairs = [
+        (r["ingested_at"], r["created_at"]) for r in rows if r["ingested_at"] and r["created_at"]
+    ]
+    if not pairs:
+        return ()
+    latencies = sorted((written - ingested).total_seconds() for ingested, written in pairs)
+    span = (max(w for _, w in pairs) - min(i for i, _ in pairs)).total_seconds()
+    p50, p99 = (
+        latencies[len(latencies) // 2],
+        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    )
+    return (
+        ("event → row latency p50 / p99", f"{p50:.1f} s / {p99:.1f} s"),
+        (
+            "events table rows per second (first ingestion to last write)",
+            f"{len(pairs) / max(span, 1e-3):.0f}",
+        ),
+    )
 
 
 def table_count(path: Path) -> int:

@@ -159,7 +159,10 @@ def _run(
             _create_topics(scenarios, broker.bootstrap)
             runs = [_prepare(scenario, services, options) for scenario in scenarios]
             _start_workers(scenarios, runs, services, workers)
-            click.echo(f"ready        {len(workers)} processes in {_since(started)}\n")
+            click.echo(f"ready        {len(workers)} processes in {_since(started)}")
+            for scenario, run in zip(scenarios, runs, strict=True):
+                run.feed()
+                click.echo(f"fed          {scenario.name}: {options.events} events\n")
             accountings = _watch(scenarios, runs, workers, duration, keep, chaos)
             _stop(workers)
             return _summary(scenarios, runs, accountings, root, started)

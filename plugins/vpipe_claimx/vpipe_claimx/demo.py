@@ -27,6 +27,7 @@ from vpipe_core.demo import (
     DemoScenario,
     DemoServices,
     MetricsSnapshot,
+    latency_details,
     query_hint,
     table_count,
     table_rows,
@@ -78,12 +79,12 @@ def project_events(project_id: str, media_ids: list[str], assignment_id: str) ->
     ]
 
 
-def generate(options: DemoOptions) -> Generated:
+def generate(options: DemoOptions, start: datetime) -> Generated:
+    """The events, with ingestion times from `start` (1 ms apart); deterministic otherwise."""
     from vpipe_claimx.testing.fake_data import generated_assignment_id, generated_media_ids
 
     rng = random.Random(options.seed)
     out = Generated()
-    start = datetime.now(UTC) - timedelta(minutes=5)
     project = FIRST_PROJECT
     while len(out.rows) < options.events:
         project_id = str(project)
@@ -119,12 +120,26 @@ def _add(out: Generated, row: dict[str, Any], fault: str | None) -> None:
 
 
 class ClaimxDemoRun:
-    def __init__(self, services: DemoServices, generated: Generated, env: Mapping[str, str]):
+    def __init__(
+        self,
+        services: DemoServices,
+        options: DemoOptions,
+        generated: Generated,
+        env: Mapping[str, str],
+        kusto: Any,
+    ) -> None:
         self.env = env
+        self._options = options
+        self._kusto = kusto
         self._services = services
         self._generated = generated
         self._dlq = services.tail("claimx.dlq")
         self._rows = 0
+
+    def feed(self) -> None:
+        """The rows reach the table now: ingestion times (and so event ids) start now."""
+        self._generated = generate(self._options, datetime.now(UTC))
+        self._kusto.add_rows(self._generated.rows)
 
     def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
         return [
@@ -171,6 +186,7 @@ class ClaimxDemoRun:
         tables = self._services.tables
         counts = [(name, table_count(tables / name)) for name in ENTITY_TABLES]
         return (
+            *latency_details(tables / "claimx_events"),
             *((f"rows in {name}", count) for name, count in counts),
             ("media stored (claimx_attachments)", table_count(tables / "claimx_attachments")),
             ("dead letters in claimx.dlq", len(self._dlq.records)),
@@ -211,7 +227,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
     from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
     from vpipe_core.testing.kusto import KustoStandIn
 
-    generated = generate(options)
+    generated = generate(options, datetime.now(UTC))  # faults per project; times set by feed
     known = range(FIRST_PROJECT, UNKNOWN_PROJECT_BASE)
     api = services.start(FakeClaimxApi(generate=lambda pid: pid.isdigit() and int(pid) in known))
     for project_id in generated.throttled:
@@ -220,7 +236,6 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
         api.inject(f"/export/project/{project_id}/media$", Fault.http(503))
     kusto = services.start(
         KustoStandIn(
-            generated.rows,
             table="ClaimXEvents",
             database="claimx",
             key_column=None,
@@ -241,7 +256,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
         "ONELAKE_BASE_PATH": f"file://{services.onelake}",
         **table_env(services.tables),
     }
-    return ClaimxDemoRun(services, generated, env)
+    return ClaimxDemoRun(services, options, generated, env, kusto)
 
 
 scenario = DemoScenario(

@@ -23,6 +23,7 @@ from vpipe_core.demo import (
     DemoScenario,
     DemoServices,
     MetricsSnapshot,
+    latency_details,
     query_hint,
     table_rows,
 )
@@ -35,6 +36,7 @@ FILES = (
     ("estimate.pdf", "application/pdf"),
     ("scope.xml", "text/xml"),
 )
+POISON_TIME = "not a time"
 FAULTS = ("poison", "flaky", "missing", "stalled")
 
 
@@ -79,7 +81,7 @@ def _row(
     return {
         "type": f"verisk.claims.property.xn.{subtype}",
         "version": 1,
-        "utcDateTime": "not a time" if poison else moment.isoformat(),
+        "utcDateTime": POISON_TIME if poison else moment.isoformat(),
         "traceId": trace,
         "data": {
             "assignmentId": f"DEMO{number % 97:04d}",
@@ -124,12 +126,23 @@ def _stalled_file(services: DemoServices, trace: str) -> str:
 
 
 class XactDemoRun:
-    def __init__(self, services: DemoServices, generated: Generated, env: Mapping[str, str]):
+    def __init__(
+        self, services: DemoServices, generated: Generated, env: Mapping[str, str], kusto: Any
+    ) -> None:
         self.env = env
+        self._kusto = kusto
         self._services = services
         self._generated = generated
         self._dlq = services.tail("xact.dlq")
         self._rows = 0
+
+    def feed(self) -> None:
+        """The rows reach the table now: their event and ingestion times are the feeding time."""
+        now = datetime.now(UTC).isoformat()
+        for row in self._generated.rows:
+            if row["utcDateTime"] != POISON_TIME:
+                row["utcDateTime"] = now
+        self._kusto.add_rows(self._generated.rows)
 
     def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
         return [
@@ -165,6 +178,7 @@ class XactDemoRun:
             missing=tuple(missing + [f"attachment {m}" for m in missing_files]),
             duplicated=tuple(sorted({t for t in written if written.count(t) > 1})) if final else (),
             details=(
+                *(latency_details(tables / "xact_events") if final else ()),
                 ("attachments stored", len(stored)),
                 ("attachments failed (xact_attachments_failed)", len(failed)),
                 ("dead letters in xact.dlq", len(self._dlq.records)),
@@ -193,7 +207,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
     from vpipe_core.testing.kusto import KustoStandIn
 
     generated = generate(services, options)
-    kusto = services.start(KustoStandIn(generated.rows, table="Events", database="xact"))
+    kusto = services.start(KustoStandIn(table="Events", database="xact"))
     tables = services.tables
     env = {
         "XACT_EVENT_SOURCE": "eventhouse",
@@ -208,7 +222,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
         "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
         "ONELAKE_BASE_PATH": f"file://{services.onelake}",
     }
-    return XactDemoRun(services, generated, env)
+    return XactDemoRun(services, generated, env, kusto)
 
 
 scenario = DemoScenario(
