@@ -31,46 +31,13 @@ import deltalake
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from vpipe_core.delta import Column, DeltaProcess, DeltaSink, TableSpec, arrow_schema
+from vpipe_core.delta import DeltaProcess, DeltaSink, arrow_schema
 from vpipe_core.delta.convert import from_ipc, prepare, to_ipc
+from vpipe_xact.tables import XACT_EVENTS
 
 TARGET_RATIO = 0.6
-STRING_COLUMNS = (
-    "type",
-    "status_subtype",
-    "version",
-    "trace_id",
-    "event_id",
-    "ingestion_time",
-    "description",
-    "assignment_id",
-    "original_assignment_id",
-    "xn_address",
-    "carrier_id",
-    "estimate_version",
-    "note",
-    "author",
-    "sender_reviewer_name",
-    "sender_reviewer_email",
-    "carrier_reviewer_name",
-    "carrier_reviewer_email",
-    "event_datetime_mdt",
-    "attachments",
-    "claim_number",
-    "contact_type",
-    "raw_json",
-)
-SPEC = TableSpec(
-    name="bench_events",
-    columns=(
-        *(Column(name, "string") for name in STRING_COLUMNS),
-        Column("ingested_at", "timestamp"),
-        Column("event_date", "date"),
-        Column("created_at", "timestamp"),
-        Column("created_date", "date"),
-    ),
-    partition_by=("event_date",),
-)
+SPEC = XACT_EVENTS  # the table the XACT delta writer writes
+STRING_COLUMNS = tuple(c.name for c in SPEC.columns if c.type == "string")
 Row = dict[str, Any]
 Append = Callable[[list[Row], int], None]
 
