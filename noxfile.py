@@ -52,6 +52,7 @@ BENCHMARKS = {
     "delta": [],  # exactly-once DeltaSink vs bare write_deltalake (target >= 0.6)
     "entity_writer": [],  # claimx-entity-writer vs bare deltalake merges of the same rows
     "download": ["--size-mb", "500"],  # Downloader vs bare urllib3 from moto (target >= 0.8)
+    "enricher": [],  # claimx-enricher vs concurrency / latency against the fake API (50 ms)
     "workers": [],  # start-to-ready and idle RSS per worker (targets <= 3 s, <= 100 MB)
 }
 

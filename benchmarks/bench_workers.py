@@ -21,6 +21,7 @@ from pathlib import Path
 from vpipe_core.registry import load_all_workers
 from vpipe_core.testing.broker import LocalBroker
 from vpipe_core.testing.workers import WorkerProcess, worker_environment
+from vpipe_core.topics import create_worker_topics
 
 TARGET_READY_S = 3.0
 TARGET_RSS_MB = 100.0
@@ -106,6 +107,7 @@ def main() -> int:
     failures = 0
     with LocalBroker(log_path=root / "broker.log") as broker:
         env = worker_environment(broker.bootstrap, root, **placeholder_env(root))
+        create_worker_topics(broker.bootstrap, chosen, env)
         for spec in chosen:
             try:
                 ready_s, rss = measure(spec.name, spec.port_for(1), env, root, args.idle)

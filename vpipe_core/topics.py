@@ -83,3 +83,26 @@ def create_topics(
             exists = getattr(error, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS
             results[name] = "exists" if exists else str(exc)
     return results
+
+
+def create_worker_topics(
+    bootstrap: str, specs: Iterable[WorkerSpec], env: Mapping[str, str], max_partitions: int = 4
+) -> list[TopicDecl]:
+    """Create every topic `specs` declare on a local broker (demo, benchmarks), with at most
+    `max_partitions` partitions; RuntimeError naming the topics that could not be created."""
+    from confluent_kafka.admin import AdminClient
+
+    from vpipe_core.config.loader import load_settings
+
+    env = {**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    topics = [
+        attrs.evolve(topic, partitions=min(topic.partitions, max_partitions))
+        for topic in declared_topics(specs, load_settings(CoreSettings, env), env)
+    ]
+    results = create_topics(AdminClient({"bootstrap.servers": bootstrap}), topics)
+    failed = {
+        name: result for name, result in results.items() if result not in ("created", "exists")
+    }
+    if failed:
+        raise RuntimeError(f"cannot create topics: {failed}")
+    return topics

@@ -178,25 +178,17 @@ def _since(started: float) -> str:
 
 
 def _create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    from vpipe_core.config.core import CoreSettings
-    from vpipe_core.config.loader import load_settings
     from vpipe_core.registry import load_worker
-    from vpipe_core.topics import create_topics, declared_topics
+    from vpipe_core.topics import create_worker_topics
 
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    env: dict[str, str] = {}
     for scenario in scenarios:
         env.update(scenario.env)
     specs = [load_worker(name) for scenario in scenarios for name, _ in scenario.workers]
-    topics = declared_topics(specs, load_settings(CoreSettings, env), env)
-    topics = [t.__class__(t.name, min(t.partitions, 4), t.retention_hours) for t in topics]
-    results = create_topics(AdminClient({"bootstrap.servers": bootstrap}), topics)
-    failed = {
-        name: result for name, result in results.items() if result not in ("created", "exists")
-    }
-    if failed:
-        raise click.ClickException(f"cannot create topics: {failed}")
+    try:
+        topics = create_worker_topics(bootstrap, specs, env)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"topics       {len(topics)} created")
 
 
