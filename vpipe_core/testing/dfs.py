@@ -41,11 +41,12 @@ import time
 import uuid
 from collections.abc import Iterable
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from vpipe_core.testing.http_server import LoopbackHTTPServer
 from vpipe_core.testing.tls import self_signed_pem
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ class LocalDfs:
         self._staged: dict[tuple[str, str], _Staged] = {}
         self._content_types: dict[tuple[str, str], str] = {}
         self._private = Path(tempfile.mkdtemp(prefix="vpipe-dfs-"))
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for name in filesystems:
             self.create_filesystem(name)
@@ -164,8 +165,7 @@ class LocalDfs:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> LocalDfs:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
+        server = LoopbackHTTPServer(("127.0.0.1", 0), _Handler)
         server.dfs = self  # type: ignore[attr-defined]
         if self.tls:
             server.socket = self._tls_context().wrap_socket(server.socket, server_side=True)

@@ -18,10 +18,12 @@ import itertools
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import attrs
+
+from vpipe_core.testing.http_server import LoopbackHTTPServer
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 
@@ -61,8 +63,7 @@ class FileServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.file_server = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._serve, name="file-server", daemon=True)
 

@@ -24,9 +24,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from vpipe_core.testing.http_server import LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from azure.kusto.data import KustoClient
@@ -743,9 +745,7 @@ def _error_body(status: int, message: str, request_id: str | None, semantic: boo
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackHTTPServer):
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], standin: KustoStandIn
     ) -> None:

@@ -11,6 +11,7 @@ through a tier, then enriched).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -127,10 +128,12 @@ class ClaimxDemoRun:
         generated: Generated,
         env: Mapping[str, str],
         kusto: Any,
+        api: Any,
     ) -> None:
         self.env = env
         self._options = options
         self._kusto = kusto
+        self._api = api
         self._services = services
         self._generated = generated
         self._dlq = services.tail("claimx.dlq")
@@ -158,9 +161,8 @@ class ClaimxDemoRun:
         tables = self._services.tables
         written = [r["event_id"] for r in table_rows(tables / "claimx_events", ["event_id"])]
         self._rows = len(written)
-        stored = {
-            str(r["media_id"]) for r in table_rows(tables / "claimx_attachments", ["media_id"])
-        }
+        inventory = table_rows(tables / "claimx_attachments", ["media_id", "blob_path"])
+        stored = {str(r["media_id"]) for r in inventory}
         projects = {
             str(r["project_id"]) for r in table_rows(tables / "claimx_projects", ["project_id"])
         }
@@ -172,6 +174,8 @@ class ClaimxDemoRun:
         missing += [f"dead letter for {e}" for e in sorted(generated.dead - dead_keys)]
         missing += [f"media {m}" for m in sorted(generated.media - stored)]
         missing += [f"project {p}" for p in sorted(generated.projects - projects)]
+        if final:
+            missing += self._bad_files(inventory)
         duplicated = {e for e in written if written.count(e) > 1} if final else set()
         return Accounting(
             events=len(generated.rows),
@@ -181,6 +185,16 @@ class ClaimxDemoRun:
             duplicated=tuple(sorted(duplicated)),
             details=self._table_counts() if final else (),
         )
+
+    def _bad_files(self, inventory: list[dict[str, Any]]) -> list[str]:
+        """Inventory rows whose stored file is absent or differs from what the API served."""
+        bad = []
+        for row in inventory:
+            path = self._services.onelake / "claimx" / row["blob_path"]
+            expected = self._api.file_sha256(str(row["media_id"]))
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+                bad.append(f"media {row['media_id']} (file {path} missing or checksum differs)")
+        return bad
 
     def _table_counts(self) -> tuple[tuple[str, object], ...]:
         tables = self._services.tables
@@ -256,7 +270,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
         "ONELAKE_BASE_PATH": f"file://{services.onelake}",
         **table_env(services.tables),
     }
-    return ClaimxDemoRun(services, options, generated, env, kusto)
+    return ClaimxDemoRun(services, options, generated, env, kusto, api)
 
 
 scenario = DemoScenario(

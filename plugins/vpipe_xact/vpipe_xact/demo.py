@@ -4,11 +4,14 @@ attachments on moto S3, faults on a local file server; every worker of the domai
 Faults (`--fault-rate`), spread evenly over the affected events: a poison row (an unreadable
 `utcDateTime`: dead at the ingester and the delta writer), an attachment answering 500 once
 (retried through a tier, then stored), an attachment answering 404 (`xact_attachments_failed`),
-and an attachment whose first response stalls mid-body for 2 s (slow, then stored).
+and an attachment whose first response stalls mid-body for 2 s (slow, then stored). Files go
+to OneLake through the real DataLake client: the DFS stand-in over TLS, with tokens from a local
+managed-identity endpoint; with faults on, its first uploads answer 503 (retried, then stored).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -37,6 +40,7 @@ FILES = (
     ("scope.xml", "text/xml"),
 )
 POISON_TIME = "not a time"
+ONELAKE_FILESYSTEM = "demo-workspace"
 FAULTS = ("poison", "flaky", "missing", "stalled")
 
 
@@ -46,6 +50,7 @@ class Generated:
     valid: set[str] = attrs.field(factory=set)  # trace ids expected in xact_events
     poison: set[str] = attrs.field(factory=set)  # trace ids expected in the DLQ
     attachments: dict[str, str] = attrs.field(factory=dict)  # media id -> "stored" | "failed"
+    digests: dict[str, str] = attrs.field(factory=dict)  # url -> sha256 of the served bytes
 
 
 def generate(services: DemoServices, options: DemoOptions) -> Generated:
@@ -55,15 +60,17 @@ def generate(services: DemoServices, options: DemoOptions) -> Generated:
     for number in range(options.events):
         trace = f"demo-{options.seed}-{number:06d}"
         fault = FAULTS[number % len(FAULTS)] if rng.random() < options.fault_rate else None
-        urls = [
+        files = [
             _stored_file(services, trace, index, rng) for index in range(rng.choice((0, 1, 1, 2)))
         ]
         if fault == "flaky":
-            urls.append(_fault_file(services, trace, fail_first=1, status=500))
+            files.append(_fault_file(services, trace, fail_first=1, status=500))
         elif fault == "missing":
-            urls.append(_fault_file(services, trace, fail_first=1_000_000, status=404))
+            files.append(_fault_file(services, trace, fail_first=1_000_000, status=404))
         elif fault == "stalled":
-            urls.append(_stalled_file(services, trace))
+            files.append(_stalled_file(services, trace))
+        out.digests.update((url, hashlib.sha256(body).hexdigest()) for url, body in files)
+        urls = [url for url, _ in files]
         moment = start + timedelta(milliseconds=number)
         out.rows.append(_row(trace, rng.choice(SUBTYPES), number, urls, moment, fault == "poison"))
         if fault == "poison":
@@ -92,13 +99,17 @@ def _row(
     }
 
 
-def _stored_file(services: DemoServices, trace: str, index: int, rng: random.Random) -> str:
+def _stored_file(
+    services: DemoServices, trace: str, index: int, rng: random.Random
+) -> tuple[str, bytes]:
     name, content_type = FILES[rng.randrange(len(FILES))]
     body = (f"{trace}/{index}/{name} " * rng.randint(64, 4096)).encode()
-    return services.s3().put(f"xact/{trace}/{index}/{name}", body, content_type)
+    return services.s3().put(f"xact/{trace}/{index}/{name}", body, content_type), body
 
 
-def _fault_file(services: DemoServices, trace: str, *, fail_first: int, status: int) -> str:
+def _fault_file(
+    services: DemoServices, trace: str, *, fail_first: int, status: int
+) -> tuple[str, bytes]:
     from vpipe_core.testing.http_files import Route
 
     kind = "flaky" if status == 500 else "missing"
@@ -108,29 +119,38 @@ def _fault_file(services: DemoServices, trace: str, *, fail_first: int, status: 
         path,
         Route(body=body, content_type="application/pdf", fail_first=fail_first, fail_status=status),
     )
-    return services.files().url(path)
+    return services.files().url(path), body
 
 
-def _stalled_file(services: DemoServices, trace: str) -> str:
+def _stalled_file(services: DemoServices, trace: str) -> tuple[str, bytes]:
     from vpipe_core.testing.http_files import Route
 
     path = f"/stalled/{trace}/scan.pdf"
+    body = f"{trace} scan ".encode() * 4096
     route = Route(
-        body=f"{trace} scan ".encode() * 4096,
+        body=body,
         content_type="application/pdf",
         stalls=[(16 * 1024, 2.0)],
         stall_times=1,
     )
     services.files().add(path, route)
-    return services.files().url(path)
+    return services.files().url(path), body
 
 
 class XactDemoRun:
     def __init__(
-        self, services: DemoServices, generated: Generated, env: Mapping[str, str], kusto: Any
+        self,
+        services: DemoServices,
+        generated: Generated,
+        env: Mapping[str, str],
+        kusto: Any,
+        dfs: Any,
+        dfs_faults: int,
     ) -> None:
         self.env = env
         self._kusto = kusto
+        self._dfs = dfs
+        self._dfs_faults = dfs_faults
         self._services = services
         self._generated = generated
         self._dlq = services.tail("xact.dlq")
@@ -138,6 +158,8 @@ class XactDemoRun:
 
     def feed(self) -> None:
         """The rows reach the table now: their event and ingestion times are the feeding time."""
+        if self._dfs_faults:
+            self._dfs.fail_next(self._dfs_faults, 503, operation="flush")
         now = datetime.now(UTC).isoformat()
         for row in self._generated.rows:
             if row["utcDateTime"] != POISON_TIME:
@@ -160,7 +182,10 @@ class XactDemoRun:
         tables = self._services.tables
         written = [r["trace_id"] for r in table_rows(tables / "xact_events", ["trace_id"])]
         self._rows = len(written)
-        stored = {r["media_id"] for r in table_rows(tables / "xact_attachments", ["media_id"])}
+        inventory = table_rows(
+            tables / "xact_attachments", ["media_id", "attachment_url", "blob_path"]
+        )
+        stored = {r["media_id"] for r in inventory}
         failed = {
             r["media_id"] for r in table_rows(tables / "xact_attachments_failed", ["media_id"])
         }
@@ -168,6 +193,8 @@ class XactDemoRun:
         dead = self._dead_traces() & self._generated.poison
         written_set = set(written) & self._generated.valid
         missing_files = [m for m in self._generated.attachments if m not in stored | failed]
+        if final:
+            missing_files += self._bad_files(inventory)
         missing = sorted(self._generated.valid - written_set) + sorted(
             self._generated.poison - dead
         )
@@ -179,11 +206,22 @@ class XactDemoRun:
             duplicated=tuple(sorted({t for t in written if written.count(t) > 1})) if final else (),
             details=(
                 *(latency_details(tables / "xact_events") if final else ()),
+                ("OneLake uploads answered 503 (then retried)", self._dfs_faults),
                 ("attachments stored", len(stored)),
                 ("attachments failed (xact_attachments_failed)", len(failed)),
                 ("dead letters in xact.dlq", len(self._dlq.records)),
             ),
         )
+
+    def _bad_files(self, inventory: list[dict[str, Any]]) -> list[str]:
+        """Inventory rows whose stored file is absent or differs from the bytes served."""
+        bad = []
+        for row in inventory:
+            path = self._dfs.local_path(ONELAKE_FILESYSTEM, f"files/xact/{row['blob_path']}")
+            expected = self._generated.digests.get(row["attachment_url"])
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+                bad.append(f"{row['media_id']} (file {path} missing or checksum differs)")
+        return bad
 
     def _dead_traces(self) -> set[str]:
         traces = set()
@@ -198,16 +236,24 @@ class XactDemoRun:
         tables = self._services.tables
         return [
             ("xact tables", f"{tables}/xact_events, xact_attachments, xact_attachments_failed"),
-            ("xact files", str(self._services.onelake / "xact")),
+            (
+                "xact files",
+                f"{self._dfs.local_path(ONELAKE_FILESYSTEM, 'files/xact')} (DFS stand-in)",
+            ),
             ("query", query_hint(tables / "xact_events")),
         ]
 
 
 def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
+    from vpipe_core.testing.dfs import LocalDfs
+    from vpipe_core.testing.identity import LocalManagedIdentity
     from vpipe_core.testing.kusto import KustoStandIn
 
     generated = generate(services, options)
     kusto = services.start(KustoStandIn(table="Events", database="xact"))
+    dfs = services.start(LocalDfs(services.onelake, filesystems=[ONELAKE_FILESYSTEM], tls=True))
+    identity = services.start(LocalManagedIdentity())
+    dfs_faults = round(len(generated.attachments) * options.fault_rate / 4)
     tables = services.tables
     env = {
         "XACT_EVENT_SOURCE": "eventhouse",
@@ -220,14 +266,16 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
         "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
         "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
         "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
-        "ONELAKE_BASE_PATH": f"file://{services.onelake}",
+        "ONELAKE_BASE_PATH": dfs.url(ONELAKE_FILESYSTEM, "files"),
+        "CA_BUNDLE": str(dfs.ca_file),
+        **identity.env,
     }
-    return XactDemoRun(services, generated, env, kusto)
+    return XactDemoRun(services, generated, env, kusto, dfs, dfs_faults)
 
 
 scenario = DemoScenario(
     name="xact",
-    description="all eight XACT workers: Kusto stand-in → Delta tables and file:// OneLake",
+    description="all eight XACT workers: Kusto stand-in → Delta tables and OneLake (DFS stand-in)",
     workers=(
         ("xact-poller", 1),
         ("xact-event-ingester", 1),
