@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, bench, demo (and e2e once the chaos suite lands)."""
+"""Sessions: tests, lint (the CI pair), bench, demo and e2e (the chaos test at full size)."""
 
 from __future__ import annotations
 
