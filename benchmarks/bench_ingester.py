@@ -34,7 +34,7 @@ from benchmarks.bench_passthrough import (
 from vpipe_core.dedup import DedupWindow
 from vpipe_core.outcome import Done, Outcome
 from vpipe_core.record import Record
-from vpipe_xact.ingester import Ingester
+from vpipe_xact.ingester import ingester
 
 TEMPLATE = {
     "type": "verisk.claims.property.xn.documentsReceived",
@@ -62,7 +62,7 @@ class TimedIngester:
     """The real ingester, writing to the run's own output topic, with the benchmark's clock."""
 
     def __init__(self, output: str, store: Path, worker: str) -> None:
-        self._ingester = Ingester(DedupWindow(store, 24 * 3600, 1_000_000), worker)
+        self._ingester = ingester(DedupWindow(store, 24 * 3600, 1_000_000), worker)
         self._output = output
         self.first_at: float | None = None
 
@@ -82,11 +82,11 @@ def run(setup: BenchSetup, contestant: str, repeat: int, root: Path) -> float:
     topics: Topics = fresh_topics(setup.bootstrap, setup.run_id, contestant, repeat)
     preload(setup.bootstrap, topics.input, setup.messages, xact_record)
 
-    def ingester(ctx: Any, run_topics: Topics) -> TimedIngester:
+    def timed_ingester(ctx: Any, run_topics: Topics) -> TimedIngester:
         store = root / f"dedup-{repeat}.sqlite"
         return TimedIngester(run_topics.output, store, ctx.spec.name)
 
-    make = ingester if contestant == "ingester" else None
+    make = timed_ingester if contestant == "ingester" else None
     clock = run_worker_until_delivered(
         setup.settings, setup.env, topics, setup.messages, None, make_handler=make
     )

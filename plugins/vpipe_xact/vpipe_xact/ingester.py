@@ -7,16 +7,14 @@ from typing import Any
 
 import orjson
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.dedup import DedupWindow
-from vpipe_core.outcome import Dead, Done, Outcome, Output
+from vpipe_core.ingest import DedupIngester, Reading, worker_dedup_window
+from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
 from vpipe_xact.events import InvalidEvent, XactEvent, iso_micro, parse_event
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import ENRICHMENT
-
-NOTHING = Done(())
 
 
 def enrichment_task(event: XactEvent, now: datetime) -> dict[str, Any]:
@@ -36,39 +34,24 @@ def enrichment_task(event: XactEvent, now: datetime) -> dict[str, Any]:
     }
 
 
-class Ingester:
-    def __init__(self, dedup: DedupWindow, worker: str) -> None:
-        self._dedup = dedup
-        self._dedup_hits = metrics.dedup_hits.labels(worker)
-
-    def handle(self, record: Record) -> Outcome:
-        try:
-            event = parse_event(record.value)
-        except InvalidEvent as exc:
-            return Dead(f"invalid XACT event: {exc}")
-        where = (record.topic, record.partition)
-        if self._dedup.is_duplicate(event.trace_id, where, record.offset):
-            self._dedup_hits.inc()
-            return NOTHING
-        if event.assignment_id is None:
-            return NOTHING  # written to xact_events by the delta writer, never enriched
-        self._dedup.hold(event.trace_id, where, record.offset)
-        task = orjson.dumps(enrichment_task(event, datetime.now(UTC)))
-        trace = event.trace_id.encode()
-        return Done((Output(ENRICHMENT, task, trace, [("trace_id", trace)]),))
-
-    def on_commit(self, positions: dict[tuple[str, int], int]) -> None:
-        self._dedup.on_commit(positions)
-
-    def on_revoke(self, partitions: list[Any]) -> None:
-        self._dedup.release({(tp.topic, tp.partition) for tp in partitions})
-
-    def close(self) -> None:
-        self._dedup.close()
+def read_event(record: Record) -> Reading:
+    """Keyed by trace id; an event without an assignment is written to xact_events by the delta
+    writer and never enriched (no task)."""
+    try:
+        event = parse_event(record.value)
+    except InvalidEvent as exc:
+        return Dead(f"invalid XACT event: {exc}")
+    if event.assignment_id is None:
+        return event.trace_id, None
+    task = orjson.dumps(enrichment_task(event, datetime.now(UTC)))
+    trace = event.trace_id.encode()
+    return event.trace_id, Output(ENRICHMENT, task, trace, [("trace_id", trace)])
 
 
-def build(ctx: WorkerContext) -> Ingester:
+def ingester(dedup: DedupWindow, worker: str) -> DedupIngester:
+    return DedupIngester(dedup, worker, read_event)
+
+
+def build(ctx: WorkerContext) -> DedupIngester:
     settings = ctx.settings_for(XactSettings)
-    store = ctx.settings.state_dir / f"{ctx.spec.name}.dedup.sqlite"
-    window = DedupWindow(store, settings.dedup_window_hours * 3600, ctx.settings.dedup_max_entries)
-    return Ingester(window, ctx.spec.name)
+    return ingester(worker_dedup_window(ctx, settings.dedup_window_hours), ctx.spec.name)
