@@ -18,10 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from vpipe_claimx.demo import table_env as claimx_tables
 from vpipe_core.registry import load_all_workers
 from vpipe_core.testing.broker import LocalBroker
 from vpipe_core.testing.workers import WorkerProcess, worker_environment
 from vpipe_core.topics import create_worker_topics
+from vpipe_xact.demo import table_env as xact_tables
 
 TARGET_READY_S = 3.0
 TARGET_RSS_MB = 100.0
@@ -29,22 +31,7 @@ TARGET_RSS_MB = 100.0
 
 def placeholder_env(root: Path) -> dict[str, str]:
     """Enough configuration for every worker to start; nothing here is contacted at startup."""
-    tables = root / "tables"
-    names = ("EVENTS", "INVENTORY", "FAILED")
-    claimx_entities = (
-        "PROJECTS",
-        "CONTACTS",
-        "MEDIA",
-        "TASKS",
-        "TASK_TEMPLATES",
-        "EXTERNAL_LINKS",
-        "VIDEO_COLLAB",
-    )
-    env = {f"XACT_DELTA_{n}_TABLE": str(tables / f"xact_{n.lower()}") for n in names}
-    env |= {
-        f"CLAIMX_DELTA_{n}_TABLE": str(tables / f"claimx_{n.lower()}")
-        for n in (*names, *claimx_entities)
-    }
+    env = xact_tables(root / "tables") | claimx_tables(root / "tables")
     return env | {
         "EVENT_SOURCE": "sample",
         "ONELAKE_BASE_PATH": f"file://{root / 'onelake'}",

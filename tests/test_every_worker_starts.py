@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from vpipe_claimx.demo import table_env as claimx_tables
 from vpipe_core.registry import load_all_workers
 from vpipe_core.testing.workers import WorkerProcess, worker_environment
 from vpipe_core.topics import create_worker_topics
+from vpipe_xact.demo import table_env as xact_tables
 
 DOMAINS = ("xact", "claimx")
-TABLE_VARIABLES = (
-    "XACT_DELTA_EVENTS_TABLE",
-    "XACT_DELTA_INVENTORY_TABLE",
-    "XACT_DELTA_FAILED_TABLE",
-    *(
-        f"CLAIMX_DELTA_{name}_TABLE"
-        for name in (
-            "EVENTS",
-            "INVENTORY",
-            "FAILED",
-            "PROJECTS",
-            "CONTACTS",
-            "MEDIA",
-            "TASKS",
-            "TASK_TEMPLATES",
-            "EXTERNAL_LINKS",
-            "VIDEO_COLLAB",
-        )
-    ),
-)
 
 
 @pytest.mark.slow
@@ -44,7 +26,8 @@ def test_every_domain_worker_starts_and_is_ready(fresh_kafka, tmp_path):
         ONELAKE_BASE_PATH=f"file://{tmp_path / 'onelake'}",
         CLAIMX_API_URL="http://127.0.0.1:9/service/cxedirest",
         CLAIMX_API_TOKEN="dXNlcjpwYXNz",
-        **{name: str(tmp_path / "tables" / name.lower()) for name in TABLE_VARIABLES},
+        **xact_tables(tmp_path / "tables"),
+        **claimx_tables(tmp_path / "tables"),
     )
     create_worker_topics(fresh_kafka, chosen, env)
     workers = [

@@ -9,6 +9,8 @@ workers need, live progress from their metrics, and the final accounting of ever
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -197,6 +199,21 @@ def latency_details(path: Path) -> tuple[tuple[str, object], ...]:
             f"{len(pairs) / max(span, 1e-3):.0f}",
         ),
     )
+
+
+def repeated(values: Iterable[str]) -> tuple[str, ...]:
+    """The values that occur more than once, sorted (duplicate rows of an events table)."""
+    return tuple(sorted(value for value, count in Counter(values).items() if count > 1))
+
+
+def checksum_problems(files: Iterable[tuple[str, Path, str | None]]) -> list[str]:
+    """For each (label, stored file, expected sha256): a problem when the file is absent or its
+    bytes differ from what was served."""
+    problems = []
+    for label, path, expected in files:
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            problems.append(f"{label} (file {path} missing or checksum differs)")
+    return problems
 
 
 def table_count(path: Path) -> int:

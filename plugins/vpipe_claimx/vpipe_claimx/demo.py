@@ -11,7 +11,6 @@ through a tier, then enriched).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -28,8 +27,10 @@ from vpipe_core.demo import (
     DemoScenario,
     DemoServices,
     MetricsSnapshot,
+    checksum_problems,
     latency_details,
     query_hint,
+    repeated,
     table_count,
     table_rows,
 )
@@ -176,25 +177,25 @@ class ClaimxDemoRun:
         missing += [f"project {p}" for p in sorted(generated.projects - projects)]
         if final:
             missing += self._bad_files(inventory)
-        duplicated = {e for e in written if written.count(e) > 1} if final else set()
         return Accounting(
             events=len(generated.rows),
             written=len(set(written) & expected),
             dead=len(generated.dead & dead_keys),
             missing=tuple(missing),
-            duplicated=tuple(sorted(duplicated)),
+            duplicated=repeated(written) if final else (),
             details=self._table_counts() if final else (),
         )
 
     def _bad_files(self, inventory: list[dict[str, Any]]) -> list[str]:
         """Inventory rows whose stored file is absent or differs from what the API served."""
-        bad = []
-        for row in inventory:
-            path = self._services.onelake / "claimx" / row["blob_path"]
-            expected = self._api.file_sha256(str(row["media_id"]))
-            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-                bad.append(f"media {row['media_id']} (file {path} missing or checksum differs)")
-        return bad
+        return checksum_problems(
+            (
+                f"media {row['media_id']}",
+                self._services.onelake / "claimx" / row["blob_path"],
+                self._api.file_sha256(str(row["media_id"])),
+            )
+            for row in inventory
+        )
 
     def _table_counts(self) -> tuple[tuple[str, object], ...]:
         tables = self._services.tables

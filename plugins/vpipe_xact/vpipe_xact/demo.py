@@ -15,6 +15,7 @@ import hashlib
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -26,8 +27,10 @@ from vpipe_core.demo import (
     DemoScenario,
     DemoServices,
     MetricsSnapshot,
+    checksum_problems,
     latency_details,
     query_hint,
+    repeated,
     table_rows,
 )
 from vpipe_xact import topics
@@ -203,7 +206,7 @@ class XactDemoRun:
             written=len(written_set),
             dead=len(dead),
             missing=tuple(missing + [f"attachment {m}" for m in missing_files]),
-            duplicated=tuple(sorted({t for t in written if written.count(t) > 1})) if final else (),
+            duplicated=repeated(written) if final else (),
             details=(
                 *(latency_details(tables / "xact_events") if final else ()),
                 ("OneLake uploads answered 503 (then retried)", self._dfs_faults),
@@ -215,13 +218,14 @@ class XactDemoRun:
 
     def _bad_files(self, inventory: list[dict[str, Any]]) -> list[str]:
         """Inventory rows whose stored file is absent or differs from the bytes served."""
-        bad = []
-        for row in inventory:
-            path = self._dfs.local_path(ONELAKE_FILESYSTEM, f"files/xact/{row['blob_path']}")
-            expected = self._generated.digests.get(row["attachment_url"])
-            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-                bad.append(f"{row['media_id']} (file {path} missing or checksum differs)")
-        return bad
+        return checksum_problems(
+            (
+                row["media_id"],
+                self._dfs.local_path(ONELAKE_FILESYSTEM, f"files/xact/{row['blob_path']}"),
+                self._generated.digests.get(row["attachment_url"]),
+            )
+            for row in inventory
+        )
 
     def _dead_traces(self) -> set[str]:
         traces = set()
@@ -244,6 +248,16 @@ class XactDemoRun:
         ]
 
 
+def table_env(tables: Path) -> dict[str, str]:
+    """XACT_DELTA_*_TABLE for every XACT table, under `tables`."""
+    names = {
+        "EVENTS": "xact_events",
+        "INVENTORY": "xact_attachments",
+        "FAILED": "xact_attachments_failed",
+    }
+    return {f"XACT_DELTA_{key}_TABLE": str(tables / name) for key, name in names.items()}
+
+
 def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
     from vpipe_core.testing.dfs import LocalDfs
     from vpipe_core.testing.identity import LocalManagedIdentity
@@ -262,9 +276,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
         "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
         "XACT_EVENTHOUSE_START_FROM": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
-        "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
-        "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
+        **table_env(tables),
         "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
         "ONELAKE_BASE_PATH": dfs.url(ONELAKE_FILESYSTEM, "files"),
         "CA_BUNDLE": str(dfs.ca_file),
