@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from claimx_fixtures import fixture_rows
+from claimx_fixtures import SPEC_IDS, fixture_rows
 
 from vpipe_claimx.events import raw_message
 from vpipe_core.testing.kafka import ensure_topics, produce, read_all
@@ -23,15 +23,6 @@ RAW = "claimx.events.raw"
 FIXTURES = Path(__file__).parents[2] / "plugins/vpipe_claimx/vpipe_claimx/data/claimx_events.jsonl"
 NO_BROKER = "127.0.0.1:9"  # configuration errors stop the worker before it connects
 ROW_4_KEY = "5517342|PROJECT_FILE_ADDED|98810452|||"
-SPEC_IDS = {  # claimx.md §5
-    1: "a91e8944bc989f060ac076e502f30615dfef43502d35553d70452fb84f64d761",
-    2: "98bcd9f2114c6aad4f45fcd817a9fcadda66b892d42ae27f3a9ae30b6a6ac37d",
-    4: "15a105d69674e2896abe44a8b5d69d82f04156149168beeb0764c199e1000432",
-    8: "e4cc429c7aa95633e081c603d41561cf90ae0b6b60ba46c715455b10bf0b750d",
-    13: "dd0ffa2648ae037be00890193a45621423c727a41e9258c8cc05469cc5f557d3",
-    14: "4b7843c411a8af2b74c262ca37c34e18193c414a2fadd5aae0220bc93cc88909",
-    21: "cx-src-000000123",
-}
 
 
 @pytest.fixture

@@ -186,8 +186,8 @@ def event_from_row(row: Mapping[str, Any], record_timestamp_ms: int | None = Non
     )
 
 
-def message_of(event: ClaimxEvent) -> dict[str, Any]:
-    """The `claimx.events.raw` value (§4)."""
+def event_fields(event: ClaimxEvent) -> dict[str, Any]:
+    """The event's own fields, as every ClaimX message carries them (§4, §6)."""
     return {
         "event_id": event.event_id,
         "event_type": event.event_type,
@@ -197,8 +197,12 @@ def message_of(event: ClaimxEvent) -> dict[str, Any]:
         "task_assignment_id": event.task_assignment_id,
         "video_collaboration_id": event.video_collaboration_id,
         "master_file_name": event.master_file_name,
-        "raw_data": event.raw_data,
     }
+
+
+def message_of(event: ClaimxEvent) -> dict[str, Any]:
+    """The `claimx.events.raw` value (§4)."""
+    return {**event_fields(event), "raw_data": event.raw_data}
 
 
 def raw_message(row: Mapping[str, Any], record_timestamp_ms: int | None = None) -> dict[str, Any]:
@@ -265,14 +269,7 @@ def check_enrichable(event: ClaimxEvent) -> None:
 def enrichment_task(event: ClaimxEvent, created_at: datetime) -> dict[str, Any]:
     """The §6 enrichment task (`raw_data` is not forwarded)."""
     return {
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "project_id": event.project_id,
-        "ingested_at": event.ingested_at,
-        "media_id": event.media_id,
-        "task_assignment_id": event.task_assignment_id,
-        "video_collaboration_id": event.video_collaboration_id,
-        "master_file_name": event.master_file_name,
+        **event_fields(event),
         "created_at": iso_micro(created_at),
         "retry_count": 0,
         "metadata": {},
@@ -299,8 +296,11 @@ def parse_task(value: bytes | str | Mapping[str, Any] | None) -> dict[str, Any]:
     )
     check_enrichable(event)
     metadata = task.get("metadata")
-    fields = {name: value for name, value in message_of(event).items() if name != "raw_data"}
-    return {**task, **fields, "metadata": metadata if isinstance(metadata, dict) else {}}
+    return {
+        **task,
+        **event_fields(event),
+        "metadata": metadata if isinstance(metadata, dict) else {},
+    }
 
 
 def _task_time(value: Any) -> str | None:
