@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import orjson
 
-from vpipe_core.retry.envelope import parse_iso_utc
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_core.testing.workers import worker_environment
+from vpipe_core.timestamps import parse_iso_utc
 
 ENVELOPE = {
     "vpipe_origin_topic",

@@ -6,12 +6,12 @@ import orjson
 import pytest
 from xact_fixtures import fixture_bytes, fixture_rows
 
+from vpipe_core.timestamps import iso_utc
 from vpipe_xact.events import (
     InvalidEvent,
     attachments_of,
     coerce_id,
     event_id,
-    iso_micro,
     media_id,
     parse_event,
 )
@@ -78,7 +78,7 @@ def test_missing_trace_id_is_invalid():
 
 
 def test_naive_time_is_utc():
-    assert iso_micro(parse_event(fixture_bytes(13)).event_time) == "2026-02-03T13:20:45.000000Z"
+    assert iso_utc(parse_event(fixture_bytes(13)).event_time) == "2026-02-03T13:20:45.000000Z"
 
 
 def test_data_as_json_string_and_attachment_cleanup():
@@ -127,4 +127,4 @@ def test_seven_digit_times_are_truncated_not_rounded():
     raw = orjson.dumps(
         {"type": "a.b", "utcDateTime": "2026-02-03T08:15:02.4817369Z", "traceId": "t", "data": {}}
     )
-    assert iso_micro(parse_event(raw).event_time) == "2026-02-03T08:15:02.481736Z"
+    assert iso_utc(parse_event(raw).event_time) == "2026-02-03T08:15:02.481736Z"

@@ -13,6 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from vpipe_core.record import Record
 from vpipe_core.retry import envelope as env
 from vpipe_core.retry.topics import dlq_topic
+from vpipe_core.timestamps import parse_iso_utc
 
 
 def tool_group(domain: str) -> str:
@@ -30,7 +31,7 @@ class DlqEntry(Record):
     def failed_at(self) -> datetime | None:
         text = self.header(env.FIRST_FAILED_AT)
         try:
-            return env.parse_iso_utc(text) if text else None
+            return parse_iso_utc(text) if text else None
         except ValueError:
             return None
 

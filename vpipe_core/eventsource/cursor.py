@@ -18,6 +18,7 @@ from typing import IO, Any, TypeVar
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.runner import StartupError
+from vpipe_core.timestamps import iso_utc
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class CursorFile:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_utc(datetime.now(UTC))
 
 
 def open_cursor(ctx: WorkerContext, fresh_start: str, suffix: str = "") -> CursorFile:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from vpipe_core.outcome import Category, Headers, Output
 from vpipe_core.record import ATTEMPT_HEADER, Record
 from vpipe_core.redact import redact, truncate
 from vpipe_core.retry.topics import dlq_topic, tier_topic
+from vpipe_core.timestamps import iso_utc
 
 TARGET = "vpipe_target_topic"
 ORIGIN_TOPIC = "vpipe_origin_topic"
@@ -40,15 +41,6 @@ ENVELOPE_HEADERS = frozenset(
         REDELIVERED_AT,
     }
 )
-
-
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso_utc(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def without_envelope(headers: Headers) -> Headers:

@@ -25,6 +25,7 @@ from vpipe_claimx.topics import CACHED, DOWNLOADS, RESULTS
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Category, Output
 from vpipe_core.redact import redact, truncate
+from vpipe_core.timestamps import iso_utc
 from vpipe_core.transfer.domain import (
     CachedFile,
     InvalidTransferMessage,
@@ -96,7 +97,7 @@ class ClaimxTransfer:
             message["download_url"] = fetched.url
             message["refresh_count"] = _count(message.get("refresh_count")) + fetched.refreshes
             expires = link_expiry(fetched.url)
-            message["expires_at"] = iso(expires) if expires else None
+            message["expires_at"] = iso_utc(expires) if expires else None
         return {
             **message,
             "local_cache_path": str(fetched.path),
@@ -105,7 +106,7 @@ class ClaimxTransfer:
             "content_type": fetched.content_type,
             "http_status": 200,
             "retry_count": retry_count,  # failed download attempts, reported on completion
-            "downloaded_at": iso(datetime.now(UTC)),
+            "downloaded_at": iso_utc(datetime.now(UTC)),
         }
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class ClaimxTransfer:
             "retry_count": report.retry_count,
             "url_refresh_attempted": report.url_refresh_attempted
             or _count(message.get("refresh_count")) > 0,
-            "created_at": iso(datetime.now(UTC)),
+            "created_at": iso_utc(datetime.now(UTC)),
         }
 
     def task_message(self, cached: Message) -> dict[str, Any]:
@@ -172,11 +173,6 @@ def _task(message: dict[str, Any]) -> TransferTask:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def iso(moment: datetime) -> str:
-    """UTC `…ffffffZ` (claimx.md §1)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # -- links ------------------------------------------------------------------------------------

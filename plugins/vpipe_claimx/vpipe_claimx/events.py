@@ -16,6 +16,8 @@ from typing import Any
 import attrs
 import orjson
 
+from vpipe_core.timestamps import iso_utc
+
 ALIASES: dict[str, tuple[str, ...]] = {
     "event_id": ("event_id", "eventId"),
     "event_type": ("event_type", "eventType"),
@@ -99,11 +101,6 @@ def time_from_epoch_ms(milliseconds: int) -> str:
 def ingested_datetime(canonical: str) -> datetime:
     """A canonical ingestion time as a datetime, truncated to microseconds (Clarifications)."""
     return datetime.strptime(canonical[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
-
-
-def iso_micro(moment: datetime) -> str:
-    """§1 timestamps written: `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
-    return f"{moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
 
 
 def derive_event_id(
@@ -270,7 +267,7 @@ def enrichment_task(event: ClaimxEvent, created_at: datetime) -> dict[str, Any]:
     """The §6 enrichment task (`raw_data` is not forwarded)."""
     return {
         **event_fields(event),
-        "created_at": iso_micro(created_at),
+        "created_at": iso_utc(created_at),
         "retry_count": 0,
         "metadata": {},
     }

@@ -13,11 +13,11 @@ from typing import Any
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Output
+from vpipe_core.timestamps import iso_utc
 from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
 from vpipe_core.transfer.download import DownloadResult
 from vpipe_core.transfer.download_worker import DownloadWorker, build_download_worker
 from vpipe_xact import messages
-from vpipe_xact.events import iso_micro
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import CACHED, DOWNLOADS, RESULTS
 
@@ -72,7 +72,7 @@ class XactTransfer:
             "content_type": fetched.content_type,
             "http_status": 200,
             "retry_count": retry_count,  # failed download attempts, reported on completion
-            "downloaded_at": iso_micro(datetime.now(UTC)),
+            "downloaded_at": iso_utc(datetime.now(UTC)),
         }
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:

@@ -231,9 +231,3 @@ def attachments_of(event: XactEvent) -> list[Attachment]:
         path = f"{event.status_subtype}/{event.assignment_id or 'unknown'}/{event.trace_id}/{name}"
         result.append(Attachment(url, media, kind, name, path))
     return result
-
-
-def iso_micro(moment: datetime) -> str:
-    """§1 timestamps written: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (isoformat: strftime is slow)."""
-    utc = moment.astimezone(UTC).replace(tzinfo=None)
-    return f"{utc.isoformat(timespec='microseconds')}Z"

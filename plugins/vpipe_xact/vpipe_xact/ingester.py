@@ -12,7 +12,8 @@ from vpipe_core.dedup import DedupWindow
 from vpipe_core.ingest import DedupIngester, Reading, worker_dedup_window
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
-from vpipe_xact.events import InvalidEvent, XactEvent, iso_micro, parse_event
+from vpipe_core.timestamps import iso_utc
+from vpipe_xact.events import InvalidEvent, XactEvent, parse_event
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import ENRICHMENT
 
@@ -28,8 +29,8 @@ def enrichment_task(event: XactEvent, now: datetime) -> dict[str, Any]:
         "estimate_version": event.estimate_version,
         "attachments": event.attachments,
         "data": event.data,
-        "original_timestamp": iso_micro(event.event_time),
-        "created_at": iso_micro(now),
+        "original_timestamp": iso_utc(event.event_time),
+        "created_at": iso_utc(now),
         "metadata": {},
     }
 

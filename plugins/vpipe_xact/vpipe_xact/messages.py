@@ -10,7 +10,8 @@ import orjson
 
 from vpipe_core.outcome import Output
 from vpipe_core.redact import redact, truncate
-from vpipe_xact.events import Attachment, XactEvent, iso_micro, parse_time
+from vpipe_core.timestamps import iso_utc
+from vpipe_xact.events import Attachment, XactEvent, parse_time
 
 TASK_FIELDS = ("trace_id", "event_id", "status_subtype", "assignment_id", "original_timestamp")
 # The fields that identify an attachment on every per-attachment message (§5.2-5.4).
@@ -104,7 +105,7 @@ def result(
         "retry_count": retry_count,
         "error_category": error_category,
         "error_message": truncate(redact(error_message)) if error_message else None,
-        "created_at": iso_micro(now or datetime.now(UTC)),
+        "created_at": iso_utc(now or datetime.now(UTC)),
     }
 
 

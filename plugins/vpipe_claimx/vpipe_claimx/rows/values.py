@@ -16,8 +16,9 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from vpipe_claimx.events import ingested_datetime, iso_micro
+from vpipe_claimx.events import ingested_datetime
 from vpipe_core.metrics import REGISTRY
+from vpipe_core.timestamps import iso_utc
 
 log = logging.getLogger("vpipe.claimx.rows")
 
@@ -176,12 +177,12 @@ def api_time(value: Any) -> str | None:
 
 def timestamp(moment: datetime) -> str:
     """A timestamp column value: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC)."""
-    return iso_micro(moment)
+    return iso_utc(moment)
 
 
 def ingestion_timestamp(ingested_at: str) -> str:
     """An event's canonical 7-digit ingestion time as a timestamp value (µs, truncated)."""
-    return iso_micro(ingested_datetime(ingested_at))
+    return iso_utc(ingested_datetime(ingested_at))
 
 
 def date_of(moment: datetime) -> str:
