@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.errors import DeltaWriteError
 from vpipe_core.delta.multi_table import MultiTableWriter
@@ -29,6 +30,21 @@ log = logging.getLogger("vpipe.delta")
 
 def delta_settings(ctx: WorkerContext) -> DeltaSettings:
     return ctx.settings_for(DeltaSettings)
+
+
+def missing_table(variable: str, worker: str, table: str) -> str:
+    """The configuration problem of a writer without the URI of one of its tables."""
+    return (
+        f"{variable}: required by {worker}, expected a table URI "
+        f"(abfss://…/Tables/{table} or a local path)"
+    )
+
+
+def required_table(uri: str | None, variable: str, ctx: WorkerContext, table: str) -> str:
+    """`uri`, or ConfigError (exit 2) naming `variable` when it is not set."""
+    if not uri:
+        raise ConfigError([missing_table(variable, ctx.spec.name, table)])
+    return uri
 
 
 def writer_process(ctx: WorkerContext) -> DeltaProcess:

@@ -25,13 +25,13 @@ import orjson
 from vpipe_claimx.events import ClaimxEvent, InvalidEvent, ingested_datetime, parse_raw
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.tables import CLAIMX_EVENTS
-from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, Table, TableRow
 from vpipe_core.delta.writers import (
     WritesDisabled,
     delta_settings,
     ensure_at_start,
+    required_table,
     table_sink,
     writes_disabled,
 )
@@ -87,14 +87,10 @@ def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     disabled = writes_disabled(ctx, delta, settings.delta_batch_size, BATCH_MAX_WAIT_S)
     if disabled is not None:
         return disabled
-    if not settings.delta_events_table:
-        raise ConfigError(
-            [
-                "CLAIMX_DELTA_EVENTS_TABLE: required by claimx-delta-writer, expected a "
-                "table URI (abfss://…/Tables/claimx_events or a local path)"
-            ]
-        )
-    sink = table_sink(ctx, settings.delta_events_table, CLAIMX_EVENTS, delta)
+    uri = required_table(
+        settings.delta_events_table, "CLAIMX_DELTA_EVENTS_TABLE", ctx, CLAIMX_EVENTS.name
+    )
+    sink = table_sink(ctx, uri, CLAIMX_EVENTS, delta)
     writer = MultiTableWriter(
         [Table(CLAIMX_EVENTS.name, sink)],
         ctx.spec.name,

@@ -32,6 +32,7 @@ from vpipe_core.delta.writers import (
     WritesDisabled,
     delta_settings,
     ensure_at_start,
+    missing_table,
     table_sink,
     writer_process,
     writes_disabled,
@@ -122,8 +123,7 @@ def table_uris(settings: ClaimxSettings) -> dict[str, str]:
     """Rows key → table URI; ConfigError naming every missing variable."""
     uris = {key: getattr(settings, attribute) for key, (attribute, _) in TABLE_SETTINGS.items()}
     missing = [
-        f"{variable}: required by claimx-entity-writer, expected a table URI "
-        f"(abfss://…/Tables/{ENTITY_TABLES[key].name} or a local path)"
+        missing_table(variable, "claimx-entity-writer", ENTITY_TABLES[key].name)
         for key, (_, variable) in TABLE_SETTINGS.items()
         if not uris[key]
     ]

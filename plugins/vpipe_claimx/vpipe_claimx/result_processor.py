@@ -25,13 +25,13 @@ from prometheus_client import Counter
 
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.tables import CLAIMX_ATTACHMENTS, CLAIMX_ATTACHMENTS_FAILED
-from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, Table, TableRow
 from vpipe_core.delta.writers import (
     WritesDisabled,
     delta_settings,
     ensure_at_start,
+    required_table,
     table_sink,
     writer_process,
     writes_disabled,
@@ -233,19 +233,17 @@ def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     disabled = writes_disabled(ctx, delta, BATCH_SIZE, BATCH_MAX_WAIT_S)
     if disabled is not None:
         return disabled
-    if not settings.delta_inventory_table:
-        raise ConfigError(
-            [
-                "CLAIMX_DELTA_INVENTORY_TABLE: required by claimx-result-processor, expected a "
-                "table URI (abfss://…/Tables/claimx_attachments or a local path)"
-            ]
-        )
+    uri = required_table(
+        settings.delta_inventory_table,
+        "CLAIMX_DELTA_INVENTORY_TABLE",
+        ctx,
+        CLAIMX_ATTACHMENTS.name,
+    )
     if not settings.delta_failed_table:
         log.warning(
             "CLAIMX_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
     process = writer_process(ctx)
-    uri = settings.delta_inventory_table
     tables = [Table(ATTACHMENTS, table_sink(ctx, uri, CLAIMX_ATTACHMENTS, delta, process))]
     if settings.delta_failed_table:
         uri = settings.delta_failed_table

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.exactly_once import ExactlyOnceWriter, RowOrDead
 from vpipe_core.delta.sink import DeltaSink
-from vpipe_core.delta.writers import WritesDisabled, delta_settings, table_sink, writes_disabled
+from vpipe_core.delta.writers import (
+    WritesDisabled,
+    delta_settings,
+    required_table,
+    table_sink,
+    writes_disabled,
+)
 from vpipe_core.outcome import Dead, Outcome
 from vpipe_core.record import Record
 from vpipe_xact.events import InvalidEvent, parse_event
@@ -55,12 +60,8 @@ def build(ctx: WorkerContext) -> XactEventsWriter | WritesDisabled:
     disabled = writes_disabled(ctx, delta, settings.delta_batch_size, BATCH_MAX_WAIT_S)
     if disabled is not None:
         return disabled
-    if not settings.delta_events_table:
-        raise ConfigError(
-            [
-                "XACT_DELTA_EVENTS_TABLE: required by xact-delta-writer, expected a "
-                "table URI (abfss://…/Tables/xact_events or a local path)"
-            ]
-        )
-    sink = table_sink(ctx, settings.delta_events_table, XACT_EVENTS, delta)
+    uri = required_table(
+        settings.delta_events_table, "XACT_DELTA_EVENTS_TABLE", ctx, XACT_EVENTS.name
+    )
+    sink = table_sink(ctx, uri, XACT_EVENTS, delta)
     return XactEventsWriter(sink, ctx.spec.name, settings.delta_batch_size)

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter
 
-from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_core.delta.writers import (
     WritesDisabled,
     delta_settings,
+    required_table,
     table_sink,
     writer_process,
     writes_disabled,
@@ -115,19 +115,14 @@ def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     disabled = writes_disabled(ctx, delta, BATCH_SIZE, BATCH_MAX_WAIT_S)
     if disabled is not None:
         return disabled
-    if not settings.delta_inventory_table:
-        raise ConfigError(
-            [
-                "XACT_DELTA_INVENTORY_TABLE: required by xact-result-processor, expected a "
-                "table URI (abfss://…/Tables/xact_attachments or a local path)"
-            ]
-        )
+    uri = required_table(
+        settings.delta_inventory_table, "XACT_DELTA_INVENTORY_TABLE", ctx, XACT_ATTACHMENTS.name
+    )
     if not settings.delta_failed_table:
         log.warning(
             "XACT_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
     process = writer_process(ctx)
-    uri = settings.delta_inventory_table
     tables = [Table(ATTACHMENTS, table_sink(ctx, uri, XACT_ATTACHMENTS, delta, process))]
     if settings.delta_failed_table:
         uri = settings.delta_failed_table
