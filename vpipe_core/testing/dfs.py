@@ -158,7 +158,6 @@ class LocalDfs:
         self._content_types: dict[tuple[str, str], str] = {}
         self._private = Path(tempfile.mkdtemp(prefix="vpipe-dfs-"))
         self._server: LoopbackHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         for name in filesystems:
             self.create_filesystem(name)
 
@@ -170,23 +169,13 @@ class LocalDfs:
         if self.tls:
             server.socket = self._tls_context().wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="vpipe-local-dfs",
-            daemon=True,
-        )
-        self._thread.start()
+        server.serve_in_background("vpipe-local-dfs")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            server.stop_serving()
         shutil.rmtree(self._private, ignore_errors=True)
 
     def __enter__(self) -> LocalDfs:

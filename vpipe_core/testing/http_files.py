@@ -65,7 +65,6 @@ class FileServer:
         self._lock = threading.Lock()
         self._server = LoopbackHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.file_server = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._serve, name="file-server", daemon=True)
 
     @property
     def port(self) -> int:
@@ -83,16 +82,12 @@ class FileServer:
         with self._lock:
             return [request.path for request in self.requests]
 
-    def _serve(self) -> None:
-        self._server.serve_forever(poll_interval=0.05)
-
     def start(self) -> FileServer:
-        self._thread.start()
+        self._server.serve_in_background("file-server")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop_serving()
 
     def __enter__(self) -> FileServer:
         return self.start()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -33,9 +32,6 @@ class LocalManagedIdentity:
         self.refused = 0  # requests without the right header
         self._server = LoopbackHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.identity = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-identity", daemon=True
-        )
 
     @property
     def url(self) -> str:
@@ -50,12 +46,11 @@ class LocalManagedIdentity:
         }
 
     def start(self) -> LocalManagedIdentity:
-        self._thread.start()
+        self._server.serve_in_background("local-identity")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop_serving()
 
     def __enter__(self) -> LocalManagedIdentity:
         return self.start()

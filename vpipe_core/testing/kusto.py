@@ -444,7 +444,6 @@ class KustoStandIn:
         self._failures: deque[int] = deque()
         self._delays: deque[float] = deque()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.queries: list[ReceivedQuery] = []
         self.skipped_lines: list[tuple[int, str]] = []
         self.add_rows(rows)
@@ -528,23 +527,13 @@ class KustoStandIn:
             if self.tls:
                 context = self._tls_context()
                 self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll interval
-                name="kusto-standin",
-                daemon=True,
-            )
-            self._thread.start()
+            self._server.serve_in_background("kusto-standin")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+            server.stop_serving()
         if self._private is not None:
             self._private.cleanup()
             self._private = None
