@@ -17,7 +17,8 @@ def test_writes_each_valid_event_once_even_after_a_lost_kafka_commit(
 ):
     table = tmp_path / "tables" / "xact_events"
     rows_in = [orjson.dumps(row) for row in fixture_rows()]
-    produce(xact_kafka, "xact.events.raw", rows_in)
+    # One key, so one partition: row 15 must be read after row 1 for "row 1 wins" to hold.
+    produce(xact_kafka, "xact.events.raw", rows_in, key=b"fixture")
     env = {"XACT_DELTA_EVENTS_TABLE": str(table)}
     worker = start_worker("xact-delta-writer", xact_kafka, **env)
     # 17 rows: row 12 is invalid (DLQ); row 15 repeats row 1's traceId and may land as a row of
