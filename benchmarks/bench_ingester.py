@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 
 from benchmarks.bench_passthrough import (
@@ -71,7 +72,7 @@ class TimedIngester:
             self.first_at = time.time()
         outcome = self._ingester.handle(record)
         if isinstance(outcome, Done):
-            return Done(tuple(o._replace(topic=self._output) for o in outcome.outputs))
+            return Done(tuple(attrs.evolve(o, topic=self._output) for o in outcome.outputs))
         return outcome
 
     def on_commit(self, positions: dict[tuple[str, int], int]) -> None:

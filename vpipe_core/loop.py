@@ -21,7 +21,7 @@ from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError, Outbox
-from vpipe_core.logs import current_record_key
+from vpipe_core.logs import current_record_key, inline_record_key
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.topics import tier_delay
@@ -112,6 +112,7 @@ class ProcessingLoop:
     def run(self) -> None:
         """Run until `request_stop()`; raises FatalConfigError on misconfiguration."""
         _tune_gc()
+        inline_record_key.own()
         self._consumer.subscribe(
             self._topics,
             on_assign=self._on_assign,
@@ -207,14 +208,15 @@ class ProcessingLoop:
 
     def _handle_inline(self, messages: list[Any]) -> None:
         """The hot path of inline record handlers, kept flat on purpose (per-record attribute
-        lookups and calls are a measurable share of the loop's cost): call the handler with the
-        record's key as trace context and route `Done` right here; anything else takes the
-        general `_route`. Committable positions are gathered locally and handed to the offset
-        tracker before anything can commit."""
+        lookups and calls are a measurable share of the loop's cost): build each record in
+        place, call the handler with the record's key as log context and route `Done` right
+        here; anything else takes the general `_route`. Committable positions are gathered
+        locally and handed to the offset tracker before anything can commit."""
         started = time.perf_counter()
-        send, monotonic, from_message = self._outbox.send, time.monotonic, Record.from_message
+        send, monotonic, new_record = self._outbox.send, time.monotonic, tuple.__new__
         handle, consumed, rewound = self._handler.handle, self._consumed, self._rewound
-        set_key, reset_key = current_record_key.set, current_record_key.reset
+        log_key = inline_record_key
+        produce, unconfirmed = self._outbox.hot_path()
         positions: dict[TopicPartitionKey, int] = {}
         done = 0
         housekeeping_at = self._last_commit + COMMIT_INTERVAL_S
@@ -222,22 +224,30 @@ class ProcessingLoop:
             if message.error() is not None:
                 self._on_consume_error(message.error())
                 continue
-            record = from_message(message)
-            if rewound and self._is_rewound(record):
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            if rewound and (topic, partition) in rewound and offset >= rewound[topic, partition]:
                 continue
-            topic = record.topic
+            key = message.key()
+            record = new_record(
+                Record, (topic, partition, offset, key, message.value(), None, message)
+            )
             consumed[topic] = consumed.get(topic, 0) + 1
-            token = set_key(record.key)
+            log_key.key = key
             try:
                 outcome = handle(record)
             except Exception as exc:  # the contract: unclassified errors are transient retries
                 outcome = self._unexpected_error(record, exc)
-            finally:
-                reset_key(token)
             if type(outcome) is Done:
                 done += 1
-                send(record, outcome.outputs)
-                positions[(topic, record.partition)] = record.offset + 1
+                for output in outcome.outputs:
+                    out_topic = output.topic
+                    try:
+                        produce(out_topic, output.value, output.key, headers=output.headers)
+                    except (BufferError, KafkaException):
+                        send(record, (output,))  # the outbox's slow, careful path
+                        continue
+                    unconfirmed[out_topic] = unconfirmed.get(out_topic, 0) + 1
+                positions[(topic, partition)] = offset + 1
             else:
                 self._route(record, outcome)
             if monotonic() >= housekeeping_at:  # slow handlers still commit and show progress
@@ -245,6 +255,7 @@ class ProcessingLoop:
                 positions, done = {}, 0
                 self._housekeeping()
                 housekeeping_at = self._last_commit + COMMIT_INTERVAL_S
+        log_key.key = None
         self._routed_done(positions, done)
         self._metric_seconds.observe(time.perf_counter() - started)
 

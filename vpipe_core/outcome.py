@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
 
 import attrs
 
@@ -20,8 +19,10 @@ class Category(enum.StrEnum):
     PERMANENT = "permanent"
 
 
-class Output(NamedTuple):
-    """One record to produce. `value` bytes are sent as they are (never re-encoded)."""
+@attrs.define(slots=True)
+class Output:
+    """One record to produce. `value` bytes are sent as they are (never re-encoded). A slotted
+    class, not a NamedTuple: handlers build one per record, and this is the faster of the two."""
 
     topic: str
     value: bytes | None

@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from vpipe_core.logs import (
     DailyArchiveFileHandler,
     JsonFormatter,
     current_trace_id,
+    inline_record_key,
     set_trace_id,
     setup_logging,
     trace_context,
@@ -191,6 +193,29 @@ def test_trace_id_extra_wins_over_context(
     assert first["trace_id"] == "from-extra"
     assert second["trace_id"] is None
     assert third["trace_id"] == "set-directly"
+
+
+def test_the_inline_record_key_marks_only_its_own_threads_lines(
+    tmp_path: Path, console: io.StringIO, clock: FakeClock
+) -> None:
+    start_logging(tmp_path, console, clock)
+    inline_record_key.own()
+    inline_record_key.key = b"claim-7"
+    try:
+        logging.getLogger("vpipe.test").info("from the loop thread")
+        other = threading.Thread(target=logging.getLogger("vpipe.test").info, args=("other",))
+        other.start()
+        other.join()
+        with trace_context("explicit"):
+            logging.getLogger("vpipe.test").info("explicit context")
+    finally:
+        inline_record_key.key = None
+        inline_record_key.thread = None
+
+    loop_line, other_line, explicit_line = json_lines(console.getvalue())
+    assert loop_line["trace_id"] == "claim-7"
+    assert other_line["trace_id"] is None
+    assert explicit_line["trace_id"] == "explicit"
 
 
 def test_exception_is_rendered_as_type_message_and_stack(
