@@ -54,11 +54,14 @@ class Outbox:
     def send(self, record: Record, outputs: Sequence[Output]) -> None:
         produce, unconfirmed = self._producer.produce, self._unconfirmed
         for output in outputs:
-            topic = output.topic
+            topic, headers = output.topic, output.headers
             try:
-                produce(topic, output.value, output.key, headers=output.headers)
+                if headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
+                    produce(topic, output.value, output.key)
+                else:
+                    produce(topic, output.value, output.key, headers=headers)
             except (BufferError, KafkaException):  # the slow, careful path
-                self._produce(record, topic, output.value, output.key, output.headers, 0)
+                self._produce(record, topic, output.value, output.key, headers, 0)
                 continue
             unconfirmed[topic] = unconfirmed.get(topic, 0) + 1
 
