@@ -6,7 +6,6 @@ here, so every worker agrees on ids, names and paths.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,6 +14,8 @@ from urllib.parse import urlsplit
 
 import attrs
 import orjson
+
+from vpipe_core.ids import uuid5_text
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
 NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")
@@ -26,6 +27,10 @@ class InvalidEvent(ValueError):
 
 @attrs.frozen
 class XactEvent:
+    """Derived values are plain properties: each is read once or twice per event, and a cached
+    property on a slotted attrs class costs more on first read (a generated __getattr__, and
+    functools' lock on 3.11) than computing them does."""
+
     type: str
     version: int
     event_time: datetime  # utcDateTime, UTC
@@ -34,36 +39,36 @@ class XactEvent:
     ingestion_time: str | None
     source: Mapping[str, Any]  # the row as received (for raw_json)
 
-    @functools.cached_property
+    @property
     def status_subtype(self) -> str:
         """§4.1: the text after the last '.' of `type`."""
         return self.type.rsplit(".", 1)[-1]
 
-    @functools.cached_property
+    @property
     def event_id(self) -> str:
         return event_id(self.trace_id)
 
-    @functools.cached_property
+    @property
     def assignment_id(self) -> str | None:
         return coerce_id(self.data.get("assignmentId"))
 
-    @functools.cached_property
+    @property
     def estimate_version(self) -> str | None:
         return coerce_id(self.data.get("estimateVersion"))
 
-    @functools.cached_property
+    @property
     def attachments(self) -> list[str]:
         return attachment_urls(self.data.get("attachments"))
 
 
 def event_id(trace_id: str) -> str:
     """§4.4."""
-    return str(uuid.uuid5(NS_EVENT, trace_id))
+    return uuid5_text(NS_EVENT, trace_id)
 
 
 def media_id(trace_id: str, url: str) -> str:
     """§4.5: over the full URL, query included."""
-    return str(uuid.uuid5(NS_MEDIA, f"{trace_id}:{url}"))
+    return uuid5_text(NS_MEDIA, f"{trace_id}:{url}")
 
 
 def coerce_id(value: Any) -> str | None:
