@@ -6,7 +6,12 @@ configuration it needs pointing at loopback addresses and a temporary directory;
 children (Delta writers run their Delta work in a child process) after a short idle period.
 The baseline is a bare `python -c pass` interpreter start in the same run.
 
-    python -m benchmarks.bench_workers [--idle 3] [--domains xact,claimx]
+Consumers are ready once the group has formed, and Tansu holds the JoinGroup that forms a group
+for half the client's session timeout (whole seconds, see `vpipe_core.testing.broker`): the
+workers run with the broker's `client_env` (session timeout `SESSION_TIMEOUT_MS`), and the
+header prints the resulting hold. `--session-timeout-ms 6000` gives the earlier figures.
+
+    python -m benchmarks.bench_workers [--idle 3] [--domains xact,claimx] [--session-timeout-ms N]
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from vpipe_claimx.demo import table_env as claimx_tables
 from vpipe_core.registry import load_all_workers
-from vpipe_core.testing.broker import LocalBroker
+from vpipe_core.testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
 from vpipe_core.testing.workers import WorkerProcess, worker_environment
 from vpipe_core.topics import create_worker_topics
 from vpipe_xact.demo import table_env as xact_tables
@@ -84,16 +89,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=float, default=3.0, help="seconds idle before RSS")
     parser.add_argument("--domains", default="xact,claimx", help="comma-separated domains")
+    parser.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=SESSION_TIMEOUT_MS,
+        help="consumer session timeout (Tansu holds group formation for half of it)",
+    )
     args = parser.parse_args()
     domains = set(args.domains.split(","))
     specs, _ = load_all_workers()
     chosen = sorted((s for s in specs if s.domain in domains), key=lambda s: s.name)
     root = Path(tempfile.mkdtemp(prefix="vpipe-bench-workers-"))
     print(f"baseline: bare interpreter start {interpreter_start_s():.2f} s")
+    print(
+        f"consumer session timeout {args.session_timeout_ms} ms: the broker holds group "
+        f"formation {formation_hold_s(args.session_timeout_ms)} s"
+    )
     print(f"{'worker':26} {'ready s':>8} {'idle RSS MB':>12}")
     failures = 0
     with LocalBroker(log_path=root / "broker.log") as broker:
-        env = worker_environment(broker.bootstrap, root, **placeholder_env(root))
+        client = broker.client_env | {"KAFKA_SESSION_TIMEOUT_MS": str(args.session_timeout_ms)}
+        env = worker_environment(broker.bootstrap, root, **placeholder_env(root), **client)
         create_worker_topics(broker.bootstrap, chosen, env)
         for spec in chosen:
             try:
