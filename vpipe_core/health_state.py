@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
+from collections.abc import Callable
 
 import attrs
+
+log = logging.getLogger("vpipe.health")
 
 
 @attrs.define
@@ -27,6 +31,7 @@ class HealthState:
     # In-place retries that concurrent handlers run in their own threads: token -> since.
     _handler_retries: dict[int, float] = attrs.field(factory=dict, repr=False)
     _tokens: itertools.count[int] = attrs.field(factory=itertools.count, repr=False)
+    _probes: list[Callable[[], object]] = attrs.field(factory=list, repr=False)
 
     def progressed(self) -> None:
         self.last_progress = time.monotonic()
@@ -40,6 +45,11 @@ class HealthState:
                 self.extra_reasons.add(reason)
             else:
                 self.extra_reasons.discard(reason)
+
+    def add_probe(self, probe: Callable[[], object]) -> None:
+        """Run `probe` before each readiness answer, so a reason it sets (e.g. `disk_full`) is
+        current also while no work runs that would check it. Probes must be cheap."""
+        self._probes.append(probe)
 
     def handler_retry_started(self) -> int:
         """A handler thread starts retrying a record in place; pass the token to `..._ended`."""
@@ -67,6 +77,7 @@ class HealthState:
         return self.stalled_for() <= self.stall_seconds
 
     def not_ready_reasons(self) -> list[str]:
+        self._run_probes()
         now = time.monotonic()
         reasons: list[str] = []
         if self.starting:
@@ -81,3 +92,10 @@ class HealthState:
         with self._lock:
             reasons.extend(sorted(self.extra_reasons))
         return reasons
+
+    def _run_probes(self) -> None:
+        for probe in self._probes:
+            try:
+                probe()
+            except Exception:  # a broken probe must not break the health endpoint
+                log.warning("readiness probe failed", exc_info=True)

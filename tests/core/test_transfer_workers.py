@@ -321,6 +321,16 @@ def test_disk_full_waits_in_place_and_reports_disk_full(
     assert health.not_ready_reasons() == []
 
 
+def test_readiness_follows_the_disk_while_no_download_runs(tmp_path: Path, health: HealthState):
+    free = [0.5]
+    SpaceGuard(tmp_path / "cache", health, statvfs=statvfs_with(free))
+    assert "disk_full" not in health.not_ready_reasons()
+    free[0] = 0.01
+    assert "disk_full" in health.not_ready_reasons()
+    free[0] = 0.2
+    assert "disk_full" not in health.not_ready_reasons()
+
+
 def test_local_disk_error_retries_in_place_without_consuming_tiers(
     server, make_worker, tmp_path: Path, world: World
 ):

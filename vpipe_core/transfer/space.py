@@ -2,7 +2,8 @@
 
 Below `min_free_ratio` (5 %) free, `require()` raises `DiskFull` (an infrastructure failure, so
 the download waits in place instead of filling the disk) and `/readyz` reports `disk_full`
-until a later check finds space again. Every check sets `vpipe_cache_free_bytes`.
+until a later check finds space again. `/readyz` itself checks too, so the reason comes and goes
+with the disk also while no download runs. Every check sets `vpipe_cache_free_bytes`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class SpaceGuard:
         self._health = health
         self._statvfs = statvfs
         self._gauge = metrics.cache_free_bytes.labels(str(path))
+        health.add_probe(self.measure)
 
     def measure(self) -> FreeSpace:
         """Free space for unprivileged writers; updates the gauge and the `disk_full` reason."""
