@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import orjson
 from xact_fixtures import fixture_rows
 
-from vpipe_core.testing.delta import rewind_group, table_rows, wait_rows
+from vpipe_core.testing.delta import rewind_group, table_rows, wait_committed, wait_until
 from vpipe_core.testing.kafka import produce, read_all
 
 
@@ -22,8 +21,13 @@ def test_writes_each_valid_event_once_even_after_a_lost_kafka_commit(
     env = {"XACT_DELTA_EVENTS_TABLE": str(table)}
     worker = start_worker("xact-delta-writer", xact_kafka, **env)
     # 17 rows: row 12 is invalid (DLQ); row 15 repeats row 1's traceId and may land as a row of
-    # its own only when it falls in another batch (cross-batch duplicates are allowed, §8).
-    rows = wait_rows(table, 15)
+    # its own only when it falls in another batch (cross-batch duplicates are allowed, §8). So
+    # "15 rows" can be reached before the last row is written: wait for every trace id, then for
+    # the group's commit (every record's batch is in the table).
+    traces = {row["traceId"] for row in fixture_rows() if "traceId" in row}
+    wait_until(table, lambda got: {row["trace_id"] for row in got} >= traces)
+    assert wait_committed(xact_kafka, "xact-delta-writer", "xact.events.raw")
+    rows = table_rows(table)
     dead = read_all(xact_kafka, "xact.dlq", expect=1)
     assert b"traceId" in dict(dead[0].headers())["vpipe_error"]
     by_trace = {row["trace_id"]: row for row in rows}
@@ -52,8 +56,9 @@ def test_writes_each_valid_event_once_even_after_a_lost_kafka_commit(
     produce(
         xact_kafka, "xact.events.raw", [orjson.dumps({**fixture_rows()[0], "traceId": "t-new"})]
     )
-    rows = wait_rows(table, count + 1)
-    time.sleep(1)
+    wait_until(table, lambda got: "t-new" in {row["trace_id"] for row in got})
+    # every replayed record handled (and committed), not just a second's grace
+    assert wait_committed(xact_kafka, "xact-delta-writer", "xact.events.raw")
     rows = table_rows(table)
     assert len(rows) == count + 1, "records replayed after the lost commit were written again"
     assert "t-new" in {row["trace_id"] for row in rows}
