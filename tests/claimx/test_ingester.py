@@ -6,6 +6,7 @@ import orjson
 from claimx_fixtures import fixture_rows
 
 from vpipe_claimx.events import InvalidEvent, check_enrichable, parse_raw, raw_message
+from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import produce, read_all
 
 
@@ -27,7 +28,10 @@ def test_ingests_fixtures_dedups_and_dead_letters_invalid(claimx_kafka, start_wo
     worker = start_worker("claimx-ingester", claimx_kafka)
     wanted = expected_ids()
     assert len(wanted) == 18, "21 rows: one duplicate (16), two invalid (18, 19)"
-    tasks = read_all(claimx_kafka, "claimx.enrichment.pending", expect=len(wanted), timeout_s=60)
+    read_all(claimx_kafka, "claimx.enrichment.pending", expect=len(wanted), timeout_s=60)
+    # every raw record handled before counting: a task for row 16 could still be coming
+    assert wait_committed(claimx_kafka, "claimx-ingester", "claimx.events.raw")
+    tasks = read_all(claimx_kafka, "claimx.enrichment.pending", idle_s=1)
     payloads = [orjson.loads(m.value()) for m in tasks]
     assert sorted(p["event_id"] for p in payloads) == sorted(wanted), "row 16 dropped as a repeat"
     assert all(m.key().decode() == orjson.loads(m.value())["event_id"] for m in tasks)
@@ -47,6 +51,9 @@ def test_ingests_fixtures_dedups_and_dead_letters_invalid(claimx_kafka, start_wo
     def has_new(got):
         return any(orjson.loads(m.value())["event_id"] == "cx-new-1" for m in got)
 
-    read_all(claimx_kafka, "claimx.enrichment.pending", until=has_new, timeout_s=30)
+    read_all(claimx_kafka, "claimx.enrichment.pending", until=has_new, timeout_s=60)
+    # unkeyed, row 1 and cx-new-1 may sit in different partitions: cx-new-1's task says nothing
+    # about whether row 1 was handled yet; the committed offsets do
+    assert wait_committed(claimx_kafka, "claimx-ingester", "claimx.events.raw")
     final = read_all(claimx_kafka, "claimx.enrichment.pending", idle_s=2)
     assert len(final) == len(wanted) + 1, "dedup survives the restart (row 1 not re-emitted)"

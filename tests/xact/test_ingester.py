@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from xact_fixtures import fixture_rows
 
+from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_xact.events import InvalidEvent, parse_event
 
@@ -26,7 +27,10 @@ def test_ingests_fixtures_dedups_and_dead_letters_invalid(xact_kafka, start_work
     produce(xact_kafka, "xact.events.raw", rows)
     worker = start_worker("xact-event-ingester", xact_kafka)
     wanted = expected_tasks()
-    tasks = read_all(xact_kafka, "xact.enrichment.pending", expect=len(wanted), timeout_s=60)
+    read_all(xact_kafka, "xact.enrichment.pending", expect=len(wanted), timeout_s=60)
+    # every raw record handled before counting: a second task for row 15 could still be coming
+    assert wait_committed(xact_kafka, "xact-event-ingester", "xact.events.raw")
+    tasks = read_all(xact_kafka, "xact.enrichment.pending", idle_s=1)
     payloads = [orjson.loads(m.value()) for m in tasks]
     assert {p["trace_id"] for p in payloads} == wanted
     assert len(payloads) == len(wanted), "the duplicate row (15) produced no second task"
@@ -50,6 +54,9 @@ def test_ingests_fixtures_dedups_and_dead_letters_invalid(xact_kafka, start_work
     def has_new(got):
         return any(orjson.loads(m.value())["trace_id"] == "new-1" for m in got)
 
-    read_all(xact_kafka, "xact.enrichment.pending", until=has_new, timeout_s=30)
+    read_all(xact_kafka, "xact.enrichment.pending", until=has_new, timeout_s=60)
+    # unkeyed, row 1 and new-1 may sit in different partitions: new-1's task says nothing about
+    # whether row 1 was handled yet; the committed offsets do
+    assert wait_committed(xact_kafka, "xact-event-ingester", "xact.events.raw")
     final = read_all(xact_kafka, "xact.enrichment.pending", idle_s=2)
     assert len(final) == len(wanted) + 1, "dedup must survive the restart (row 1 not re-emitted)"
