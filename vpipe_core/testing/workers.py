@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import IO
 
 GUARDED_PREFIXES = ("VPIPE_", "KAFKA_", "RETRY_", "LOG_")
+# Set by systemd for the service that runs the tests or the demo; the workers they start are not
+# units (and would refuse their cache under /tmp: vpipe_core.transfer.cache_dir).
+NOT_INHERITED = ("INVOCATION_ID",)
 
 
 def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str, str]:
@@ -23,7 +26,11 @@ def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str
     root.mkdir(parents=True, exist_ok=True)
     env_file = root / "test.env"
     env_file.touch()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(GUARDED_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(GUARDED_PREFIXES) and k not in NOT_INHERITED
+    }
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         VPIPE_ENV_FILE=str(env_file),

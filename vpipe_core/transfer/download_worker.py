@@ -30,6 +30,7 @@ from vpipe_core.retry.envelope import REPLAY
 from vpipe_core.retry.topics import domain_delays
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
+from vpipe_core.transfer.cache_dir import check_cache_dir
 from vpipe_core.transfer.domain import (
     FAILED_EXHAUSTED,
     FAILED_PERMANENT,
@@ -299,6 +300,7 @@ def build_download_worker(
     """The worker with everything from the settings: allow-list, type rules, timeouts, CA
     bundle and proxy, the free-space guard, the dedup log and the domain's retry tiers. Links
     are refreshable when a `refresher` is given; otherwise expiring links are dead early."""
+    check_cache_dir(ctx.settings.cache_dir, ctx.env)
     transfer = ctx.settings_for(TransferSettings)
     rules = (
         TypeRules.from_file(transfer.type_rules_file, transfer.extensions)

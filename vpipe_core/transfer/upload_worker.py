@@ -26,6 +26,7 @@ from vpipe_core.record import Record
 from vpipe_core.storage.onelake import ErrorCategory, Store, UploadError, UploadResult, make_store
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
+from vpipe_core.transfer.cache_dir import check_cache_dir
 from vpipe_core.transfer.cleaner import CacheCleaner
 from vpipe_core.transfer.domain import (
     COMPLETED,
@@ -220,6 +221,7 @@ def build_upload_worker(
 ) -> UploadWorker:
     """The worker for `destination` (`abfss://…`, a DFS URL or `file:///dir`) with the shared
     Azure credential, CA bundle and proxy, the dedup log and an hourly cache cleaner."""
+    check_cache_dir(ctx.settings.cache_dir, ctx.env)
     transfer = ctx.settings_for(TransferSettings)
     credential = None
     on_auth_error: Callable[[], object] | None = None

@@ -1,0 +1,67 @@
+"""The startup check of `CACHE_DIR` (runtime.md §11): writable, and never under a private /tmp.
+
+Units run with `PrivateTmp=true`, which gives every unit its own /tmp and /var/tmp: a cache
+there is invisible to the upload worker on the same host, and every upload fails. Under systemd
+(which sets INVOCATION_ID for every service it starts) such a cache dir is refused; elsewhere
+(tests, the demo, a shell) one /tmp is shared, so it is only warned about.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from vpipe_core.config.loader import ConfigError
+
+log = logging.getLogger("vpipe.transfer.cache")
+
+PRIVATE_TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))
+SYSTEMD_MARKER = "INVOCATION_ID"
+
+
+def check_cache_dir(path: Path, env: Mapping[str, str]) -> None:
+    """Raise ConfigError when `path` cannot be the shared cache; create it if missing."""
+    if _under_private_tmp(path):
+        if SYSTEMD_MARKER in env:
+            raise ConfigError(
+                [
+                    f"CACHE_DIR={path} is under /tmp or /var/tmp, which systemd makes private per "
+                    "unit (PrivateTmp=true): uploads would not find the downloads. Use a "
+                    "persistent shared path such as /var/lib/kafka-pipeline/cache"
+                ]
+            )
+        log.warning(
+            "CACHE_DIR is under /tmp; fine for a local run, refused under systemd",
+            extra={"cache_dir": str(path)},
+        )
+    _require_writable(path)
+
+
+def _under_private_tmp(path: Path) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root.resolve()) for root in PRIVATE_TMP_ROOTS)
+
+
+def _require_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            [
+                f"CACHE_DIR={path} is not writable by user {_user()}: {exc.strerror or exc}; "
+                "create it and give the service user write access"
+            ]
+        ) from exc
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
