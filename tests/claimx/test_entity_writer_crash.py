@@ -32,7 +32,7 @@ MEDIA_PER_MESSAGE = 40  # a slow media merge keeps the kill inside the batch
 
 
 def descendants(pid: int) -> list[int]:
-    """Child processes of `pid`, recursively (the forkserver and the Delta process)."""
+    """Child processes of `pid`, recursively (the Delta process)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -1,4 +1,4 @@
-"""Delta sinks against real Delta tables on disk (delta-rs in the forkserver worker process).
+"""Delta sinks against real Delta tables on disk (delta-rs in the Delta worker process).
 
 The exactly-once proof: a batch committed with (app_id, version) and offered again, as after a
 crash between the Delta commit and the Kafka commit, is skipped and adds no rows.

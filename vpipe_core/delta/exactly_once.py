@@ -2,9 +2,11 @@
 
 Per partition, the batch's rows are written in one Delta commit carrying the application
 transaction `<worker>-<topic>-<partition>` with version = the partition's last offset in the
-batch. On assignment the recorded version is read, and records at or below it are acknowledged
-without writing: after a crash between the Delta commit and the Kafka commit, the redelivered
-records (even when the new batch starts inside the old one) never become duplicate rows.
+batch. On a partition's first batch after its assignment, before anything of it is written, the
+recorded version is read, and records at or below it are acknowledged without writing: after a
+crash between the Delta commit and the Kafka commit, the redelivered records (even when the new
+batch starts inside the old one) never become duplicate rows. (Read then, not on assignment, so
+an assignment does not start the Delta process of an idle writer.)
 """
 
 from __future__ import annotations
@@ -39,17 +41,27 @@ class ExactlyOnceWriter:
         self._to_row = to_row
         self.batch_size = batch_size
         self.batch_max_wait_s = batch_max_wait_s
-        self._written: dict[TopicPartitionKey, int] = {}
+        self._ensured = False
+        self._written: dict[TopicPartitionKey, int] = {}  # the partition's recorded version
 
     def app_id(self, key: TopicPartitionKey) -> str:
         return f"{self._worker}-{key[0]}-{key[1]}"
 
+    def ensure_tables(self) -> None:
+        """Create the table if missing and add declared columns (additive) now, e.g. at
+        startup; otherwise this happens before the first write."""
+        if not self._ensured:
+            self._sink.ensure_table()
+            self._ensured = True
+
+    def stop_delta_processes(self) -> None:
+        """Stop the Delta process now (e.g. once the table is prepared); the next Delta call
+        starts it again."""
+        self._sink.process.stop()
+
     def on_assign(self, partitions: Sequence[Any]) -> None:
-        self._sink.ensure_table()
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            version = self._sink.committed_version(self.app_id(key))
-            self._written[key] = -1 if version is None else version
+        for tp in partitions:  # read again on first use: another member may have written
+            self._written.pop((tp.topic, tp.partition), None)
 
     def on_revoke(self, partitions: Sequence[Any]) -> None:
         for tp in partitions:
@@ -59,13 +71,27 @@ class ExactlyOnceWriter:
         outcomes: list[Outcome] = [NOTHING] * len(records)
         groups: dict[TopicPartitionKey, list[int]] = {}
         for index, record in enumerate(records):
-            key = (record.topic, record.partition)
-            if record.offset <= self._written.get(key, -1):
-                continue  # already in the table (written before a crash)
-            groups.setdefault(key, []).append(index)
+            groups.setdefault((record.topic, record.partition), []).append(index)
         for key, indexes in groups.items():
-            self._write_partition(key, [records[i] for i in indexes], indexes, outcomes)
+            try:
+                written = self._recorded_version(key)
+            except DeltaWriteError as exc:
+                self._failed(exc, [], indexes, outcomes)
+                continue
+            # Records at or below the recorded version are in the table (written before a crash).
+            fresh = [i for i in indexes if records[i].offset > written]
+            if fresh:
+                self._write_partition(key, [records[i] for i in fresh], fresh, outcomes)
         return outcomes
+
+    def _recorded_version(self, key: TopicPartitionKey) -> int:
+        """The partition's last offset in the table (-1: none), read on its first batch."""
+        written = self._written.get(key)
+        if written is None:
+            self.ensure_tables()
+            version = self._sink.committed_version(self.app_id(key))
+            written = self._written[key] = -1 if version is None else version
+        return written
 
     def _write_partition(
         self,

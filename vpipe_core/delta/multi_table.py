@@ -111,6 +111,14 @@ class MultiTableWriter:
                 table.sink.ensure_table()
                 self._ensured.add(table.name)
 
+    def stop_delta_processes(self) -> None:
+        """Stop the Delta processes now (e.g. once the tables are prepared): an idle writer does
+        not hold deltalake. The next Delta call starts them again."""
+        for table in self._tables:
+            table.sink.process.stop()
+        if self._process is not None:
+            self._process.stop()
+
     def on_assign(self, partitions: Sequence[Any]) -> None:
         for tp in partitions:  # read again on first use: another member may have written
             self._watermarks.pop((tp.topic, tp.partition), None)

@@ -21,3 +21,11 @@ class DeltaSettings:
         max=3600,
         help="one Delta operation; on timeout the writer process is killed, the batch retried",
     )
+    process_idle_s: int = setting(
+        "DELTA_PROCESS_IDLE_SECONDS",
+        60,
+        min=1,
+        max=86400,
+        help="the Delta worker process (deltalake, pyarrow) is stopped after this long without "
+        "Delta work and started again by the next write",
+    )

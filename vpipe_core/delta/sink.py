@@ -41,14 +41,15 @@ class WriteStatus(enum.StrEnum):
 class DeltaSink:
     """Writes batches of rows (dicts keyed by declared column names) to one table.
 
-    `process` lets several sinks of a worker share one worker process (the default starts one
-    per sink, with `environment` exported to it). `wire` chooses how rows cross to it: `arrow`
+    `process` lets several sinks of a worker share one worker process (the default gives the
+    sink one of its own, with `environment` exported to it and stopped after `idle_s` without
+    a call). `wire` chooses how rows cross to it: `arrow`
     converts and checks them here and sends Arrow IPC bytes, `rows` sends the dicts and
     converts in the child. `storage_options` may be a callable, asked before every call (a
     renewed bearer token).
     Errors: `DeltaWriteError` (`category` transient, auth or permanent, `rows` = offending
     indexes),
-    `DeltaWriteTimeout` (transient; the worker process was killed and replaced).
+    `DeltaWriteTimeout` (transient; the worker process was killed, the next call starts another).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class DeltaSink:
         process: DeltaProcess | None = None,
         wire: Wire = "arrow",
         environment: Mapping[str, str] | None = None,
+        idle_s: float | None = None,
     ) -> None:
         self.table_uri = table_uri
         self.spec = spec
@@ -68,7 +70,7 @@ class DeltaSink:
         self.wire: Wire = wire
         self._options = storage_options
         self._owns_process = process is None
-        self.process = process if process is not None else DeltaProcess(environment)
+        self.process = process if process is not None else DeltaProcess(environment, idle_s)
         self._casts: dict[str, pa.DataType] = {}
 
     def ensure_table(self) -> dict[str, pa.DataType]:

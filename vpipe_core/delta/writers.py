@@ -4,17 +4,21 @@
 token from the shared Azure credential, `CA_BUNDLE` is exported to the Delta worker process,
 and with `ENABLE_DELTA_WRITES=false` a writer is replaced by `WritesDisabled`: it consumes and
 commits without writing (said once, loudly, at start).
+
+The Delta worker process holds deltalake and pyarrow (≈ 115 MB): it is stopped once the tables
+are prepared at start and after `DELTA_PROCESS_IDLE_SECONDS` without Delta work, and started
+again by the next write.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.errors import DeltaWriteError
-from vpipe_core.delta.multi_table import MultiTableWriter
 from vpipe_core.delta.process import DeltaProcess
 from vpipe_core.delta.schema import TableSpec
 from vpipe_core.delta.settings import DeltaSettings
@@ -47,9 +51,9 @@ def required_table(uri: str | None, variable: str, ctx: WorkerContext, table: st
     return uri
 
 
-def writer_process(ctx: WorkerContext) -> DeltaProcess:
+def writer_process(ctx: WorkerContext, settings: DeltaSettings) -> DeltaProcess:
     """One Delta worker process to share between the sinks of a worker."""
-    return DeltaProcess(process_environment(ctx.settings.ca_bundle))
+    return DeltaProcess(process_environment(ctx.settings.ca_bundle), settings.process_idle_s)
 
 
 def table_sink(
@@ -68,13 +72,21 @@ def table_sink(
         timeout_s=settings.write_timeout_s,
         process=process,
         environment=process_environment(ctx.settings.ca_bundle),
+        idle_s=settings.process_idle_s,
     )
 
 
-def ensure_at_start(writer: MultiTableWriter) -> None:
-    """Create missing tables and apply additive schema changes before consuming. Storage that
-    does not answer now is not fatal: the writer ensures again before its first write (and
-    retries that batch in place until it does)."""
+class TableWriter(Protocol):
+    def ensure_tables(self) -> None: ...
+
+    def stop_delta_processes(self) -> None: ...
+
+
+def ensure_at_start(writer: TableWriter) -> None:
+    """Create missing tables and apply additive schema changes before consuming, then stop the
+    Delta process: an idle writer does not hold deltalake (the first write starts it again).
+    Storage that does not answer now is not fatal: the writer ensures again before its first
+    write (and retries that batch in place until it does)."""
     try:
         writer.ensure_tables()
     except DeltaWriteError as exc:
@@ -82,6 +94,8 @@ def ensure_at_start(writer: MultiTableWriter) -> None:
             "tables not ensured at start: retried before the first write",
             extra={"error": exc.message, "category": str(exc.category)},
         )
+    finally:
+        writer.stop_delta_processes()
 
 
 class WritesDisabled:

@@ -139,7 +139,7 @@ def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     if disabled is not None:
         return disabled
     uris = table_uris(settings)
-    process = writer_process(ctx)
+    process = writer_process(ctx, delta)
     tables = [
         Table(spec.name, table_sink(ctx, uris[key], spec, delta, process))
         for key, spec in ENTITY_TABLES.items()

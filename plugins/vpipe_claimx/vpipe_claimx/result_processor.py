@@ -243,7 +243,7 @@ def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
         log.warning(
             "CLAIMX_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
-    process = writer_process(ctx)
+    process = writer_process(ctx, delta)
     tables = [Table(ATTACHMENTS, table_sink(ctx, uri, CLAIMX_ATTACHMENTS, delta, process))]
     if settings.delta_failed_table:
         uri = settings.delta_failed_table

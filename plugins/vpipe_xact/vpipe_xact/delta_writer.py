@@ -11,6 +11,7 @@ from vpipe_core.delta.sink import DeltaSink
 from vpipe_core.delta.writers import (
     WritesDisabled,
     delta_settings,
+    ensure_at_start,
     required_table,
     table_sink,
     writes_disabled,
@@ -64,4 +65,6 @@ def build(ctx: WorkerContext) -> XactEventsWriter | WritesDisabled:
         settings.delta_events_table, "XACT_DELTA_EVENTS_TABLE", ctx, XACT_EVENTS.name
     )
     sink = table_sink(ctx, uri, XACT_EVENTS, delta)
-    return XactEventsWriter(sink, ctx.spec.name, settings.delta_batch_size)
+    writer = XactEventsWriter(sink, ctx.spec.name, settings.delta_batch_size)
+    ensure_at_start(writer)
+    return writer

@@ -122,7 +122,7 @@ def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
         log.warning(
             "XACT_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
-    process = writer_process(ctx)
+    process = writer_process(ctx, delta)
     tables = [Table(ATTACHMENTS, table_sink(ctx, uri, XACT_ATTACHMENTS, delta, process))]
     if settings.delta_failed_table:
         uri = settings.delta_failed_table
