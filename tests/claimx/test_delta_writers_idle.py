@@ -38,3 +38,16 @@ def test_tables_are_prepared_at_start_and_no_delta_process_is_left_running(
         assert not any(sink.process.alive for sink in sinks)
     finally:
         handler.close()
+
+
+@pytest.mark.parametrize("worker", WRITERS)
+def test_the_quiet_period_comes_from_the_setting(worker: str, tmp_path: Path) -> None:
+    env = table_env(tmp_path / "tables")
+    handler = build(worker, {**env, "DELTA_PROCESS_IDLE_SECONDS": "7"})
+    try:
+        assert {table.sink.process.idle_s for table in handler._tables} == {7}
+    finally:
+        handler.close()
+    handler = build(worker, env)
+    handler.close()
+    assert {table.sink.process.idle_s for table in handler._tables} == {60}

@@ -55,10 +55,8 @@ def test_the_first_write_starts_the_process_the_quiet_period_stops_it_the_next_w
 def test_a_call_in_flight_is_never_cut_by_the_quiet_period() -> None:
     process = DeltaProcess(idle_s=0.2)
     try:
-        process.call("sleep", (0.1,), timeout_s=60)  # started, and quiet from now on
-        pid = process.pid
-        assert process.call("sleep", (2.0,), timeout_s=60) is None  # ten quiet periods long
-        assert process.pid in (pid, None), "the same process answered (stopped only after)"
+        # ten quiet periods long: a stop in between would fail the call (process died)
+        assert process.call("sleep", (2.0,), timeout_s=60) is None
     finally:
         process.close()
 

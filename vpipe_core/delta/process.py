@@ -39,14 +39,14 @@ class _Child:
 
     def __init__(self, environment: Mapping[str, str]) -> None:
         ours, theirs = socket.socketpair()
-        with theirs:
+        with ours, theirs:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "vpipe_core.delta.child", str(theirs.fileno())],
                 env={**os.environ, **environment},
                 stdin=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
             )
-        self.conn = Connection(ours.detach())
+            self.conn = Connection(ours.detach())
         self.ended = threading.Event()  # wakes its idle watch when it is stopped early
 
     @property
@@ -99,6 +99,10 @@ class DeltaProcess:
     def alive(self) -> bool:
         return self._child is not None and self._child.alive()
 
+    @property
+    def idle_s(self) -> float | None:
+        return self._idle_s
+
     def call(self, operation: str, args: tuple[Any, ...], timeout_s: float) -> Any:
         """Run `operation` (a name in `ops.OPERATIONS`) in the child; raise DeltaWriteError."""
         if not self._lock.acquire(timeout=timeout_s):
@@ -136,7 +140,10 @@ class DeltaProcess:
         if self._child is not None and not self._child.alive():
             self._end(f"found dead ({self._child.popen.returncode})", kill=True)
         if self._child is None:
-            self._child = _Child(self._environment)
+            try:
+                self._child = _Child(self._environment)
+            except OSError as exc:  # e.g. out of file descriptors or memory: retried in place
+                raise transient(f"delta worker process not started: {exc}") from exc
             log.info("delta process started", extra={"pid": self._child.pid})
             if self._idle_s is not None:
                 self._watch_idle(self._child, self._idle_s)
