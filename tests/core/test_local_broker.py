@@ -45,7 +45,7 @@ def test_group_formation_hold_follows_the_session_timeout(fresh_kafka, session_t
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(10)
     hold = formation_hold_s(session_timeout_ms)
     took = first_assignment_s(fresh_kafka, topic, session_timeout_ms)
-    assert hold - 0.1 <= took <= hold + 0.5, (session_timeout_ms, took)
+    assert hold - 0.1 <= took <= hold + 1.0, (session_timeout_ms, took)
 
 
 def test_the_local_broker_session_timeout_leaves_room_in_the_start_to_ready_target():
