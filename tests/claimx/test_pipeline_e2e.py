@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from vpipe_claimx.demo import SOURCE_COLUMNS, table_env
 from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.demo import table_rows
+from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import read_all
 from vpipe_core.testing.kusto import KustoStandIn
 
@@ -58,6 +59,17 @@ BLOB_PATHS = {
     "98810473": f"{PROJECT}/media/98810473_walkthrough_kitchen.mp4",
     "98810481": f"{PROJECT}/media/98810481_Dishwasher_Invoice.pdf",
 }
+# Each consumer group and its input, upstream first: once each in turn has committed its topic to
+# the end, every record the pipeline received is in the tables.
+GROUPS = (
+    ("claimx-ingester", "claimx.events.raw"),
+    ("claimx-delta-writer", "claimx.events.raw"),
+    ("claimx-enricher", "claimx.enrichment.pending"),
+    ("claimx-entity-writer", "claimx.entities.rows"),
+    ("claimx-downloader", "claimx.downloads.pending"),
+    ("claimx-uploader", "claimx.downloads.cached"),
+    ("claimx-result-processor", "claimx.downloads.results"),
+)
 EVENT_ROWS = 19  # 21 rows: row 16 repeats row 4's event id, row 19 has no project (dead)
 DEAD_REASONS = ("task_assignment_id", "project_id", "404", "98899999")
 
@@ -72,6 +84,13 @@ def wait_for(condition, timeout_s: float = 120, what: str = "condition") -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(1)
+
+
+def settle(bootstrap: str) -> None:
+    """Every group has committed its input to the end, upstream first (the writers commit only
+    after their Delta commit), instead of a guess at the writers' batch wait."""
+    for group, topic in GROUPS:
+        assert wait_committed(bootstrap, group, topic, timeout_s=120), f"{group} on {topic}"
 
 
 def snapshot(tables: Path) -> dict[str, list[dict]]:
@@ -133,7 +152,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
             return len(events) >= EVENT_ROWS and len(inventory) >= 4 and len(video) >= 1
 
         wait_for(settled, what="events, inventory and entity rows")
-        time.sleep(3)  # the last entity batch
+        settle(claimx_kafka)  # the last entity batches (video may land before contacts)
         first = snapshot(tables)
 
         for table, expected in EXPECTED_KEYS.items():
@@ -168,5 +187,5 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
                 lambda n=name: consumed(workers[n], "claimx.events.raw") >= twice,
                 what=f"{name} consuming the replay",
             )
-        time.sleep(12)  # longer than the writers' batch wait
+        settle(claimx_kafka)  # the replay's last batches, however long the writers take
         assert snapshot(tables) == first

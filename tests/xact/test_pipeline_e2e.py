@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable
 from xact_fixtures import fixture_rows
 
+from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import read_all
 from vpipe_core.testing.kusto import KustoStandIn
 from vpipe_core.testing.s3 import LocalS3
@@ -28,6 +29,16 @@ WORKERS = (
     "xact-upload",
     "xact-result-processor",
     "xact-retry-scheduler",
+)
+# Each consumer group and its input, upstream first: once each in turn has committed its topic to
+# the end, every record the pipeline received is in the tables.
+GROUPS = (
+    ("xact-event-ingester", "xact.events.raw"),
+    ("xact-delta-writer", "xact.events.raw"),
+    ("xact-enricher", "xact.enrichment.pending"),
+    ("xact-download", "xact.downloads.pending"),
+    ("xact-upload", "xact.downloads.cached"),
+    ("xact-result-processor", "xact.downloads.results"),
 )
 CONTENT = {
     "JPG": "image/jpeg",
@@ -129,8 +140,15 @@ def test_fixture_file_end_to_end(xact_kafka, start_worker, tmp_path):
             for worker in WORKERS:
                 start_worker(worker, xact_kafka, **env)
 
-            events = wait_rows(tables / "xact_events", len(traces))
-            inventory = wait_rows(tables / "xact_attachments", len(expected_files))
+            wait_rows(tables / "xact_events", len(traces))
+            wait_rows(tables / "xact_attachments", len(expected_files))
+            # A row count says nothing about the batches still to come, and the failed table can
+            # be written in a later batch than the last inventory row: let every group commit its
+            # input to the end, upstream first, then read.
+            for group, topic in GROUPS:
+                assert wait_committed(xact_kafka, group, topic, timeout_s=120), group
+            events = table(tables / "xact_events")
+            inventory = table(tables / "xact_attachments")
     assert sorted(r["trace_id"] for r in events) == sorted(traces), "one row per valid event"
     stored = {r["blob_path"] for r in inventory}
     assert stored == set(expected_files)
