@@ -75,4 +75,9 @@ def test_attachments_reach_the_store_and_results(xact_kafka, start_worker, tmp_p
         assert completed["blob_path"].startswith("documentsReceived/T4W9R2K/")
     dead = read_all(xact_kafka, "xact.dlq", expect=2)
     assert {dict(m.headers())["vpipe_error_category"] for m in dead} == {b"permanent"}
-    assert not list((tmp_path / "cache" / "xact").rglob("*.*")), "cache files removed after commit"
+    # removed once the uploader's commit is through, a moment after its results are readable
+    cache = tmp_path / "cache" / "xact"
+    deadline = time.monotonic() + 30
+    while list(cache.rglob("*.*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(cache.rglob("*.*")), "cache files removed after commit"

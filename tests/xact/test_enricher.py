@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 from xact_fixtures import fixture_bytes
 
+from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_xact.events import parse_event
 from vpipe_xact.ingester import enrichment_task
@@ -37,4 +38,6 @@ def test_download_tasks_and_rejections(xact_kafka, start_worker):
     assert "Signature" not in rejected["error_message"]
     dead = read_all(xact_kafka, "xact.dlq", expect=1)
     assert dead[0].value() == b"{"
+    # every task handled (unkeyed, row 8 may be read after the others) before counting
+    assert wait_committed(xact_kafka, "xact-enricher", "xact.enrichment.pending")
     assert len(read_all(xact_kafka, "xact.downloads.pending", idle_s=1)) == 3, "row 8: none"
