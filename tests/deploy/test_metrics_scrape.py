@@ -60,12 +60,18 @@ def test_rules_and_dashboards_use_only_exported_metrics_and_status_reads_them(
 
 def wait_for_lag(env: dict[str, str], instance: str, timeout_s: float = 60.0) -> dict:
     """`vpipe status --json` once it shows a committed offset reported by `instance` (other
-    instances of the same workers may be running on this machine)."""
+    instances of the same workers may be running on this machine) and every worker healthy (a
+    probe slower than the 2 s timeout on a loaded machine is asked again, not a failure)."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = vpipe(env, "status", *WORKERS, "--json", "--timeout", "2")
         report = json.loads(result.stdout)
-        if any(row["instance"] == instance and row["committed"] for row in report["lag"]):
+        healthy = {
+            (row["worker"], row["instance"]) for row in report["instances"] if row["health"] == "ok"
+        }
+        if all((name, INSTANCE) in healthy for name in WORKERS) and any(
+            row["instance"] == instance and row["committed"] for row in report["lag"]
+        ):
             return report
         if time.monotonic() > deadline:
             raise AssertionError(f"no committed offset from {instance}: {report}\n{result.stderr}")
