@@ -49,7 +49,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         worker = WorkerProcess(name, env, tmp_path, instance, port).start()
         started.append(worker)
         if ready:
-            worker.wait_ready()
+            worker.wait_ready(60)  # start + group join on a loaded 2-core CI machine
         return worker
 
     yield start

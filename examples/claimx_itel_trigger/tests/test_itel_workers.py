@@ -39,7 +39,7 @@ def started(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
 def start(name: str, env: dict[str, str], root: Path, workers: list[WorkerProcess]) -> None:
     worker = WorkerProcess(name, env, root, 1, load_worker(name).port_for(1)).start()
     workers.append(worker)
-    worker.wait_ready()
+    worker.wait_ready(60)  # start + group join on a loaded 2-core CI machine
 
 
 def test_enricher_and_tracking_worker_processes(fresh_kafka, tmp_path, started):

@@ -39,7 +39,7 @@ def test_enricher_process_publishes_the_mitigation_record(fresh_kafka, tmp_path)
         port = load_worker("claimx-enricher").port_for(1)
         worker = WorkerProcess("claimx-enricher", env, tmp_path, 1, port).start()
         try:
-            worker.wait_ready()
+            worker.wait_ready(60)  # start + group join on a loaded CI machine
             tasks = [task_event("6021187"), task_event(WATER)]
             produce(fresh_kafka, "claimx.enrichment.pending", [orjson.dumps(t) for t in tasks])
 
