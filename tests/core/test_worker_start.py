@@ -108,6 +108,7 @@ def test_overlapping_port_ranges_are_refused_naming_both(monkeypatch, capsys):
 
 
 def test_log_file_layout_and_presigned_url_redaction(testdom, start_worker, tmp_path):
+    days = {datetime.now(UTC).date()}  # the day the log file was opened, should midnight (UTC) pass
     worker = start_worker("testdom-echo", testdom)
     url = (
         "https://bucket.s3.amazonaws.com/claims/photo.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -117,11 +118,15 @@ def test_log_file_layout_and_presigned_url_redaction(testdom, start_worker, tmp_
     read_all(testdom, "testdom.out", expect=1)
     worker.stop()
 
-    today = datetime.now(UTC)
-    day_dir = tmp_path / "logs" / "testdom" / today.strftime("%Y-%m-%d")
-    files = sorted(day_dir.glob("testdom_echo_*.log"))
-    assert files, f"no log file in {day_dir}"
-    pattern = rf"testdom_echo_{today:%m%d}_\d{{4}}_[a-z]+-[a-z]+\.log"
+    days.add(datetime.now(UTC).date())
+    logs = tmp_path / "logs" / "testdom"
+    found = [
+        (day, sorted((logs / f"{day:%Y-%m-%d}").glob("testdom_echo_*.log"))) for day in sorted(days)
+    ]
+    found = [(day, files) for day, files in found if files]
+    assert found, f"no log file in {logs}"
+    day, files = found[0]
+    pattern = rf"testdom_echo_{day:%m%d}_\d{{4}}_[a-z]+-[a-z]+\.log"
     assert re.fullmatch(pattern, files[-1].name)
     text = files[-1].read_text()
     assert "fetching https://bucket.s3.amazonaws.com/claims/photo.jpg" in text
