@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from vpipe_core.testing.broker import SESSION_TIMEOUT_MS
+
 GUARDED_PREFIXES = ("VPIPE_", "KAFKA_", "RETRY_", "LOG_")
 # Set by systemd for the service that runs the tests or the demo; the workers they start are not
 # units (and would refuse their cache under /tmp: vpipe_core.transfer.cache_dir).
@@ -22,7 +24,8 @@ NOT_INHERITED = ("INVOCATION_ID",)
 
 def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str, str]:
     """A clean environment for workers under test: loopback broker, logs and state in `root`,
-    short timeouts so groups form fast."""
+    short timeouts so groups form fast (the local broker holds a forming group for half the
+    session timeout: vpipe_core.testing.broker)."""
     root.mkdir(parents=True, exist_ok=True)
     env_file = root / "test.env"
     env_file.touch()
@@ -37,7 +40,7 @@ def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str
         LOG_DIR=str(root / "logs"),
         CACHE_DIR=str(root / "cache"),
         STATE_DIR=str(root / "state"),
-        KAFKA_SESSION_TIMEOUT_MS="6000",
+        KAFKA_SESSION_TIMEOUT_MS=str(SESSION_TIMEOUT_MS),
         SHUTDOWN_DRAIN_SECONDS="5",
         STARTUP_BACKOFF_SECONDS="0.5",
         METRICS_BIND_ADDRESS="127.0.0.1",
