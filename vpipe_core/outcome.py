@@ -22,7 +22,10 @@ class Category(enum.StrEnum):
 @attrs.define(slots=True)
 class Output:
     """One record to produce. `value` bytes are sent as they are (never re-encoded). A slotted
-    class, not a NamedTuple: handlers build one per record, and this is the faster of the two."""
+    class, not a NamedTuple: handlers build one per record, and this is the faster of the two.
+
+    A record handler may return an `Output` itself as its outcome: it means `Done((output,))`,
+    and saves building the `Done` and its tuple, a measurable share of a light handler's cost."""
 
     topic: str
     value: bytes | None
@@ -64,4 +67,4 @@ class Defer:
     until: datetime
 
 
-Outcome = Done | Retry | Dead | Defer
+Outcome = Done | Retry | Dead | Defer | Output  # an Output is Done with that one output
