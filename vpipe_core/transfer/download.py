@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -32,11 +31,13 @@ from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError, Rea
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
 from vpipe_core.retry_after import retry_after_s
+from vpipe_core.transfer.hashing import StreamHasher
 from vpipe_core.transfer.http import Connections, RedirectRefused, discard, get_checked
 from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_core.transfer.policy import ResolutionFailed, UrlPolicy, UrlRejected
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import ExtensionRejected, TypeRules
+from vpipe_core.transfer.writeback import WritebackHint
 
 log = logging.getLogger("vpipe.transfer")
 
@@ -457,8 +458,9 @@ class _PartFile:
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self.size = 0
-        self._hash = hashlib.sha256()
+        self._hash = StreamHasher()
         self._file = os.fdopen(fd, "wb")
+        self._writeback = WritebackHint(fd)
         self._locked = False
         self._published = False
 
@@ -477,6 +479,7 @@ class _PartFile:
 
     @property
     def sha256(self) -> str:
+        """The digest of everything written (waits for the hashing thread to catch up)."""
         return self._hash.hexdigest()
 
     def _lock(self) -> None:
@@ -504,10 +507,12 @@ class _PartFile:
             self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
+        self._writeback.written(self.size)
 
     def restart(self) -> None:
         self._file_truncate()
-        self._hash = hashlib.sha256()
+        self._hash.reset()
+        self._writeback.restart()
         self.size = 0
 
     def publish(self, dest: Path, *, fsync: bool) -> None:
@@ -525,6 +530,7 @@ class _PartFile:
         self._published = True
 
     def _close(self) -> None:
+        self._hash.close()
         if self._locked and not self._published:  # removed while still locked
             with contextlib.suppress(OSError):
                 self.path.unlink()
