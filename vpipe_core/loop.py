@@ -208,18 +208,21 @@ class ProcessingLoop:
 
     def _handle_inline(self, messages: list[Any]) -> None:
         """The hot path of inline record handlers, kept flat on purpose (per-record attribute
-        lookups and calls are a measurable share of the loop's cost): build each record in
-        place, call the handler with the record's key as log context and route `Done` (and a
-        bare `Output`) right here; anything else takes the general `_route`. Committable positions are gathered
-        locally and handed to the offset tracker before anything can commit."""
+        lookups, calls and dict updates are a measurable share of the loop's cost): build each
+        record in place, call the handler with the record's key as log context and produce a
+        `Done`'s outputs (or a bare `Output`) right here; anything else takes the general
+        `_route`. A fetch holds runs of one partition's records, so consumed counts and
+        committable positions are kept per run and counts of produced records per run of one
+        output topic; all are handed over before anything can commit."""
         started = time.perf_counter()
         send, monotonic, new_record = self._outbox.send, time.monotonic, tuple.__new__
-        handle, consumed, rewound = self._handler.handle, self._consumed, self._rewound
-        log_key = inline_record_key
+        handle, rewound, log_key = self._handler.handle, self._rewound, inline_record_key
         produce, unconfirmed = self._outbox.hot_path()
         positions: dict[TopicPartitionKey, int] = {}
         done = 0
         housekeeping_at = self._last_commit + COMMIT_INTERVAL_S
+        run_topic, run_partition, run_count, run_position = "", -1, 0, 0
+        produced_topic, produced = "", 0
         for message in messages:
             if message.error() is not None:
                 self._on_consume_error(message.error())
@@ -227,53 +230,78 @@ class ProcessingLoop:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             if rewound and (topic, partition) in rewound and offset >= rewound[topic, partition]:
                 continue
+            if partition != run_partition or topic != run_topic:
+                self._end_run(positions, run_topic, run_partition, run_count, run_position)
+                run_topic, run_partition, run_count, run_position = topic, partition, 0, 0
+            run_count += 1
             key = message.key()
             record = new_record(
                 Record, (topic, partition, offset, key, message.value(), None, message)
             )
-            consumed[topic] = consumed.get(topic, 0) + 1
             log_key.key = key
             try:
                 outcome = handle(record)
             except Exception as exc:  # the contract: unclassified errors are transient retries
                 outcome = self._unexpected_error(record, exc)
             kind = type(outcome)
-            if kind is Output:  # Done with this one output, the lightest handlers' outcome
+            if kind is Output or kind is Done:
                 done += 1
-                out_topic, headers = outcome.topic, outcome.headers
-                try:
-                    if headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
-                        produce(out_topic, outcome.value, outcome.key)
-                    else:
-                        produce(out_topic, outcome.value, outcome.key, headers=headers)
-                    unconfirmed[out_topic] = unconfirmed.get(out_topic, 0) + 1
-                except (BufferError, KafkaException):
-                    send(record, (outcome,))  # the outbox's slow, careful path
-                positions[topic, partition] = offset + 1
-            elif kind is Done:
-                done += 1
-                for output in outcome.outputs:
+                # A bare Output skips the tuple and the loop (the lightest handlers' outcome).
+                for output in outcome.outputs if kind is Done else (outcome,):
                     out_topic, headers = output.topic, output.headers
                     try:
-                        if headers is None:
+                        if headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
                             produce(out_topic, output.value, output.key)
                         else:
                             produce(out_topic, output.value, output.key, headers=headers)
                     except (BufferError, KafkaException):
-                        send(record, (output,))
+                        send(record, (output,))  # the outbox's slow, careful path
                         continue
-                    unconfirmed[out_topic] = unconfirmed.get(out_topic, 0) + 1
-                positions[topic, partition] = offset + 1
-            else:
+                    if out_topic is produced_topic:  # handlers pass one str object per topic
+                        produced += 1
+                    else:
+                        if produced:
+                            unconfirmed[produced_topic] = (
+                                unconfirmed.get(produced_topic, 0) + produced
+                            )
+                        produced_topic, produced = out_topic, 1
+                run_position = offset + 1
+            else:  # book what is done first: routing this record moves its partition too
+                self._end_run(positions, run_topic, run_partition, run_count, run_position)
+                run_count = run_position = 0
+                self._routed_done(positions, done)
+                positions, done = {}, 0
                 self._route(record, outcome)
             if monotonic() >= housekeeping_at:  # slow handlers still commit and show progress
+                self._end_run(positions, run_topic, run_partition, run_count, run_position)
+                if produced:
+                    unconfirmed[produced_topic] = unconfirmed.get(produced_topic, 0) + produced
+                run_count = run_position = produced = 0
                 self._routed_done(positions, done)
                 positions, done = {}, 0
                 self._housekeeping()
                 housekeeping_at = self._last_commit + COMMIT_INTERVAL_S
         log_key.key = None
+        self._end_run(positions, run_topic, run_partition, run_count, run_position)
+        if produced:
+            unconfirmed[produced_topic] = unconfirmed.get(produced_topic, 0) + produced
         self._routed_done(positions, done)
         self._metric_seconds.observe(time.perf_counter() - started)
+
+    def _end_run(
+        self,
+        positions: dict[TopicPartitionKey, int],
+        topic: str,
+        partition: int,
+        count: int,
+        position: int,
+    ) -> None:
+        """Books a run of one partition's records: `count` consumed, committable up to
+        `position` (0: no record of the run was done)."""
+        if count:
+            self._consumed[topic] = self._consumed.get(topic, 0) + count
+        if position:
+            positions[topic, partition] = position
 
     def _routed_done(self, positions: dict[TopicPartitionKey, int], done: int) -> None:
         self._done_count += done
@@ -608,6 +636,7 @@ class ProcessingLoop:
             ("finish batch", self._finish_batch),
             ("drain", lambda: self._drain(None, deadline)),
             ("commit", lambda: self._commit(sync=True, barrier_timeout_s=10.0)),
+            ("count", self._flush_counts),
             ("flush producer", lambda: self._producer_flush(10.0)),
             ("close handler", self._close_handler),
             ("close consumer", lambda: _bounded(self._consumer.close, CLOSE_TIMEOUT_S)),

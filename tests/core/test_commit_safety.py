@@ -7,12 +7,19 @@ test_loop_e2e.py against the real broker.
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError
+import pytest
+from confluent_kafka import KafkaError, Message, TopicPartition
 
+from vpipe_core.config.core import CoreSettings
 from vpipe_core.kafka.offsets import OffsetTracker
 from vpipe_core.kafka.outbox import Outbox
-from vpipe_core.outcome import Output
+from vpipe_core.loop import ProcessingLoop
+from vpipe_core.metrics import REGISTRY
+from vpipe_core.outcome import Dead, Output, Retry
 from vpipe_core.record import Record
+from vpipe_core.router import OutcomeRouter
+from vpipe_core.runner import _context
+from vpipe_core.spec import WorkerSpec
 
 KEY = ("in", 0)
 
@@ -121,3 +128,87 @@ def test_unknown_topic_is_fatal():
     producer.fail_next_flush_with = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
     assert outbox.barrier(1.0) is False
     assert outbox.fatal is not None and "missing" in str(outbox.fatal)
+
+
+class OneFetchConsumer:
+    """Speaks the confluent Consumer protocol the loop uses: assigns partition 0 of `in`, hands
+    out one fetch of real `Message`s, then stops the loop and records what it commits."""
+
+    def __init__(self, messages: list[Message]):
+        self.messages = messages
+        self.loop: ProcessingLoop | None = None
+        self.commits: list[dict[tuple[str, int], int]] = []
+
+    def subscribe(self, topics, on_assign, on_revoke, on_lost):
+        on_assign(self, [TopicPartition("in", 0)])
+
+    def consume(self, num_messages, timeout):
+        fetch, self.messages = self.messages, []
+        if not fetch and self.loop is not None:
+            self.loop.request_stop()
+        return fetch
+
+    def commit(self, offsets, asynchronous):
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def pause(self, partitions):
+        pass
+
+    def resume(self, partitions):
+        pass
+
+    def seek(self, partition):
+        pass
+
+    def close(self):
+        pass
+
+
+class DoneUntilFlagged:
+    """Produces each record, except one whose value is b"dead" or b"retry"."""
+
+    def handle(self, record):
+        if record.value == b"dead":
+            return Dead("flagged dead")
+        if record.value == b"retry":
+            return Retry("flagged for a retry tier")
+        return Output("out", record.value, record.key)
+
+
+def run_one_fetch(
+    values: list[bytes], partitions: list[int] | None = None
+) -> dict[tuple[str, int], int]:
+    """Runs a loop over one fetch of `values` (on partition 0, or on `partitions` in turn);
+    returns its last commit."""
+    spec = WorkerSpec(name="t-worker", domain="t", handler="unused:build", input_topics=("in",))
+    ctx = _context(spec, 1, "t-worker", CoreSettings(), {})
+    partitions = partitions or [0] * len(values)
+    next_offsets = dict.fromkeys(partitions, 0)
+    messages = []
+    for partition, value in zip(partitions, values, strict=True):
+        offset = next_offsets[partition]
+        next_offsets[partition] += 1
+        messages.append(Message(topic="in", partition=partition, offset=offset, value=value))
+    consumer = OneFetchConsumer(messages)
+    producer = FakeProducer(lambda err, msg: None)
+    router = OutcomeRouter("t", spec.name, ctx.worker_id, (1, 2))
+    consumer.loop = ProcessingLoop(ctx, DoneUntilFlagged(), consumer, producer, router, ["in"])
+    consumer.loop.run()
+    return consumer.commits[-1]
+
+
+@pytest.mark.parametrize("last", [b"dead", b"retry"])
+def test_records_done_before_a_failed_one_do_not_pull_the_commit_back(last):
+    """Done records are booked per fetch; the failed record after them is routed at once. The
+    commit must cover the failed record too (it went to the DLQ or a tier)."""
+    assert run_one_fetch([b"1", b"2", b"3", last]) == {("in", 0): 4}
+    assert run_one_fetch([b"1", last, b"3"]) == {("in", 0): 3}
+
+
+def test_runs_of_interleaved_partitions_are_each_committed_and_counted():
+    consumed = ("vpipe_messages_consumed_total", {"worker": "t-worker", "topic": "in"})
+    before = REGISTRY.get_sample_value(*consumed) or 0
+    values = [b"a", b"b", b"c", b"d", b"e", b"retry", b"g"]
+    commit = run_one_fetch(values, partitions=[0, 0, 1, 1, 0, 2, 1])
+    assert commit == {("in", 0): 3, ("in", 1): 3, ("in", 2): 1}
+    assert (REGISTRY.get_sample_value(*consumed) or 0) - before == len(values)
