@@ -4,7 +4,7 @@ Removes files older than `CACHE_MAX_AGE_HOURS` (by modification time) under
 `{CACHE_DIR}/{domain}/`, except those an in-flight task of this worker uses; partial downloads
 under `{CACHE_DIR}/tmp/` of that age unless a downloader still holds their lock (a download in
 progress, in any process); and empty media directories of that age. Removing a directory races
-with a downloader about to publish into it; the downloader recreates it (`_PartFile.publish`).
+with a downloader about to publish into it; the downloader recreates it (`PartFile.publish`).
 A stale file whose upload is still queued is simply downloaded again (cache miss).
 """
 

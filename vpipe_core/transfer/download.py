@@ -1,10 +1,11 @@
 """Streaming downloads into the shared cache (xact.md §10.2, §10.3, §10.5; runtime.md §11).
 
 `Downloader.download(url, media_id, dest_relative)` checks the URL before any request (policy,
-expiry, extension), streams the body to `{cache_dir}/tmp/{media_id}.part` in 1 MiB pieces while
-hashing it, checks the length, and renames the file to `{cache_dir}/{dest_relative}`. Large
-files (`Content-Length` >= the range threshold) are fetched in ranges, each with a few tries
-that resume from the bytes already on disk. Every failure is a `DownloadError` whose category
+expiry, extension), streams the body to `{cache_dir}/tmp/{media_id}.part` in pieces of up to
+1 MiB, hashed on a thread of its own while the next piece arrives (`part_file`), checks the
+length, and renames the file to `{cache_dir}/{dest_relative}`. Large files (`Content-Length`
+>= the range threshold) are fetched in ranges, each with a few tries that resume from the
+bytes already on disk. Every failure is a `DownloadError` whose category
 says how to route it; local disk errors are `"infrastructure"` (retry in place).
 
 One `Downloader` per process: it owns the process's urllib3 pool, sized for the concurrency.
@@ -13,16 +14,11 @@ It is thread-safe; each `download` call keeps its state to itself.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import logging
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Final, Literal
 
 import attrs
 import urllib3
@@ -31,18 +27,18 @@ from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError, Rea
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
 from vpipe_core.retry_after import retry_after_s
-from vpipe_core.transfer.hashing import StreamHasher
+from vpipe_core.transfer.errors import INFRASTRUCTURE as INFRASTRUCTURE
+from vpipe_core.transfer.errors import DownloadError
+from vpipe_core.transfer.errors import ErrorCategory as ErrorCategory
 from vpipe_core.transfer.http import Connections, RedirectRefused, discard, get_checked
 from vpipe_core.transfer.netconf import ProxyConfig
+from vpipe_core.transfer.part_file import PartFile
 from vpipe_core.transfer.policy import ResolutionFailed, UrlPolicy, UrlRejected
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import ExtensionRejected, TypeRules
-from vpipe_core.transfer.writeback import WritebackHint
 
 log = logging.getLogger("vpipe.transfer")
 
-INFRASTRUCTURE: Final = "infrastructure"
-ErrorCategory = Category | Literal["infrastructure"]
 MIB = 1024 * 1024
 PIECE_BYTES = MIB
 CHUNK_TRIES = 3
@@ -52,34 +48,6 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.IGNORECASE)
 _BASE_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "vpipe-downloader"}
 # Raised while a body streams: a reset, a stall (read timeout), a truncated body.
 _STREAM_ERRORS = (HTTPError, OSError)
-
-
-class DownloadError(Exception):
-    """A failed download. `category` routes it: permanent/auth/transient, or infrastructure.
-
-    `refreshable` marks failures a fresh link may cure (expired link, HTTP 401/403);
-    `refreshes` is how many refreshed links were tried. The reason never shows a signature.
-    """
-
-    def __init__(
-        self,
-        category: ErrorCategory,
-        reason: str,
-        http_status: int | None = None,
-        retry_after_s: float | None = None,
-        *,
-        refreshable: bool = False,
-    ) -> None:
-        self.reason = redact(reason)
-        super().__init__(self.reason)
-        self.category: ErrorCategory = category
-        self.http_status = http_status
-        self.retry_after_s = retry_after_s
-        self.refreshable = refreshable
-        self.refreshes = 0
-
-    def __repr__(self) -> str:
-        return f"DownloadError({self.category!s}, {self.reason!r}, http_status={self.http_status})"
 
 
 @attrs.frozen
@@ -239,7 +207,7 @@ class Downloader:
 
     def _attempt(self, url: str, part: Path, dest: Path) -> DownloadResult:
         extension = self.preflight(url)
-        with _PartFile.open(part) as file:
+        with PartFile.open(part) as file:
             content_type = _Transfer(self, url, extension, file).run()
             file.publish(dest, fsync=self.fsync)
         return DownloadResult(dest, file.size, file.sha256, content_type)
@@ -285,7 +253,7 @@ class Downloader:
 class _Transfer:
     """The requests and the streaming of one download attempt."""
 
-    def __init__(self, owner: Downloader, url: str, extension: str, file: _PartFile) -> None:
+    def __init__(self, owner: Downloader, url: str, extension: str, file: PartFile) -> None:
         self.owner = owner
         self.url = url
         self.extension = extension
@@ -436,103 +404,3 @@ def _status_error(
     if status in (408, 429) or (ranged and status == 416) or not 400 <= status < 500:
         return DownloadError(Category.TRANSIENT, reason, status, retry_after)
     return DownloadError(Category.PERMANENT, reason, status, retry_after)
-
-
-@contextlib.contextmanager
-def _local_disk(path: Path) -> Iterator[None]:
-    """Local file errors are infrastructure failures (retry in place, not consumed attempts)."""
-    try:
-        yield
-    except OSError as exc:
-        name = errno.errorcode.get(exc.errno or 0, "OSError")
-        reason = f"local disk error {name} at {path}: {exc.strerror or exc}"
-        raise DownloadError(INFRASTRUCTURE, reason) from exc
-
-
-class _PartFile:
-    """`tmp/{media_id}.part`, locked against a concurrent download of the same media.
-
-    Counts and hashes what is written; removed unless published.
-    """
-
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self.size = 0
-        self._hash = StreamHasher()
-        self._file = os.fdopen(fd, "wb")
-        self._writeback = WritebackHint(fd)
-        self._locked = False
-        self._published = False
-
-    @classmethod
-    @contextlib.contextmanager
-    def open(cls, path: Path) -> Iterator[_PartFile]:
-        with _local_disk(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        part = cls(path, fd)
-        try:
-            part._lock()
-            yield part
-        finally:
-            part._close()
-
-    @property
-    def sha256(self) -> str:
-        """The digest of everything written (waits for the hashing thread to catch up)."""
-        return self._hash.hexdigest()
-
-    def _lock(self) -> None:
-        busy = DownloadError(Category.TRANSIENT, f"{self.path.name} is being downloaded already")
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise busy from exc
-        with _local_disk(self.path):
-            mine, current = os.fstat(self._file.fileno()), os.stat(self.path)
-        if (mine.st_dev, mine.st_ino) != (current.st_dev, current.st_ino):
-            raise busy  # the file we locked was renamed or removed meanwhile
-        self._locked = True
-        self._file_truncate()
-
-    def _file_truncate(self) -> None:
-        with _local_disk(self.path):
-            self._file.flush()
-            if os.fstat(self._file.fileno()).st_size:
-                self._file.seek(0)
-                self._file.truncate()
-
-    def write(self, data: bytes) -> None:
-        with _local_disk(self.path):
-            self._file.write(data)
-        self._hash.update(data)
-        self.size += len(data)
-        self._writeback.written(self.size)
-
-    def restart(self) -> None:
-        self._file_truncate()
-        self._hash.reset()
-        self._writeback.restart()
-        self.size = 0
-
-    def publish(self, dest: Path, *, fsync: bool) -> None:
-        """Flush (and fsync), then rename atomically onto `dest`."""
-        with _local_disk(dest):
-            self._file.flush()
-            if fsync:
-                os.fsync(self._file.fileno())
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.replace(self.path, dest)
-            except FileNotFoundError:  # the cache cleaner removed the empty directory just now
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.path, dest)
-        self._published = True
-
-    def _close(self) -> None:
-        self._hash.close()
-        if self._locked and not self._published:  # removed while still locked
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-        with contextlib.suppress(OSError):
-            self._file.close()

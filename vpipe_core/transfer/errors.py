@@ -1,0 +1,54 @@
+"""The downloader's failure type, and local disk errors turned into it."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final, Literal
+
+from vpipe_core.outcome import Category
+from vpipe_core.redact import redact
+
+INFRASTRUCTURE: Final = "infrastructure"
+ErrorCategory = Category | Literal["infrastructure"]
+
+
+class DownloadError(Exception):
+    """A failed download. `category` routes it: permanent/auth/transient, or infrastructure.
+
+    `refreshable` marks failures a fresh link may cure (expired link, HTTP 401/403);
+    `refreshes` is how many refreshed links were tried. The reason never shows a signature.
+    """
+
+    def __init__(
+        self,
+        category: ErrorCategory,
+        reason: str,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+        *,
+        refreshable: bool = False,
+    ) -> None:
+        self.reason = redact(reason)
+        super().__init__(self.reason)
+        self.category: ErrorCategory = category
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+        self.refreshable = refreshable
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"DownloadError({self.category!s}, {self.reason!r}, http_status={self.http_status})"
+
+
+@contextlib.contextmanager
+def local_disk(path: Path) -> Iterator[None]:
+    """Local file errors are infrastructure failures (retry in place, not consumed attempts)."""
+    try:
+        yield
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno or 0, "OSError")
+        reason = f"local disk error {name} at {path}: {exc.strerror or exc}"
+        raise DownloadError(INFRASTRUCTURE, reason) from exc
