@@ -4,7 +4,12 @@ One object of `--size-mb` MiB (random bytes) is put into a moto S3 server runnin
 process and fetched through a real presigned URL. Every run happens in a child process of its
 own, so its peak RSS (`ru_maxrss`) is the download's alone; the children run alternately:
 
-- `baseline`: urllib3 `PoolManager` GET, `stream()` in 1 MiB pieces into a file; no checks.
+- `baseline`: urllib3 `PoolManager` GET, `read1()` of up to 1 MiB at a time into a file; no
+  checks, no hash, no fsync. The ratios are against it.
+- `stream` (only with `--contestants`): the same GET through urllib3's `stream(1 MiB)`, the
+  baseline of earlier reports. It is slower and far less steady than `read1` here: `stream`
+  yields exactly 1 MiB pieces, so the file is written in aligned 1 MiB blocks, and on this VM
+  such page-cache writes are sometimes 5-10x slower (see benchmarks/README.md).
 - `single`: `Downloader.download` with the range threshold above the size (one stream; URL
   policy, sha256 while streaming, length check, fsync, atomic rename).
 - `ranged`: `Downloader.download` with the production settings (ranges of `--chunk-mb` from
@@ -15,7 +20,12 @@ moto's cost of reading the whole stored object for every range request. `--serve
 serves the object from memory with the test file server instead (ranges cost their own size),
 which shows the downloader's ranged overhead without moto's.
 
-    python -m benchmarks.bench_download [--size-mb 200] [--repeat 2] [--server moto|local]
+The contestants run in rounds, each round in another order. Besides the median rate of each,
+the summary gives the ratio of every round's `single` (or `ranged`) to the same round's
+`baseline`: the median of those pair ratios and their range are the figure to read, since a
+slow or fast moment of the machine then moves both sides of a pair.
+
+    python -m benchmarks.bench_download [--size-mb 200] [--repeat 5] [--server moto|local]
 """
 
 from __future__ import annotations
@@ -38,9 +48,10 @@ from typing import Any
 MIB = 1024 * 1024
 BUCKET = "bench"
 KEY = "media/walkthrough.mp4"
-CONTESTANTS = ("baseline", "single", "ranged")
+CONTESTANTS = ("baseline", "stream", "single", "ranged")
+DEFAULT_CONTESTANTS = ("baseline", "single", "ranged")
 DEFAULT_SIZE_MB = 200
-DEFAULT_REPEAT = 2
+DEFAULT_REPEAT = 5
 CHILD_TIMEOUT_S = 900.0
 
 
@@ -74,14 +85,19 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _baseline(url: str, out: Path) -> tuple[int, str | None]:
+def _bare_copy(url: str, out: Path, *, whole_pieces: bool) -> tuple[int, str | None]:
+    """The bare urllib3 copy: `read1` pieces (`baseline`) or `stream`'s whole MiBs (`stream`)."""
     import urllib3
 
     pool = urllib3.PoolManager()
     response = pool.request("GET", url, preload_content=False, decode_content=False)
+    if whole_pieces:
+        pieces = response.stream(MIB, decode_content=False)
+    else:
+        pieces = iter(lambda: response.read1(MIB, decode_content=False), b"")
     size = 0
     with out.open("wb") as file:
-        for piece in response.stream(MIB, decode_content=False):
+        for piece in pieces:
             file.write(piece)
             size += len(piece)
     response.release_conn()
@@ -118,8 +134,9 @@ def run_child(args: argparse.Namespace) -> int:
     _reset_peak_rss()
     rss_before = _status_mib("VmRSS") or _peak_rss_mib()
     started = time.perf_counter()
-    if args.child == "baseline":
-        size, digest = _baseline(args.url, out / "baseline.bin")
+    if args.child in ("baseline", "stream"):
+        copy = out / f"{args.child}.bin"
+        size, digest = _bare_copy(args.url, copy, whole_pieces=args.child == "stream")
     else:
         size, digest = _downloader(args.url, out / "x.bin", args, args.child == "ranged")
     seconds = time.perf_counter() - started
@@ -188,25 +205,44 @@ def run_one(contestant: str, url: str, args: argparse.Namespace, workdir: Path) 
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def summarise(results: list[dict[str, Any]], expected_sha: str) -> None:
-    rates: dict[str, float] = {}
-    print(f"{'contestant':<10} {'MiB/s (median)':>15} {'runs':>24} {'peak RSS MiB':>13}")
-    for contestant in CONTESTANTS:
+def _rate(run: dict[str, Any]) -> float:
+    return float(run["bytes"]) / MIB / float(run["seconds"])
+
+
+def _spread(values: list[float], digits: int) -> str:
+    """`median (min-max)`."""
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def summarise(results: list[dict[str, Any]], expected_sha: str, contestants: list[str]) -> None:
+    print(f"{'contestant':<10} {'MiB/s median (min-max)':>26}  {'peak RSS MiB':>13}  runs")
+    for contestant in contestants:
         runs = [r for r in results if r["contestant"] == contestant]
-        each = [r["bytes"] / MIB / r["seconds"] for r in runs]
-        rates[contestant] = statistics.median(each)
-        peak = max(r["rss_peak_mib"] for r in runs)
-        before = max(r["rss_before_mib"] for r in runs)
-        shown = ", ".join(f"{rate:.0f}" for rate in each)
-        print(
-            f"{contestant:<10} {rates[contestant]:>15.1f} {shown:>24} "
-            f"{peak:>7.1f} (+{peak - before:.1f})"
-        )
         for run in runs:
             if run["sha256"] is not None and run["sha256"] != expected_sha:
                 raise SystemExit(f"{contestant}: checksum mismatch")
-    for contestant in ("single", "ranged"):
-        print(f"ratio {contestant}/baseline: {rates[contestant] / rates['baseline']:.2f}")
+        peak = max(r["rss_peak_mib"] for r in runs)
+        before = max(r["rss_before_mib"] for r in runs)
+        shown = ", ".join(f"{_rate(run):.0f}" for run in runs)
+        rates = _spread([_rate(run) for run in runs], 0)
+        print(f"{contestant:<10} {rates:>26}  {peak:>6.1f} (+{peak - before:.1f})  {shown}")
+    if "baseline" not in contestants:
+        return
+    for contestant in (c for c in contestants if c != "baseline"):
+        pairs = _pair_ratios(results, contestant)
+        each = ", ".join(f"{ratio:.2f}" for ratio in pairs)
+        print(f"ratio {contestant}/baseline, per round: {_spread(pairs, 2)}  [{each}]")
+
+
+def _pair_ratios(results: list[dict[str, Any]], contestant: str) -> list[float]:
+    """`contestant` over `baseline`, one ratio per round (both ran in the same round)."""
+    rounds = sorted({r["round"] for r in results})
+    ratios = []
+    for number in rounds:
+        runs = {r["contestant"]: r for r in results if r["round"] == number}
+        ratios.append(_rate(runs[contestant]) / _rate(runs["baseline"]))
+    return ratios
 
 
 def _rotated(items: tuple[str, ...], by: int) -> tuple[str, ...]:
@@ -217,6 +253,10 @@ def _rotated(items: tuple[str, ...], by: int) -> tuple[str, ...]:
 
 def run_parent(args: argparse.Namespace) -> int:
     size = int(args.size_mb * MIB)
+    contestants = tuple(args.contestants.split(","))
+    unknown = set(contestants) - set(CONTESTANTS)
+    if unknown:
+        raise SystemExit(f"unknown contestants {sorted(unknown)}; choose from {CONTESTANTS}")
     with tempfile.TemporaryDirectory(prefix="bench-download-", dir=args.workdir) as directory:
         workdir = Path(directory)
         source = presigned_url if args.server == "moto" else local_url
@@ -225,13 +265,13 @@ def run_parent(args: argparse.Namespace) -> int:
             print(f"object: {args.size_mb:g} MiB from {args.server} at {url.split('/')[2]}")
             print(f"ranged: threshold {args.threshold_mb:g} MiB, chunks {args.chunk_mb:g} MiB")
             results = [
-                run_one(contestant, url, args, workdir)
+                {**run_one(contestant, url, args, workdir), "round": repeat}
                 for repeat in range(args.repeat)
-                for contestant in _rotated(CONTESTANTS, repeat)
+                for contestant in _rotated(contestants, repeat)
             ]
         finally:
             server.stop()
-        summarise(results, digest)
+        summarise(results, digest, list(contestants))
     return 0
 
 
@@ -243,6 +283,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--chunk-mb", type=float, default=20.0, help="range chunk, MiB")
     parser.add_argument("--server", choices=("moto", "local"), default="moto", help="source")
     parser.add_argument("--workdir", default=None, help="where files are written (default: tmp)")
+    parser.add_argument(
+        "--contestants",
+        default=",".join(DEFAULT_CONTESTANTS),
+        help=f"comma-separated, from {','.join(CONTESTANTS)}",
+    )
     parser.add_argument("--child", choices=CONTESTANTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
