@@ -22,7 +22,9 @@ own, so its peak RSS (`ru_maxrss`) is the download's alone; the children run alt
 moto serves every request from Python, so it bounds all contestants alike; `ranged` also pays
 moto's cost of reading the whole stored object for every range request. `--server local`
 serves the object from memory with the test file server instead (ranges cost their own size),
-which shows the downloader's ranged overhead without moto's.
+which shows the downloader's ranged overhead without moto's. `--link-mib-s N` paces every
+response of the local server to N MiB/s, like a network link of that speed per connection: the
+question there is whether the downloader keeps up with the link.
 
 The contestants run in rounds, each round in another order. Besides the median rate of each,
 the summary gives the ratio of every round's `single` (or `ranged`) to the same round's
@@ -189,13 +191,15 @@ def presigned_url(size: int, workdir: Path) -> tuple[str, str, Any]:
     return s3.presign(KEY), digest, s3
 
 
-def local_url(size: int, workdir: Path) -> tuple[str, str, Any]:
-    """(url, sha256, file server) for `size` random bytes served from memory."""
+def local_url(size: int, workdir: Path, link_mib_s: float | None) -> tuple[str, str, Any]:
+    """(url, sha256, file server) for `size` random bytes served from memory, each response
+    paced to `link_mib_s` if set."""
     from vpipe_core.testing.http_files import FileServer, Route
 
     body = os.urandom(size)
     server = FileServer().start()
-    server.add("/media/walkthrough.mp4", Route(body, "video/mp4"))
+    rate = int(link_mib_s * MIB) if link_mib_s else None
+    server.add("/media/walkthrough.mp4", Route(body, "video/mp4", rate_bytes_s=rate))
     return server.url("/media/walkthrough.mp4"), hashlib.sha256(body).hexdigest(), server
 
 
@@ -270,10 +274,14 @@ def run_parent(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown contestants {sorted(unknown)}; choose from {CONTESTANTS}")
     with tempfile.TemporaryDirectory(prefix="bench-download-", dir=args.workdir) as directory:
         workdir = Path(directory)
-        source = presigned_url if args.server == "moto" else local_url
-        url, digest, server = source(size, workdir)
+        if args.server == "moto":
+            url, digest, server = presigned_url(size, workdir)
+        else:
+            url, digest, server = local_url(size, workdir, args.link_mib_s)
         try:
             print(f"object: {args.size_mb:g} MiB from {args.server} at {url.split('/')[2]}")
+            if args.link_mib_s:
+                print(f"link: every response paced to {args.link_mib_s:g} MiB/s")
             print(f"ranged: threshold {args.threshold_mb:g} MiB, chunks {args.chunk_mb:g} MiB")
             results = [
                 {**run_one(contestant, url, args, workdir), "round": repeat}
@@ -293,6 +301,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threshold-mb", type=float, default=50.0, help="range threshold, MiB")
     parser.add_argument("--chunk-mb", type=float, default=20.0, help="range chunk, MiB")
     parser.add_argument("--server", choices=("moto", "local"), default="moto", help="source")
+    parser.add_argument(
+        "--link-mib-s",
+        type=float,
+        default=None,
+        help="with --server local: pace every response to this rate, like a network link",
+    )
     parser.add_argument("--workdir", default=None, help="where files are written (default: tmp)")
     parser.add_argument(
         "--contestants",

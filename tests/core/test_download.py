@@ -117,6 +117,15 @@ def test_body_without_content_length_is_accepted(
     assert make_downloader().download(server.url("/a.txt"), "m1", "x/a.txt").bytes == 5
 
 
+def test_body_paced_like_a_network_link_arrives_whole(
+    server: FileServer, make_downloader: MakeDownloader
+) -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB, sent in paced slices
+    server.add("/paced.pdf", Route(body, "application/pdf", rate_bytes_s=64 * 2**20))
+    result = make_downloader().download(server.url("/paced.pdf"), "m1", "x/paced.pdf")
+    assert (result.bytes, result.sha256) == (len(body), sha256(body))
+
+
 def test_redirect_chain_is_checked_per_hop(
     server: FileServer, make_downloader: MakeDownloader
 ) -> None:

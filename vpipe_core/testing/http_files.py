@@ -26,6 +26,7 @@ import attrs
 from vpipe_core.testing.http_server import LoopbackHTTPServer
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+PACED_SLICE = 256 * 1024  # bytes per write of a paced body
 
 
 @attrs.define
@@ -44,6 +45,7 @@ class Route:
     drop_after: int | None = None  # close the connection after N body bytes of a response...
     drop_times: int = 1  # ... on the first N body responses
     body_responses: int = 0  # how many body responses were sent so far
+    rate_bytes_s: int | None = None  # pace each body response to this rate (a network link)
     fail_first: int = 0  # the first N requests answer `fail_status` (e.g. 500 then 200)
     fail_status: int = 500
     failed: int = 0  # how many requests were failed so far
@@ -171,6 +173,19 @@ class _Handler(BaseHTTPRequestHandler):
         end = int(match.group(2)) + 1 if match.group(2) else len(route.body)
         return 206, start, min(end, len(route.body))
 
+    def _write(self, route: Route, data: memoryview) -> None:
+        """Write `data`, at `route.rate_bytes_s` if set: in slices, each sent no earlier than the
+        rate allows since the first."""
+        if route.rate_bytes_s is None:
+            self.wfile.write(data)
+            return
+        started = time.monotonic()
+        for sent in range(0, len(data), PACED_SLICE):
+            delay = started + sent / route.rate_bytes_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.wfile.write(data[sent : sent + PACED_SLICE])
+
     def _write_body(self, route: Route, body: bytes, number: int) -> None:
         stalls = dict(route.stalls) if number <= route.stall_times else {}
         cut = route.drop_after if number <= route.drop_times else None
@@ -183,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(stalls[begin])
                 if begin == cut:
                     break
-                self.wfile.write(body[begin:finish])
+                self._write(route, memoryview(body)[begin:finish])
             self.wfile.flush()
         except OSError:  # the client gave up (e.g. its stall timeout)
             self.close_connection = True
