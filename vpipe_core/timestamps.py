@@ -1,4 +1,4 @@
-"""Timestamps as vpipe writes them in messages and headers: UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
+"""Timestamps: written as UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`, read from any ISO-8601 form."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ def iso_utc(moment: datetime) -> str:
 
 
 def parse_iso_utc(text: str) -> datetime:
-    """An ISO time written by `iso_utc` (or any ISO time; naive = UTC) as an aware datetime."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """An ISO-8601 time (`Z`, any offset, or naive = UTC) as an aware UTC datetime; fractions
+    beyond microseconds are truncated. ValueError if `text` is not one."""
+    cleaned = text.strip().replace("z", "Z").replace("Z", "+00:00")
+    whole, dot, rest = cleaned.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        cleaned = f"{whole}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    moment = datetime.fromisoformat(cleaned)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

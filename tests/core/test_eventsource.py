@@ -44,7 +44,6 @@ from vpipe_core.eventsource.times import (
     from_epoch_ms,
     ingestion_time,
     parse_ingestion_time,
-    parse_iso,
     tick_after,
     tick_before,
 )
@@ -52,6 +51,7 @@ from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
 from vpipe_core.spec import Kind, WorkerSpec
 from vpipe_core.testing.kusto import KustoStandIn
+from vpipe_core.timestamps import parse_iso_utc
 
 T = "2026-02-03T09:40:07.1200000Z"
 EARLY = Position("2026-02-01T00:00:00.0000000Z", "")
@@ -128,14 +128,14 @@ def test_ingestion_times_keep_seven_digits():
     assert tick_after(T) == "2026-02-03T09:40:07.1200001Z"
     assert tick_after("2026-02-03T23:59:59.9999999Z") == "2026-02-04T00:00:00.0000000Z"
     assert from_epoch_ms(1770111607120) == T
-    assert parse_iso("2026-02-03T10:40:07.12000009+01:00") == moment
-    assert parse_iso("2026-02-03T09:40:07.12") == moment  # naive is UTC
+    assert parse_iso_utc("2026-02-03T10:40:07.12000009+01:00") == moment
+    assert parse_iso_utc("2026-02-03T09:40:07.12") == moment  # naive is UTC
     assert parse_ingestion_time("2026-02-03T10:40:07.1234567+01:00") == (
         "2026-02-03T09:40:07.1234567Z"
     )
     assert parse_ingestion_time("2026-02-03") == "2026-02-03T00:00:00.0000000Z"
     with pytest.raises(ValueError):
-        parse_iso("yesterday")
+        parse_iso_utc("yesterday")
     with pytest.raises(ValueError):
         parse_ingestion_time("2026-02-31T00:00:00.5Z")
 

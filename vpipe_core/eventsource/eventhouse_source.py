@@ -25,8 +25,9 @@ from vpipe_core.eventsource.eventhouse import (
     unpublished,
 )
 from vpipe_core.eventsource.settings import EventSourceSettings
-from vpipe_core.eventsource.times import ingestion_time, parse_iso, tick_after, tick_before
+from vpipe_core.eventsource.times import ingestion_time, tick_after, tick_before
 from vpipe_core.outcome import Output
+from vpipe_core.timestamps import parse_iso_utc
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def _start_from(domain: DomainSource) -> datetime | None:
     if not text:
         return None
     try:
-        return parse_iso(text)
+        return parse_iso_utc(text)
     except ValueError:
         raise ConfigError(
             [f"{domain.variable('EVENTHOUSE_START_FROM')}: got '{text}', expected an ISO-8601 time"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from vpipe_core.timestamps import parse_iso_utc
+
 INGESTION_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z")
 _FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.(\d+)")
 TICKS_PER_SECOND = 10_000_000
@@ -47,24 +49,12 @@ def from_epoch_ms(milliseconds: int) -> str:
     return f"{whole}.{millis:03d}0000Z"
 
 
-def parse_iso(text: str) -> datetime:
-    """An ISO-8601 time (`Z`, any offset, or naive = UTC) as an aware UTC datetime; fractions
-    beyond microseconds are truncated. ValueError if `text` is not one."""
-    cleaned = text.strip().replace("z", "Z").replace("Z", "+00:00")
-    whole, dot, rest = cleaned.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        cleaned = f"{whole}.{rest[: min(digits, 6)]}{rest[digits:]}"
-    moment = datetime.fromisoformat(cleaned)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def parse_ingestion_time(text: str) -> str:
     """An ISO-8601 time as a 7-digit ingestion time, keeping up to 7 fractional digits (an
     operator may paste a time from a row). ValueError if `text` is not a time."""
     match = _FRACTION.search(text)
     if match is None:
-        return ingestion_time(parse_iso(text))
+        return ingestion_time(parse_iso_utc(text))
     fraction = match[2]
-    whole_seconds = parse_iso(text[: match.start(2) - 1] + text[match.end(2) :])
+    whole_seconds = parse_iso_utc(text[: match.start(2) - 1] + text[match.end(2) :])
     return ingestion_time(whole_seconds)[:20] + fraction[:7].ljust(7, "0") + "Z"
