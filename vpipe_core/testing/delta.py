@@ -53,13 +53,13 @@ def rewind_group(bootstrap: str, group: str, topic: str, partitions: int = 3) ->
     group's committed offsets back at 0 (committed as a member of the group)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from vpipe_core.testing.broker import SESSION_TIMEOUT_MS
+    from vpipe_core.testing.brokers import session_timeout_ms
 
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": group,
-            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "session.timeout.ms": session_timeout_ms(),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",  # as the workers

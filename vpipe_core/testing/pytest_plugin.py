@@ -1,5 +1,8 @@
-"""pytest fixtures: `kafka_bootstrap` (a session broker on loopback, or VPIPE_TEST_BOOTSTRAP).
+"""pytest fixtures: `kafka_bootstrap` (a session broker on loopback, or VPIPE_TEST_BOOTSTRAP) and
+`fresh_kafka` (a broker of the test's own).
 
+Which broker: `--broker kafka|local` or VPIPE_TEST_BROKER (vpipe_core.testing.brokers); the
+report's header names it, and a failed test's report names the broker log to read.
 Registered through the `pytest11` entry point, so any project with vpipe-core installed can use
 the fixtures; importing this module is cheap and starts nothing.
 """
@@ -7,35 +10,76 @@ the fixtures; importing this module is cheap and starts nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+_LOG_KEY = pytest.StashKey[Path]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker",
+        choices=("kafka", "local"),
+        default=None,
+        help="kafka: Apache Kafka 4.x started by the tests (needs Java and Maven); local: the "
+        "memory-only broker. Default: VPIPE_TEST_BROKER, else kafka where java is found.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from vpipe_core.testing.brokers import BROKER_ENV, broker_kind
+
+    chosen = config.getoption("--broker", default=None)
+    # Exported so worker processes and helpers started by tests pick the same broker settings.
+    os.environ[BROKER_ENV] = broker_kind(chosen)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from vpipe_core.testing.brokers import broker_kind, describe
+
+    external = os.environ.get("VPIPE_TEST_BOOTSTRAP")
+    if external:
+        return f"broker: external, VPIPE_TEST_BOOTSTRAP={external}"
+    return f"broker: {describe(broker_kind())}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    log = item.stash.get(_LOG_KEY, None)
+    if log is not None and report.failed:
+        report.sections.append(("broker", f"broker log: {log}"))
+    return report
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """host:port of a Kafka-protocol broker for the whole test session."""
+    """host:port of a Kafka broker for the whole test session."""
     external = os.environ.get("VPIPE_TEST_BOOTSTRAP")
     if external:
         yield external
         return
-    from vpipe_core.testing.broker import LocalBroker
+    from vpipe_core.testing.brokers import running_broker
 
-    log_path = Path(tmp_path_factory.mktemp("broker")) / "tansu.log"
-    with LocalBroker(log_path=log_path) as broker:
+    with running_broker(Path(tmp_path_factory.mktemp("broker"))) as broker:
         yield broker.bootstrap
 
 
 @pytest.fixture
-def fresh_kafka(tmp_path: Path) -> Iterator[str]:
+def fresh_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A broker of this test's own (empty, no topics), for tests that reuse fixed topic names.
 
     With VPIPE_TEST_BOOTSTRAP set there is only the external broker, so such tests are skipped.
     """
     if os.environ.get("VPIPE_TEST_BOOTSTRAP"):
         pytest.skip("needs a broker of its own; VPIPE_TEST_BOOTSTRAP points at a shared one")
-    from vpipe_core.testing.broker import LocalBroker
+    from vpipe_core.testing.brokers import log_path_of, running_broker
 
-    with LocalBroker(log_path=tmp_path / "tansu.log") as broker:
+    root = tmp_path / "broker"
+    request.node.stash[_LOG_KEY] = log_path_of(root)
+    with running_broker(root) as broker:
         yield broker.bootstrap

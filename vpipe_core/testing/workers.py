@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from vpipe_core.testing.broker import SESSION_TIMEOUT_MS
+from vpipe_core.testing.brokers import session_timeout_ms
 
 GUARDED_PREFIXES = ("VPIPE_", "KAFKA_", "RETRY_", "LOG_")
 # Set by systemd for the service that runs the tests or the demo; the workers they start are not
@@ -24,8 +24,7 @@ NOT_INHERITED = ("INVOCATION_ID",)
 
 def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str, str]:
     """A clean environment for workers under test: loopback broker, logs and state in `root`,
-    short timeouts so groups form fast (the local broker holds a forming group for half the
-    session timeout: vpipe_core.testing.broker)."""
+    the shortest session timeout the test broker accepts (vpipe_core.testing.brokers)."""
     root.mkdir(parents=True, exist_ok=True)
     env_file = root / "test.env"
     env_file.touch()
@@ -40,7 +39,7 @@ def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str
         LOG_DIR=str(root / "logs"),
         CACHE_DIR=str(root / "cache"),
         STATE_DIR=str(root / "state"),
-        KAFKA_SESSION_TIMEOUT_MS=str(SESSION_TIMEOUT_MS),
+        KAFKA_SESSION_TIMEOUT_MS=str(session_timeout_ms()),
         SHUTDOWN_DRAIN_SECONDS="5",
         STARTUP_BACKOFF_SECONDS="0.5",
         METRICS_BIND_ADDRESS="127.0.0.1",
