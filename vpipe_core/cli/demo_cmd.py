@@ -18,8 +18,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
+from vpipe_core.cli.demo_chaos import Chaos, Spawn
 from vpipe_core.demo import (
     Accounting,
     DemoOptions,
@@ -60,6 +62,27 @@ EXIT_INTERRUPTED = 130
     help="SIGKILL a random worker instance every this many seconds and restart it (0: never).",
 )
 @click.option(
+    "--broker",
+    "broker_kind",
+    type=click.Choice(["local", "kafka"]),
+    default="local",
+    show_default=True,
+    help="local: the memory-only Kafka-protocol broker; kafka: Apache Kafka 4.x (needs Java and "
+    "Maven; its jars are fetched once into VPIPE_KAFKA_CACHE, default ~/.cache/vpipe/kafka).",
+)
+@click.option(
+    "--broker-kills",
+    type=click.IntRange(min=0),
+    default=0,
+    help="SIGKILL the broker this many times, 40 s apart, restarting it on its log directory "
+    "(--broker kafka only).",
+)
+@click.option(
+    "--scale",
+    is_flag=True,
+    help="Move partitions: every multi-instance worker goes to 3 instances, then 1, then 2.",
+)
+@click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -73,6 +96,9 @@ def demo(
     keep_running: bool,
     seed: int,
     chaos_interval: float,
+    broker_kind: str,
+    broker_kills: int,
+    scale: bool,
     workdir: Path | None,
 ) -> None:
     """Run the pipelines on a local Kafka-protocol broker and account for every event.
@@ -87,9 +113,13 @@ def demo(
     options = DemoOptions(events=events, fault_rate=fault_rate, seed=seed)
     for scenario in scenarios:
         click.echo(f"scenario     {scenario.name}: {scenario.description}")
-    chaos = Chaos(chaos_interval, seed) if chaos_interval else None
+    if broker_kills and broker_kind != "kafka":
+        raise click.UsageError(
+            "--broker-kills needs --broker kafka (the local broker keeps nothing)"
+        )
+    chaos = ChaosPlan(chaos_interval, broker_kills, scale, seed)
     with _sigterm_as_interrupt():
-        sys.exit(_run(scenarios, options, duration, keep_running, root, chaos))
+        sys.exit(_run(scenarios, options, duration, keep_running, root, broker_kind, chaos))
 
 
 def _choose(installed: dict[str, DemoScenario], chosen: Sequence[str]) -> list[DemoScenario]:
@@ -116,27 +146,17 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class Chaos:
-    """Kills a random worker instance with SIGKILL every `interval_s` and starts it again."""
+@attrs.frozen
+class ChaosPlan:
+    kill_interval_s: float
+    broker_kills: int
+    scale: bool
+    seed: int
 
-    def __init__(self, interval_s: float, seed: int) -> None:
-        import random
-
-        self.interval_s = interval_s
-        self.kills = 0
-        self._rng = random.Random(seed)
-        self._next = time.monotonic() + interval_s
-
-    def maybe_strike(self, workers: list[Any]) -> None:
-        if time.monotonic() < self._next or not workers:
-            return
-        self._next = time.monotonic() + self.interval_s
-        victim = self._rng.choice(workers)
-        victim.signal(signal.SIGKILL)
-        victim.wait(10)
-        victim.start()
-        self.kills += 1
-        click.echo(f"chaos        killed {victim.name}-{victim.instance} with SIGKILL; restarted")
+    def build(self, broker: Any) -> Chaos | None:
+        if not (self.kill_interval_s or self.broker_kills or self.scale):
+            return None
+        return Chaos(self.seed, self.kill_interval_s, broker, self.broker_kills, scale=self.scale)
 
 
 def _run(
@@ -145,25 +165,28 @@ def _run(
     duration: float,
     keep: bool,
     root: Path,
-    chaos: Chaos | None = None,
+    broker_kind: str,
+    plan: ChaosPlan,
 ) -> int:
-    from vpipe_core.testing.broker import LocalBroker
+    from vpipe_core.testing.brokers import describe, running_broker
 
     started = time.monotonic()
     workers: list[Any] = []
     try:
         with contextlib.ExitStack() as stack:
-            broker = stack.enter_context(LocalBroker(log_path=root / "broker.log"))
-            click.echo(f"broker       {broker.bootstrap} (Tansu, in memory)")
+            broker = stack.enter_context(running_broker(root / "broker", broker_kind))
+            click.echo(f"broker       {broker.bootstrap}: {describe(broker_kind)}")
             services = DemoServices(broker.bootstrap, root, stack)
             _create_topics(scenarios, broker.bootstrap)
             runs = [_prepare(scenario, services, options) for scenario in scenarios]
-            _start_workers(scenarios, runs, services, workers)
+            spawn = _spawner(scenarios, runs, services, broker.client_env)
+            _start_workers(scenarios, spawn, workers)
+            chaos = plan.build(broker)
             click.echo(f"ready        {len(workers)} processes in {_since(started)}")
             for scenario, run in zip(scenarios, runs, strict=True):
                 run.feed()
                 click.echo(f"fed          {scenario.name}: {options.events} events\n")
-            accountings = _watch(scenarios, runs, workers, duration, keep, chaos)
+            accountings = _watch(scenarios, runs, workers, duration, keep, chaos, spawn)
             _stop(workers)
             return _summary(scenarios, runs, accountings, root, started)
     except KeyboardInterrupt:
@@ -197,26 +220,40 @@ def _prepare(scenario: DemoScenario, services: DemoServices, options: DemoOption
     return scenario.prepare(services, options)
 
 
-def _start_workers(
-    scenarios: list[DemoScenario], runs: list[DemoRun], services: DemoServices, workers: list[Any]
-) -> None:
-    """Start every instance into `workers` (so an interrupt stops the ones already started)."""
+def _spawner(
+    scenarios: list[DemoScenario],
+    runs: list[DemoRun],
+    services: DemoServices,
+    client_env: dict[str, str],
+) -> Spawn:
+    """spawn(worker name, instance) -> a started WorkerProcess with its scenario's settings."""
     from vpipe_core.registry import load_worker
     from vpipe_core.testing.workers import WorkerProcess, worker_environment
 
+    env_of: dict[str, dict[str, str]] = {}
     for scenario, run in zip(scenarios, runs, strict=True):
         env = worker_environment(
             services.bootstrap,
             services.root,
             JSON_LOGS="true",
             LOG_LEVEL="INFO",
-            **{**scenario.env, **run.env},
+            **{**client_env, **scenario.env, **run.env},
         )
+        env_of.update((name, env) for name, _ in scenario.workers)
+
+    def spawn(name: str, instance: int) -> Any:
+        port = load_worker(name).port_for(instance)
+        return WorkerProcess(name, env_of[name], services.root, instance, port).start()
+
+    return spawn
+
+
+def _start_workers(scenarios: list[DemoScenario], spawn: Spawn, workers: list[Any]) -> None:
+    """Start every instance into `workers` (so an interrupt stops the ones already started)."""
+    for scenario in scenarios:
         for name, instances in scenario.workers:
-            spec = load_worker(name)
             for instance in range(1, instances + 1):
-                port = spec.port_for(instance)
-                workers.append(WorkerProcess(name, env, services.root, instance, port).start())
+                workers.append(spawn(name, instance))
     click.echo(f"workers      {len(workers)} processes starting")
     for worker in workers:
         worker.wait_ready(90)
@@ -256,6 +293,7 @@ def _watch(
     duration: float,
     keep: bool,
     chaos: Chaos | None,
+    spawn: Spawn,
 ) -> list[Accounting]:
     deadline = time.monotonic() + duration
     live = sys.stdout.isatty()
@@ -277,7 +315,7 @@ def _watch(
         if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
         if chaos is not None:
-            chaos.maybe_strike(workers)
+            chaos.tick(workers, spawn)
         time.sleep(1.0 if live else 3.0)
     return [run.account(final=True) for run in runs]
 
