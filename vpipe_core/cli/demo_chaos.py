@@ -34,9 +34,9 @@ class Chaos:
         kill_interval_s: float = 0.0,
         broker: RestartableBroker | None = None,
         broker_kills: int = 0,
-        broker_gap_s: float = 40.0,
+        broker_gap_s: float = 12.0,
         scale: bool = False,
-        scale_gap_s: float = 25.0,
+        scale_gap_s: float = 8.0,
     ) -> None:
         self.kills = 0
         self.broker_kills = 0
@@ -48,6 +48,11 @@ class Chaos:
         self._scalable: set[str] | None = None
         self._started: float | None = None
         self._next_kill = 0.0
+
+    @property
+    def pending(self) -> bool:
+        """Broker kills or scaling steps still to come (the demo runs until they are done)."""
+        return bool(self._broker_plan or self._scale_plan)
 
     def tick(self, workers: list[Any], spawn: Spawn) -> None:
         """Do whatever is due; `workers` is the demo's live list (scaling edits it)."""

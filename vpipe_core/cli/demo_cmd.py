@@ -74,7 +74,7 @@ EXIT_INTERRUPTED = 130
     "--broker-kills",
     type=click.IntRange(min=0),
     default=0,
-    help="SIGKILL the broker this many times, 40 s apart, restarting it on its log directory "
+    help="SIGKILL the broker this many times, 12 s apart, restarting it on its log directory "
     "(--broker kafka only).",
 )
 @click.option(
@@ -312,6 +312,7 @@ def _watch(
                 click.echo(("\x1b[2K" if live else "") + line)
             last_lines = lines
         done = all(a.complete and a.written + a.dead >= a.events for a in accountings)
+        done = done and not (chaos is not None and chaos.pending)
         if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
         if chaos is not None:
