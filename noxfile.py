@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -10,6 +11,7 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
+KAFKA_CACHE = Path(__file__).resolve().parent / ".cache" / "kafka"
 DOMAINS = ["-e", "plugins/vpipe_xact", "-e", "plugins/vpipe_claimx"]
 TEST_PACKAGES = [
     "-e",
@@ -27,6 +29,8 @@ TEST_PACKAGES = [
 
 def install_all(session: nox.Session) -> None:
     session.install("-e", ".[testing]", *DOMAINS, *TEST_PACKAGES)
+    # the test broker's Apache Kafka jars, fetched by Maven once (vpipe_core.testing.apache_kafka)
+    session.env.setdefault("VPIPE_TEST_KAFKA_CACHE", str(KAFKA_CACHE))
 
 
 @nox.session(python=PYTHON)

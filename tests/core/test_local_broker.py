@@ -16,7 +16,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.kafka.clientconf import consumer_config
-from vpipe_core.testing.broker import SESSION_TIMEOUT_MS, formation_hold_s
+from vpipe_core.testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
+
+
+@pytest.fixture
+def local_broker(tmp_path):
+    """The memory-only broker itself, whichever broker the suite runs on."""
+    with LocalBroker(log_path=tmp_path / "tansu.log") as broker:
+        yield broker.bootstrap
 
 
 def first_assignment_s(bootstrap: str, topic: str, session_timeout_ms: int) -> float:
@@ -39,12 +46,12 @@ def first_assignment_s(bootstrap: str, topic: str, session_timeout_ms: int) -> f
 
 
 @pytest.mark.parametrize("session_timeout_ms", [SESSION_TIMEOUT_MS, 2000])
-def test_group_formation_hold_follows_the_session_timeout(fresh_kafka, session_timeout_ms):
+def test_group_formation_hold_follows_the_session_timeout(local_broker, session_timeout_ms):
     topic = "formation"
-    admin = AdminClient({"bootstrap.servers": fresh_kafka})
+    admin = AdminClient({"bootstrap.servers": local_broker})
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(10)
     hold = formation_hold_s(session_timeout_ms)
-    took = first_assignment_s(fresh_kafka, topic, session_timeout_ms)
+    took = first_assignment_s(local_broker, topic, session_timeout_ms)
     assert hold - 0.1 <= took <= hold + 1.0, (session_timeout_ms, took)
 
 

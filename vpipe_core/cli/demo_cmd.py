@@ -68,7 +68,7 @@ EXIT_INTERRUPTED = 130
     default="local",
     show_default=True,
     help="local: the memory-only Kafka-protocol broker; kafka: Apache Kafka 4.x (needs Java and "
-    "Maven; its jars are fetched once into VPIPE_KAFKA_CACHE, default ~/.cache/vpipe/kafka).",
+    "Maven; its jars are fetched once into VPIPE_TEST_KAFKA_CACHE, default ~/.cache/vpipe/kafka).",
 )
 @click.option(
     "--broker-kills",

@@ -1,8 +1,8 @@
 """Apache Kafka 4.x on loopback: one KRaft node (broker and controller) from Maven Central jars.
 
 `kafka_jars()` resolves the pinned version with Maven once (`kafka_jars/pom.xml`) and caches
-the jars under `VPIPE_KAFKA_CACHE` (default `~/.cache/vpipe/kafka`); `ApacheKafka` formats a log
-directory, writes `server.properties` from the production settings (`vpipe_core/deploy/
+the jars under `VPIPE_TEST_KAFKA_CACHE` (default `~/.cache/vpipe/kafka`); `ApacheKafka` formats a
+log directory, writes `server.properties` from the production settings (`vpipe_core/deploy/
 kafka.properties`) plus what a single node forces, runs `java -cp … kafka.Kafka` with a bounded
 heap, and waits until its metadata answers. Its log goes to `log_path`. No Docker.
 """
@@ -64,7 +64,7 @@ def java_found() -> bool:
 
 
 def kafka_cache_dir() -> Path:
-    configured = os.environ.get("VPIPE_KAFKA_CACHE")
+    configured = os.environ.get("VPIPE_TEST_KAFKA_CACHE")
     return Path(configured) if configured else Path.home() / ".cache" / "vpipe" / "kafka"
 
 
