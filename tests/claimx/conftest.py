@@ -24,6 +24,9 @@ CLAIMX_TOPICS = [
 
 @pytest.fixture
 def claimx_kafka(fresh_kafka: str) -> str:
-    """A fresh broker with the ClaimX topics (tiers of 1 s and 2 s)."""
-    ensure_topics(fresh_kafka, CLAIMX_TOPICS)
+    """A fresh broker with the ClaimX topics (tiers of 1 s and 2 s) and the topics of the
+    installed plugins (the enricher runs them; Kafka creates no topic on first produce)."""
+    from vpipe_core.plugins.manager import declared_plugin_topics
+
+    ensure_topics(fresh_kafka, [*CLAIMX_TOPICS, *declared_plugin_topics()])
     return fresh_kafka
