@@ -33,6 +33,17 @@ def testdom(fresh_kafka: str) -> str:
     return fresh_kafka
 
 
+@pytest.fixture(params=["classic", "consumer"])
+def group_protocol(request: pytest.FixtureRequest) -> str:
+    """KAFKA_GROUP_PROTOCOL for tests that must hold under both group protocols; the KIP-848
+    `consumer` protocol needs Apache Kafka (the memory-only broker has only the classic one)."""
+    from vpipe_core.testing.brokers import broker_kind
+
+    if request.param == "consumer" and broker_kind() != "kafka":
+        pytest.skip("the consumer group protocol (KIP-848) needs --broker kafka")
+    return str(request.param)
+
+
 StartWorker = Callable[..., WorkerProcess]
 
 

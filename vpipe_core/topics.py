@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from vpipe_core.config.core import CoreSettings
+from vpipe_core.kafka.clientconf import MAX_MESSAGE_BYTES
 from vpipe_core.retry.topics import dlq_topic, domain_delays, tier_topic
 from vpipe_core.spec import WorkerSpec
 
@@ -20,6 +21,20 @@ class TopicDecl:
     name: str
     partitions: int
     retention_hours: int
+    replication_factor: int = -1  # the broker's default.replication.factor
+    min_insync_replicas: int = 0  # 0: the broker's min.insync.replicas
+    cleanup_policy: str = "delete"
+
+    def configs(self) -> dict[str, str]:
+        """The topic configs `vpipe topics create` sets (and Kafka's describe shows)."""
+        configs = {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_hours * HOUR_MS),
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        }
+        if self.min_insync_replicas:
+            configs["min.insync.replicas"] = str(self.min_insync_replicas)
+        return configs
 
 
 def declared_topics(
@@ -30,20 +45,29 @@ def declared_topics(
 ) -> list[TopicDecl]:
     """Every topic the workers read or write, plus each domain's tiers (and drain tiers) and DLQ."""
     parts, hours = settings.topic_partitions, settings.topic_retention_hours
+
+    def decl(name: str, partitions: int, retention_hours: int) -> TopicDecl:
+        return TopicDecl(
+            name,
+            partitions,
+            retention_hours,
+            settings.topic_replication_factor,
+            settings.topic_min_insync_replicas,
+        )
+
     found: dict[str, TopicDecl] = {}
     domains: set[str] = set()
     for spec in specs:
         domains.add(spec.domain)
         for name in (*spec.input_topics, *spec.output_topics):
-            found[name] = TopicDecl(name, parts, hours)
+            found[name] = decl(name, parts, hours)
     for name in extra:
-        found[name] = TopicDecl(name, parts, hours)
+        found[name] = decl(name, parts, hours)
     for domain in domains:
         for topic in retry_topics(domain, settings, env):
-            found[topic] = TopicDecl(topic, parts, TIER_RETENTION_HOURS)
-        found[dlq_topic(domain)] = TopicDecl(
-            dlq_topic(domain), DLQ_PARTITIONS, settings.dlq_retention_days * 24
-        )
+            found[topic] = decl(topic, parts, TIER_RETENTION_HOURS)
+        dlq = dlq_topic(domain)
+        found[dlq] = decl(dlq, DLQ_PARTITIONS, settings.dlq_retention_days * 24)
     return sorted(found.values())
 
 
@@ -65,11 +89,8 @@ def create_topics(
         NewTopic(
             topic.name,
             num_partitions=topic.partitions,
-            replication_factor=-1,
-            config={
-                "retention.ms": str(topic.retention_hours * HOUR_MS),
-                "max.message.bytes": str(10 * 1024 * 1024),
-            },
+            replication_factor=topic.replication_factor,
+            config=topic.configs(),
         )
         for topic in topics
     ]

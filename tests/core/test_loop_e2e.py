@@ -26,10 +26,11 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int = 
         consumer.close()
 
 
-def test_sigkill_mid_batch_loses_nothing(testdom, start_worker):
+def test_sigkill_mid_batch_loses_nothing(testdom, start_worker, group_protocol):
     total = 1500
     produce(testdom, "testdom.in", (orjson.dumps({"id": i}) for i in range(total)))
-    worker = start_worker("testdom-echo", testdom, TESTDOM_SLEEP_MS="2")
+    protocol = {"KAFKA_GROUP_PROTOCOL": group_protocol}
+    worker = start_worker("testdom-echo", testdom, TESTDOM_SLEEP_MS="2", **protocol)
     read_all(testdom, "testdom.out", expect=600, timeout_s=60)
     worker.signal(signal.SIGKILL)
     worker.wait(10)
@@ -46,7 +47,7 @@ def test_sigkill_mid_batch_loses_nothing(testdom, start_worker):
     assert covered, "nothing was committed before the kill"
     assert covered <= ids_of(outputs), "an offset was committed past an unacknowledged output"
 
-    start_worker("testdom-echo", testdom)
+    start_worker("testdom-echo", testdom, **protocol)
     everything = {str(i) for i in range(total)}
     outputs = read_all(testdom, "testdom.out", until=lambda got: ids_of(got) >= everything)
     assert ids_of(outputs) == everything
@@ -129,12 +130,15 @@ def test_live_worker_serves_metrics_health_and_readiness(testdom, start_worker):
         assert name in text
 
 
-def test_rebalance_as_instances_join_and_leave_loses_nothing(testdom, start_worker):
+def test_rebalance_as_instances_join_and_leave_loses_nothing(
+    testdom, start_worker, group_protocol
+):
     total = 2000
     produce(testdom, "testdom.in", (orjson.dumps({"id": i}) for i in range(total)))
-    first = start_worker("testdom-echo", testdom, TESTDOM_SLEEP_MS="2")
+    protocol = {"KAFKA_GROUP_PROTOCOL": group_protocol}
+    first = start_worker("testdom-echo", testdom, TESTDOM_SLEEP_MS="2", **protocol)
     read_all(testdom, "testdom.out", expect=300, timeout_s=60)
-    start_worker("testdom-echo", testdom, instance=2, TESTDOM_SLEEP_MS="2")
+    start_worker("testdom-echo", testdom, instance=2, TESTDOM_SLEEP_MS="2", **protocol)
     read_all(testdom, "testdom.out", expect=900, timeout_s=60)
     first.signal(signal.SIGTERM)
     assert first.wait(30) == 0

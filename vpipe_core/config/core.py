@@ -15,6 +15,11 @@ class OffsetReset(enum.StrEnum):
     LATEST = "latest"
 
 
+class GroupProtocol(enum.StrEnum):
+    CLASSIC = "classic"
+    CONSUMER = "consumer"  # KIP-848: the broker assigns partitions and owns the session timeout
+
+
 class LogLevel(enum.StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -47,6 +52,11 @@ class CoreSettings:
     kafka_max_poll_interval_ms: int = setting(
         "KAFKA_MAX_POLL_INTERVAL_MS", 300000, min=1000, max=86400000, help="max time between polls"
     )
+    kafka_group_protocol: GroupProtocol = setting(
+        "KAFKA_GROUP_PROTOCOL",
+        GroupProtocol.CLASSIC,
+        help="consumer group protocol: classic, or consumer (KIP-848; Apache Kafka 4.x)",
+    )
     kafka_auto_offset_reset: OffsetReset = setting(
         "KAFKA_AUTO_OFFSET_RESET", OffsetReset.EARLIEST, help="where a new group starts"
     )
@@ -57,6 +67,12 @@ class CoreSettings:
     topic_partitions: int = setting("TOPIC_PARTITIONS", 8, min=1, max=1000, help="partitions")
     topic_retention_hours: int = setting(
         "TOPIC_RETENTION_HOURS", 168, min=1, max=87600, help="retention of pipeline topics"
+    )
+    topic_replication_factor: int = setting(
+        "TOPIC_REPLICATION_FACTOR", -1, min=-1, max=32, help="replicas; -1: the broker's default"
+    )
+    topic_min_insync_replicas: int = setting(
+        "TOPIC_MIN_INSYNC_REPLICAS", 0, min=0, max=32, help="min.insync.replicas; 0: broker's"
     )
     dlq_retention_days: int = setting("DLQ_RETENTION_DAYS", 14, min=1, max=3650, help="DLQ keep")
     retry_delays: tuple[int, ...] = setting(

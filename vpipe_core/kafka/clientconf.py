@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vpipe_core.config.core import CoreSettings
+from vpipe_core.config.core import CoreSettings, GroupProtocol
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
@@ -48,11 +48,22 @@ def consumer_config(settings: CoreSettings, group: str, client_id: str) -> dict[
         "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": settings.kafka_auto_offset_reset.value,
-        "session.timeout.ms": settings.kafka_session_timeout_ms,
-        "heartbeat.interval.ms": max(100, min(3000, settings.kafka_session_timeout_ms // 3)),
         "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
-        "partition.assignment.strategy": "cooperative-sticky",
+        **group_protocol_config(settings),
         "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
         "max.partition.fetch.bytes": MAX_MESSAGE_BYTES + 1024,
         "statistics.interval.ms": 15000,
+    }
+
+
+def group_protocol_config(settings: CoreSettings) -> dict[str, Any]:
+    """Classic groups: the client's session timeout and cooperative-sticky assignment. The
+    KIP-848 `consumer` protocol: the broker owns both (group.consumer.session.timeout.ms and its
+    assignors), and the client refuses the classic settings."""
+    if settings.kafka_group_protocol is GroupProtocol.CONSUMER:
+        return {"group.protocol": "consumer"}
+    return {
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
+        "heartbeat.interval.ms": max(100, min(3000, settings.kafka_session_timeout_ms // 3)),
+        "partition.assignment.strategy": "cooperative-sticky",
     }

@@ -39,6 +39,16 @@ SINGLE_NODE = {
     "share.coordinator.state.topic.min.isr": "1",
 }
 
+#: The KIP-848 (`group.protocol=consumer`) session timeout lives on the broker (45 s by default,
+#: and no shorter by default); tests shorten it to the classic clients' 6 s, the one timing they
+#: shorten on either protocol so that a killed member's partitions move on in seconds.
+CONSUMER_GROUP_TIMINGS = {
+    "group.consumer.min.session.timeout.ms": str(SESSION_TIMEOUT_MS),
+    "group.consumer.session.timeout.ms": str(SESSION_TIMEOUT_MS),
+    "group.consumer.min.heartbeat.interval.ms": "1000",
+    "group.consumer.heartbeat.interval.ms": "2000",
+}
+
 #: Kafka's command-line tools by their script names, as classes of the same jars.
 TOOLS = {
     "kafka-topics": "org.apache.kafka.tools.TopicCommand",
@@ -173,6 +183,7 @@ class ApacheKafka:
         return {
             **production_settings(),
             **SINGLE_NODE,
+            **CONSUMER_GROUP_TIMINGS,
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
