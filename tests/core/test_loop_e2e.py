@@ -130,9 +130,7 @@ def test_live_worker_serves_metrics_health_and_readiness(testdom, start_worker):
         assert name in text
 
 
-def test_rebalance_as_instances_join_and_leave_loses_nothing(
-    testdom, start_worker, group_protocol
-):
+def test_rebalance_as_instances_join_and_leave_loses_nothing(testdom, start_worker, group_protocol):
     total = 2000
     produce(testdom, "testdom.in", (orjson.dumps({"id": i}) for i in range(total)))
     protocol = {"KAFKA_GROUP_PROTOCOL": group_protocol}
