@@ -189,6 +189,7 @@ def replay_cmd(
     from confluent_kafka import Producer
 
     from vpipe_core.dlq.actions import plan_replay, replay
+    from vpipe_core.kafka.clientconf import MAX_MESSAGE_BYTES
 
     client, max_replays = _settings(bootstrap)
     plan = plan_replay(
@@ -201,7 +202,9 @@ def replay_cmd(
             click.echo(f"would replay {entry.ref} -> {entry.header('vpipe_origin_topic')}")
         click.echo(f"dry run: {len(plan.to_replay)} to replay, {len(plan.refused)} refused")
         return
-    producer = Producer({**client, "enable.idempotence": True, "acks": "all"})
+    # A dead letter keeps its original bytes, up to the broker's limit: replay sends them whole.
+    limits = {"message.max.bytes": MAX_MESSAGE_BYTES}
+    producer = Producer({**client, "enable.idempotence": True, "acks": "all", **limits})
     with click.progressbar(length=len(plan.to_replay), label="replaying", file=sys.stderr) as bar:
         count = replay(producer, plan.to_replay, domain, on_done=lambda: bar.update(1))
     click.echo(f"replayed {count}, refused {len(plan.refused)}")

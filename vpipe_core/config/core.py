@@ -52,6 +52,16 @@ class CoreSettings:
     kafka_max_poll_interval_ms: int = setting(
         "KAFKA_MAX_POLL_INTERVAL_MS", 300000, min=1000, max=86400000, help="max time between polls"
     )
+
+    @kafka_max_poll_interval_ms.validator
+    def _poll_interval_covers_the_session(self, _field: attrs.Attribute, value: int) -> None:
+        if value < self.kafka_session_timeout_ms:
+            raise ValueError(
+                f"KAFKA_MAX_POLL_INTERVAL_MS ({value}) is shorter than KAFKA_SESSION_TIMEOUT_MS "
+                f"({self.kafka_session_timeout_ms}); the consumer refuses that: raise the poll "
+                "interval or shorten the session timeout"
+            )
+
     kafka_group_protocol: GroupProtocol = setting(
         "KAFKA_GROUP_PROTOCOL",
         GroupProtocol.CLASSIC,

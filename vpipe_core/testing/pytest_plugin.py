@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,17 @@ def fresh_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]
     request.node.stash[_LOG_KEY] = log_path_of(root)
     with running_broker(root) as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+def apache_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """An Apache Kafka node of this test's own (`ApacheKafka`: its tools, kill and restart), for
+    tests of what Kafka itself enforces; skipped, with the reason, on the local broker."""
+    from vpipe_core.testing.brokers import broker_kind, running_broker
+
+    if broker_kind() != "kafka":
+        pytest.skip("tests Apache Kafka's own behaviour: run with --broker kafka")
+    root = tmp_path / "broker"
+    request.node.stash[_LOG_KEY] = root / "kafka.log"
+    with running_broker(root, "kafka") as broker:
+        yield broker

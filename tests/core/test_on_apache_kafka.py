@@ -1,0 +1,124 @@
+"""What Apache Kafka enforces and a compatible broker may not: checked with Kafka's own tools.
+
+These tests start a Kafka node of their own (`apache_kafka` fixture); on the memory-only broker
+they are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from vpipe_core.testing.kafka import ensure_topics, produce, read_all
+from vpipe_core.testing.workers import worker_environment
+
+TESTDOM_TOPICS = [
+    "testdom.in",
+    "testdom.out",
+    "testdom.retry.1s",
+    "testdom.retry.2s",
+    "testdom.dlq",
+]
+
+
+def vpipe(tmp_path, bootstrap: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = worker_environment(bootstrap, tmp_path, RETRY_DELAYS="1,2", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "vpipe_core.cli.main", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def described(kafka, topic: str) -> tuple[int, dict[str, str]]:
+    """(partitions, topic-level configs) as `kafka-topics --describe` prints them."""
+    result = kafka.tool("kafka-topics", "--describe", "--topic", topic)
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0]
+    partitions = int(re.search(r"PartitionCount: (\d+)", header).group(1))
+    configs_text = re.search(r"Configs: (\S*)", header).group(1)
+    configs = dict(item.split("=", 1) for item in configs_text.split(",") if item)
+    return partitions, configs
+
+
+def test_topics_create_sets_what_kafka_describes(apache_kafka, tmp_path):
+    created = vpipe(
+        tmp_path,
+        apache_kafka.bootstrap,
+        "topics",
+        "create",
+        TOPIC_PARTITIONS="6",
+        TOPIC_RETENTION_HOURS="48",
+        TOPIC_MIN_INSYNC_REPLICAS="1",
+        DLQ_RETENTION_DAYS="10",
+    )
+    assert created.returncode == 0, created.stderr
+    expected = {
+        "xact.events.raw": (6, 48 * 3600 * 1000),
+        "claimx.downloads.pending": (6, 48 * 3600 * 1000),
+        "xact.dlq": (3, 10 * 24 * 3600 * 1000),
+    }
+    for topic, (partitions, retention_ms) in expected.items():
+        assert described(apache_kafka, topic) == (
+            partitions,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(retention_ms),
+                "max.message.bytes": str(10 * 1024 * 1024),
+                "min.insync.replicas": "1",
+            },
+        ), topic
+    again = vpipe(tmp_path, apache_kafka.bootstrap, "topics", "create")
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_5_mb_poison_value_reaches_the_dlq_whole_and_replay_restores_it(
+    apache_kafka, start_worker, tmp_path
+):
+    bootstrap = apache_kafka.bootstrap
+    ensure_topics(bootstrap, TESTDOM_TOPICS)
+    poison = b'{"id": "' + b"x" * (5 * 1024 * 1024) + b'"'
+    start_worker("testdom-echo", bootstrap)
+    produce(bootstrap, "testdom.in", [poison, orjson.dumps({"id": "after"})], key=b"big")
+
+    dead = read_all(bootstrap, "testdom.dlq", expect=1, timeout_s=60)
+    assert dead[0].value() == poison and dead[0].key() == b"big"
+    assert orjson.loads(read_all(bootstrap, "testdom.out", expect=1)[0].value()) == {"id": "after"}
+
+    replayed = vpipe(tmp_path, bootstrap, "dlq", "replay", "-d", "testdom", "--idle-seconds", "2")
+    assert replayed.returncode == 0, replayed.stderr
+    inputs = read_all(bootstrap, "testdom.in", expect=3, timeout_s=60)
+    assert [m.value() for m in inputs].count(poison) == 2, "the replay restored the whole value"
+
+
+@pytest.mark.parametrize("session_timeout_ms", ["6000", "1800000"])
+def test_session_timeouts_within_kafkas_bounds_are_accepted(
+    apache_kafka, start_worker, session_timeout_ms
+):
+    ensure_topics(apache_kafka.bootstrap, TESTDOM_TOPICS)
+    worker = start_worker(
+        "testdom-echo",
+        apache_kafka.bootstrap,
+        KAFKA_SESSION_TIMEOUT_MS=session_timeout_ms,
+        KAFKA_MAX_POLL_INTERVAL_MS=str(max(300000, int(session_timeout_ms))),
+    )
+    produce(apache_kafka.bootstrap, "testdom.in", [orjson.dumps({"id": "one"})])
+    assert read_all(apache_kafka.bootstrap, "testdom.out", expect=1)
+    assert worker.process.poll() is None
+
+
+def test_a_session_timeout_longer_than_the_poll_interval_is_refused_naming_both():
+    from vpipe_core.config.core import CoreSettings
+    from vpipe_core.config.loader import ConfigError, load_settings
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(CoreSettings, {"KAFKA_SESSION_TIMEOUT_MS": "1800000"})
+    assert "KAFKA_MAX_POLL_INTERVAL_MS (300000) is shorter than KAFKA_SESSION_TIMEOUT_MS" in str(
+        refused.value
+    )
