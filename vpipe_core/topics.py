@@ -107,10 +107,15 @@ def create_topics(
 
 
 def create_worker_topics(
-    bootstrap: str, specs: Iterable[WorkerSpec], env: Mapping[str, str], max_partitions: int = 4
+    bootstrap: str,
+    specs: Iterable[WorkerSpec],
+    env: Mapping[str, str],
+    max_partitions: int = 4,
+    extra: Iterable[str] = (),
 ) -> list[TopicDecl]:
-    """Create every topic `specs` declare on a local broker (demo, benchmarks), with at most
-    `max_partitions` partitions; RuntimeError naming the topics that could not be created."""
+    """Create every topic `specs` declare (and `extra`, e.g. the plugins' topics) on a local
+    broker (demo, benchmarks), with at most `max_partitions` partitions; RuntimeError naming the
+    topics that could not be created."""
     from confluent_kafka.admin import AdminClient
 
     from vpipe_core.config.loader import load_settings
@@ -118,7 +123,7 @@ def create_worker_topics(
     env = {**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
     topics = [
         attrs.evolve(topic, partitions=min(topic.partitions, max_partitions))
-        for topic in declared_topics(specs, load_settings(CoreSettings, env), env)
+        for topic in declared_topics(specs, load_settings(CoreSettings, env), env, extra)
     ]
     results = create_topics(AdminClient({"bootstrap.servers": bootstrap}), topics)
     failed = {

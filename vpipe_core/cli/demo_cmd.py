@@ -201,6 +201,7 @@ def _since(started: float) -> str:
 
 
 def _create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
+    from vpipe_core.plugins.manager import declared_plugin_topics
     from vpipe_core.registry import load_worker
     from vpipe_core.topics import create_worker_topics
 
@@ -208,8 +209,9 @@ def _create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
     for scenario in scenarios:
         env.update(scenario.env)
     specs = [load_worker(name) for scenario in scenarios for name, _ in scenario.workers]
+    plugin_topics = declared_plugin_topics(environ=env)  # Kafka creates none on first produce
     try:
-        topics = create_worker_topics(bootstrap, specs, env)
+        topics = create_worker_topics(bootstrap, specs, env, extra=plugin_topics)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"topics       {len(topics)} created")
@@ -315,10 +317,26 @@ def _watch(
         done = done and not (chaos is not None and chaos.pending)
         if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
+        if _report_exited(workers):
+            break
         if chaos is not None:
             chaos.tick(workers, spawn)
         time.sleep(1.0 if live else 3.0)
     return [run.account(final=True) for run in runs]
+
+
+def _report_exited(workers: list[Any]) -> bool:
+    """True (after saying which and why) when a worker ended by itself: it will not come back
+    (exit 2 is a configuration error, which systemd does not restart either)."""
+    exited = [w for w in workers if w.process is not None and w.process.poll() is not None]
+    for worker in exited:
+        last = (worker.output().strip().splitlines() or ["(no output)"])[-1]
+        click.echo(
+            f"STOPPED      {worker.name}-{worker.instance} exited with code "
+            f"{worker.process.returncode}: {last[:300]}",
+            err=True,
+        )
+    return bool(exited)
 
 
 def _summary(
