@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
+from vpipe_core.kafka import retention
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError, Outbox
 from vpipe_core.logs import current_record_key, inline_record_key
@@ -539,6 +540,13 @@ class ProcessingLoop:
             return
         if error.code() in FATAL_TOPIC_ERRORS:
             raise FatalConfigError(f"cannot consume: {error.str()}; run `vpipe topics create`")
+        if error.code() == KafkaError.INVALID_SESSION_TIMEOUT:
+            raise FatalConfigError(
+                f"KAFKA_SESSION_TIMEOUT_MS={self._ctx.settings.kafka_session_timeout_ms} is "
+                f"refused by the broker ({error.str()}): Kafka accepts its "
+                "group.min.session.timeout.ms to group.max.session.timeout.ms (6000 to 1800000 "
+                "by default)"
+            )
         log.warning("consumer error", extra={"error": error.str()})
 
     def on_stats(self, stats_json: str) -> None:
@@ -574,6 +582,7 @@ class ProcessingLoop:
         self._ctx.health.broker_answered()
         metrics.assigned_partitions.labels(self._worker).set(len(self._assigned))
         log.info("partitions assigned", extra={"partitions": sorted(f"{t}[{p}]" for t, p in keys)})
+        retention.report(self._worker, retention.expired_unread(self._consumer, partitions))
         if hasattr(self._handler, "on_assign"):
             self._handler.on_assign(partitions)
 

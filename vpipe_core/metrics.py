@@ -35,6 +35,13 @@ consumer_lag = Gauge(
     ["worker", "topic", "partition"],
     registry=REGISTRY,
 )
+records_expired_unread = Counter(
+    "vpipe_records_expired_unread_total",
+    "Records deleted by the topic's retention before this group read them (found at assignment:"
+    " the committed offset was below the partition's log start)",
+    ["worker", "topic", "partition"],
+    registry=REGISTRY,
+)
 committed_offset = Gauge(
     "vpipe_committed_offset",
     "Last committed offset",

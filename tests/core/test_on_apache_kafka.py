@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 import orjson
 import pytest
@@ -121,4 +122,55 @@ def test_a_session_timeout_longer_than_the_poll_interval_is_refused_naming_both(
         load_settings(CoreSettings, {"KAFKA_SESSION_TIMEOUT_MS": "1800000"})
     assert "KAFKA_MAX_POLL_INTERVAL_MS (300000) is shorter than KAFKA_SESSION_TIMEOUT_MS" in str(
         refused.value
+    )
+
+
+def test_a_session_timeout_below_kafkas_minimum_stops_the_worker_naming_the_setting(
+    apache_kafka, start_worker
+):
+    ensure_topics(apache_kafka.bootstrap, TESTDOM_TOPICS)
+    worker = start_worker(
+        "testdom-echo", apache_kafka.bootstrap, ready=False, KAFKA_SESSION_TIMEOUT_MS="5000"
+    )
+    assert worker.wait(60) == 2
+    assert "KAFKA_SESSION_TIMEOUT_MS" in worker.output()
+    assert "Traceback" not in worker.output()
+
+
+def commit_offset(bootstrap: str, group: str, position) -> None:
+    """Commit `position` for `group`, retrying while the new broker's coordinator loads."""
+    from confluent_kafka import Consumer, KafkaException
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        for _ in range(30):
+            try:
+                consumer.commit(offsets=[position], asynchronous=False)
+                return
+            except KafkaException:
+                time.sleep(1)
+        raise AssertionError(f"could not commit for {group}")
+    finally:
+        consumer.close()
+
+
+def test_records_deleted_unread_by_retention_are_logged_and_counted(apache_kafka, start_worker):
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    bootstrap = apache_kafka.bootstrap
+    ensure_topics(bootstrap, TESTDOM_TOPICS, partitions=1)
+    produce(bootstrap, "testdom.in", [orjson.dumps({"id": i}) for i in range(100)])
+    commit_offset(bootstrap, "testdom-echo", TopicPartition("testdom.in", 0, 10))
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures need it alive
+    deleted = admin.delete_records([TopicPartition("testdom.in", 0, 50)])
+    assert [f.result(30).low_watermark for f in deleted.values()] == [50]
+
+    worker = start_worker("testdom-echo", bootstrap)
+    outputs = read_all(bootstrap, "testdom.out", expect=50)
+    assert sorted(orjson.loads(m.value())["id"] for m in outputs) == list(range(50, 100))
+    assert "40 record(s) of testdom.in[0] were deleted by retention" in worker.output()
+    assert (
+        'vpipe_records_expired_unread_total{partition="0",topic="testdom.in",worker="testdom-echo"}'
+        " 40.0" in worker.metrics_text()
     )
