@@ -11,6 +11,8 @@ import yaml
 from deploy_facts import DEPLOY
 from fakes import FakeSystem, logging_command, write_command
 
+from vpipe_core.testing.apache_kafka import KAFKA_VERSION, production_settings
+
 SCRIPT = DEPLOY / "setup-kafka.sh"
 COMPOSE = DEPLOY / "kafka-compose.yml"
 CONTAINER = "kafka-pipeline-local"
@@ -179,11 +181,11 @@ def test_unknown_command_prints_usage(host: Host):
     assert run.calls == []
 
 
-def test_compose_file_runs_kafka_3_7_in_kraft_mode_with_persistent_data():
+def test_compose_file_runs_kafka_4_in_kraft_mode_with_persistent_data():
     compose = yaml.safe_load(COMPOSE.read_text())
     kafka = compose["services"]["kafka"]
     env = kafka["environment"]
-    assert kafka["image"].endswith("apache/kafka:3.7.0")
+    assert kafka["image"].endswith(f"apache/kafka:{KAFKA_VERSION}"), "the tests' Kafka version"
     assert kafka["container_name"] == CONTAINER
     assert kafka["ports"] == ["127.0.0.1:9094:9094"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -196,3 +198,11 @@ def test_compose_file_runs_kafka_3_7_in_kraft_mode_with_persistent_data():
     assert mount == env["KAFKA_LOG_DIRS"], "data must live on the volume"
     assert compose["volumes"][volume]["name"] == "kafka-pipeline-data"
     assert "healthcheck" in kafka
+
+
+def test_compose_file_sets_the_broker_settings_the_tests_run_with():
+    """One source: vpipe_core/deploy/kafka.properties, which the test broker also reads."""
+    env = yaml.safe_load(COMPOSE.read_text())["services"]["kafka"]["environment"]
+    for name, value in production_settings().items():
+        variable = "KAFKA_" + name.upper().replace(".", "_")
+        assert env.get(variable) == value, f"{variable} in deploy/kafka-compose.yml"
