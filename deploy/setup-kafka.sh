@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local Apache Kafka 3.7.0 for vpipe: one KRaft node in Podman (deploy/kafka-compose.yml),
+# A local Apache Kafka 4.1.1 for vpipe: one KRaft node in Podman (deploy/kafka-compose.yml),
 # data on the named volume kafka-pipeline-data, workers connect to localhost:9094.
 set -euo pipefail
 
@@ -19,7 +19,7 @@ usage() {
     cat <<EOF
 Usage: $PROG [install|start|stop|restart|status|logs|topics]
 
-Runs Apache Kafka 3.7.0 (KRaft, single node) in the Podman container $CONTAINER,
+Runs Apache Kafka 4.1.1 (KRaft, single node) in the Podman container $CONTAINER,
 with its data on the volume kafka-pipeline-data; workers use $BOOTSTRAP.
 
 Commands:
