@@ -35,7 +35,8 @@ def install_all(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite against a local Kafka-protocol broker (started by the session)."""
+    """Run the test suite on Apache Kafka started by the tests (where Java is found; else the
+    memory-only broker). `-- --broker local` or VPIPE_TEST_BROKER=local picks the latter."""
     install_all(session)
     session.run("pytest", *(session.posargs or ["-q"]))
 

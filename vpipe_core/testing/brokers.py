@@ -16,7 +16,6 @@ from typing import Protocol
 
 BROKER_ENV = "VPIPE_TEST_BROKER"
 KINDS = ("kafka", "local")
-_PREFER_KAFKA = False
 
 
 class TestBroker(Protocol):
@@ -30,7 +29,7 @@ def broker_kind(default: str | None = None) -> str:
     """`kafka` or `local`: VPIPE_TEST_BROKER, else `default`, else kafka where Java is found."""
     from vpipe_core.testing.apache_kafka import java_found
 
-    preferred = "kafka" if _PREFER_KAFKA and java_found() else "local"
+    preferred = "kafka" if java_found() else "local"
     kind = os.environ.get(BROKER_ENV) or default or preferred
     if kind not in KINDS:
         raise ValueError(f"{BROKER_ENV}={kind!r}: expected one of {', '.join(KINDS)}")

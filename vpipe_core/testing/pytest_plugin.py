@@ -37,13 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[BROKER_ENV] = broker_kind(chosen)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The first line of the report names the broker, also under -q (which hides the header)."""
     from vpipe_core.testing.brokers import broker_kind, describe
 
     external = os.environ.get("VPIPE_TEST_BOOTSTRAP")
-    if external:
-        return f"broker: external, VPIPE_TEST_BOOTSTRAP={external}"
-    return f"broker: {describe(broker_kind())}"
+    line = (
+        f"external broker, VPIPE_TEST_BOOTSTRAP={external}" if external else describe(broker_kind())
+    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"broker: {line}")
 
 
 @pytest.hookimpl(wrapper=True)
