@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
 
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
+from vpipe_core.testing.kafka import commit_offsets, ensure_topics, produce, read_all
 from vpipe_core.testing.workers import worker_environment
 
 TESTDOM_TOPICS = [
@@ -137,23 +136,6 @@ def test_a_session_timeout_below_kafkas_minimum_stops_the_worker_naming_the_sett
     assert "Traceback" not in worker.output()
 
 
-def commit_offset(bootstrap: str, group: str, position) -> None:
-    """Commit `position` for `group`, retrying while the new broker's coordinator loads."""
-    from confluent_kafka import Consumer, KafkaException
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        for _ in range(30):
-            try:
-                consumer.commit(offsets=[position], asynchronous=False)
-                return
-            except KafkaException:
-                time.sleep(1)
-        raise AssertionError(f"could not commit for {group}")
-    finally:
-        consumer.close()
-
-
 def test_records_deleted_unread_by_retention_are_logged_and_counted(apache_kafka, start_worker):
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient
@@ -161,7 +143,7 @@ def test_records_deleted_unread_by_retention_are_logged_and_counted(apache_kafka
     bootstrap = apache_kafka.bootstrap
     ensure_topics(bootstrap, TESTDOM_TOPICS, partitions=1)
     produce(bootstrap, "testdom.in", [orjson.dumps({"id": i}) for i in range(100)])
-    commit_offset(bootstrap, "testdom-echo", TopicPartition("testdom.in", 0, 10))
+    commit_offsets(bootstrap, "testdom-echo", [TopicPartition("testdom.in", 0, 10)])
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures need it alive
     deleted = admin.delete_records([TopicPartition("testdom.in", 0, 50)])
     assert [f.result(30).low_watermark for f in deleted.values()] == [50]
@@ -174,3 +156,27 @@ def test_records_deleted_unread_by_retention_are_logged_and_counted(apache_kafka
         'vpipe_records_expired_unread_total{partition="0",topic="testdom.in",worker="testdom-echo"}'
         " 40.0" in worker.metrics_text()
     )
+
+
+def test_status_lag_equals_kafka_consumer_groups_describe(apache_kafka, start_worker, tmp_path):
+    from vpipe_core.testing.delta import wait_committed
+
+    bootstrap = apache_kafka.bootstrap
+    ensure_topics(bootstrap, TESTDOM_TOPICS)
+    worker = start_worker("testdom-echo", bootstrap)
+    produce(bootstrap, "testdom.in", [orjson.dumps({"id": i}) for i in range(30)])
+    assert wait_committed(bootstrap, "testdom-echo", "testdom.in")
+    worker.stop()
+    produce(bootstrap, "testdom.in", [orjson.dumps({"id": i}) for i in range(30, 55)])
+
+    status = vpipe(
+        tmp_path, bootstrap, "status", "testdom-echo", "--json", "--bootstrap", bootstrap
+    )
+    ours = {(r["topic"], r["partition"]): r["lag"] for r in orjson.loads(status.stdout)["lag"]}
+    described = apache_kafka.tool("kafka-consumer-groups", "--describe", "--group", "testdom-echo")
+    theirs = {
+        (fields[1], int(fields[2])): int(fields[5])
+        for line in described.stdout.splitlines()
+        if (fields := line.split()) and fields[0] == "testdom-echo"
+    }
+    assert ours == theirs and sum(ours.values()) == 25, (status.stdout, described.stdout)

@@ -35,3 +35,9 @@ def test_the_test_broker_runs_with_the_production_settings():
     assert apache_kafka.production_settings().items() <= properties.items()
     assert properties["auto.create.topics.enable"] == "false"
     assert properties["message.max.bytes"] == str(10 * 1024 * 1024)
+
+
+def test_kraft_cluster_ids_never_look_like_an_option():
+    ids = [apache_kafka._kraft_cluster_id() for _ in range(2000)]
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert {len(cluster_id) for cluster_id in ids} == {22}

@@ -22,15 +22,22 @@ LAG_COLUMNS = ("group", "topic", "partition", "committed", "lag", "instance")
 @click.option(
     "--timeout", default=1.0, show_default=True, type=click.FloatRange(0.1, 30), help="Seconds."
 )
+@click.option("--bootstrap", help="Broker host:port (default KAFKA_BOOTSTRAP_SERVERS).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def status(
-    workers: tuple[str, ...], domains: tuple[str, ...], host: str, timeout: float, as_json: bool
+    workers: tuple[str, ...],
+    domains: tuple[str, ...],
+    host: str,
+    timeout: float,
+    bootstrap: str | None,
+    as_json: bool,
 ) -> None:
     """Every instance of the installed workers (or of WORKERS): systemd state and main PID,
-    /healthz and /readyz from its metrics port, then the consumer lag each instance reports
-    per group and partition (from the consumer's own statistics, not broker watermarks).
+    /healthz and /readyz from its metrics port, then each consumer group's lag per partition
+    as the broker keeps it (committed offset and log end, as kafka-consumer-groups shows) with
+    the instance that holds the partition.
 
-    Exit 1 when an instance that is running is not healthy."""
+    Exit 1 when an instance that is running is not healthy, or the broker does not answer."""
     from vpipe_core.deploy.catalogue import CatalogueError, installed_specs
     from vpipe_core.deploy.status import collect_status
 
@@ -43,9 +50,26 @@ def status(
         raise click.UsageError(f"unknown worker(s): {', '.join(unknown)} (see vpipe workers list)")
     selected = [spec for spec in specs if not workers or spec.name in workers]
     report = collect_status(selected, host, timeout)
+    report = attrs.evolve(report, lag=_broker_lag(selected, bootstrap, timeout))
     click.echo(_as_json(report) if as_json else _as_tables(report))
     if report.unhealthy:
         raise click.exceptions.Exit(1)
+
+
+def _broker_lag(specs: list[Any], bootstrap: str | None, timeout_s: float) -> list[Any]:
+    from vpipe_core.cli.topics_cmd import _settings_and_env
+    from vpipe_core.deploy.broker_lag import BrokerUnreachable, broker_lags
+    from vpipe_core.kafka.clientconf import common_config
+
+    settings, _env = _settings_and_env(bootstrap)
+    groups = sorted({spec.name for spec in specs if spec.input_topics})
+    try:
+        return broker_lags(common_config(settings), groups, max(timeout_s, 5.0))
+    except BrokerUnreachable as exc:
+        raise click.ClickException(
+            f"the broker at {settings.kafka_bootstrap_servers} did not answer ({exc}): check "
+            "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap), that Kafka runs, and the network"
+        ) from None
 
 
 def _as_tables(report: StatusReport) -> str:

@@ -238,7 +238,7 @@ class ApacheKafka:
         cluster_id = _kraft_cluster_id()
         command = [*self._java(libs, "tools"), TOOLS["kafka-storage"], "format"]
         result = subprocess.run(
-            [*command, "-t", cluster_id, "-c", str(server_properties)],
+            [*command, f"--cluster-id={cluster_id}", "-c", str(server_properties)],
             capture_output=True,
             text=True,
             check=False,
@@ -305,7 +305,11 @@ class ApacheKafka:
 
 
 def _kraft_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as `random-uuid`)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding, never starting with
+    '-' (as Kafka's own `random-uuid`: the tools would read such an id as an option)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

@@ -89,3 +89,23 @@ def read_all(
     finally:
         consumer.close()
     return messages
+
+
+def commit_offsets(bootstrap: str, group: str, offsets: list[TopicPartition]) -> None:
+    """Commit `offsets` for `group` as a group member would, retrying while a new broker's
+    group coordinator is still loading (Kafka answers NOT_COORDINATOR for a few seconds)."""
+    from confluent_kafka import KafkaException
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        consumer.close()
