@@ -80,7 +80,7 @@ def test_small_file_lands_with_its_bytes_and_sha256(dfs: LocalDfs, tmp_path: Pat
     assert result.path == f"{BASE}/a/b/small.pdf"
     assert (result.bytes, result.sha256) == (1234, digest)
     assert dfs.local_path(FS, result.path).read_bytes() == source.read_bytes()
-    assert operations(dfs) == [("file", 201), ("append", 202), ("flush", 200)]
+    assert operations(dfs) == [("file", 201), ("append", 202), ("flush", 200), ("rename", 201)]
     assert all(r.auth_scheme == "SharedKey" for r in dfs.requests)
     props = dfs.service_client().get_file_client(FS, result.path).get_file_properties()
     assert (props.size, props.content_settings.content_type) == (1234, "application/pdf")
@@ -98,12 +98,13 @@ def test_large_file_is_appended_in_chunks(dfs: LocalDfs, tmp_path: Path) -> None
     appends = [r for r in dfs.requests if r.operation == "append"]
     assert len(appends) == 8
     assert [int(r.query["position"]) for r in appends] == [i * 4 * 1024 * 1024 for i in range(8)]
-    flush = dfs.requests[-1]
+    flush, rename = dfs.requests[-2:]
     assert (flush.operation, flush.query["position"], flush.query["close"]) == (
         "flush",
         str(size),
         "true",
     )
+    assert rename.operation == "rename" and rename.path.endswith("/big/large.bin")
 
 
 def test_empty_file(dfs: LocalDfs, tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ def test_empty_file(dfs: LocalDfs, tmp_path: Path) -> None:
         result = store.upload(source, "empty")
     assert (result.bytes, result.sha256) == (0, hashlib.sha256(b"").hexdigest())
     assert dfs.local_path(FS, result.path).read_bytes() == b""
-    assert operations(dfs) == [("file", 201), ("flush", 200)]
+    assert operations(dfs) == [("file", 201), ("flush", 200), ("rename", 201)]
 
 
 def test_reupload_overwrites(dfs: LocalDfs, tmp_path: Path) -> None:
@@ -209,7 +210,13 @@ def test_one_503_is_retried_by_the_sdk(dfs: LocalDfs, tmp_path: Path) -> None:
     with uploader(dfs) as store:
         result = store.upload(source, "f")
     assert result.sha256 == digest == dfs.sha256(FS, result.path)
-    assert operations(dfs) == [("file", 201), ("append", 503), ("append", 202), ("flush", 200)]
+    assert operations(dfs) == [
+        ("file", 201),
+        ("append", 503),
+        ("append", 202),
+        ("flush", 200),
+        ("rename", 201),
+    ]
 
 
 def test_persistent_503_is_transient(dfs: LocalDfs, tmp_path: Path) -> None:
@@ -467,3 +474,34 @@ def test_parse_abfss_refuses(uri: str, message: str) -> None:
 def test_make_store_refuses_relative_file_uris() -> None:
     with pytest.raises(ValueError, match="file:///"):
         make_store("file://host/share", None, timeout_s=5, max_concurrency=1)
+
+
+def test_a_failed_second_upload_leaves_the_stored_file_whole_and_no_part_file(
+    dfs: LocalDfs, tmp_path: Path
+) -> None:
+    # A redelivered task re-uploads a file that is already stored (at-least-once delivery).
+    first, second = tmp_path / "first", tmp_path / "second"
+    digest = write_file(first, 3 * 1024 * 1024)
+    write_file(second, 3 * 1024 * 1024)
+    with uploader(dfs, chunk_mb=1, client_options=no_retries()) as store:
+        stored = store.upload(first, "a/report.pdf")
+        dfs.fail_next(1, 500, operation="flush")
+        with pytest.raises(UploadError):
+            store.upload(second, "a/report.pdf")
+
+    assert dfs.sha256(FS, stored.path) == digest, "the stored file was not truncated"
+    folder = dfs.local_path(FS, stored.path).parent
+    assert sorted(p.name for p in folder.iterdir()) == ["report.pdf"], "no part file is left"
+
+
+def test_two_uploads_of_one_file_at_once_never_interleave(dfs: LocalDfs, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = tmp_path / "f"
+    digest = write_file(source, 6 * 1024 * 1024)
+    with uploader(dfs, chunk_mb=1) as store, ThreadPoolExecutor(2) as pool:
+        dfs.delay_next(0.3, n=4)  # both attempts are in flight at once
+        results = list(pool.map(lambda _: store.upload(source, "same/f.bin"), range(2)))
+
+    assert {r.path for r in results} == {f"{BASE}/same/f.bin"}
+    assert dfs.sha256(FS, results[0].path) == digest

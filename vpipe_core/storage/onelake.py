@@ -17,12 +17,14 @@ nothing for workers that never upload.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import os
 import re
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -191,6 +193,13 @@ def _relative_path_problem(path: str) -> str | None:
 # -- OneLake ----------------------------------------------------------------------------------
 
 
+def _part_path(path: str) -> str:
+    """`dir/.name.<random>.part`: hidden, unique to one attempt, in the target's directory."""
+    directory, _, name = path.rpartition("/")
+    part = f".{name[:200]}.{uuid.uuid4().hex[:12]}.part"
+    return f"{directory}/{part}" if directory else part
+
+
 class OneLakeUploader:
     """Chunked uploads (create, append, flush) through a shared `DataLakeServiceClient`.
 
@@ -273,8 +282,24 @@ class OneLakeUploader:
     def _upload_once(
         self, client: DataLakeServiceClient, source: BinaryIO, path: str, content_type: str | None
     ) -> UploadResult:
-        file_client = client.get_file_client(self.filesystem, path)
-        self._call("create", path, file_client.create_file)
+        """Write a part file of this attempt's own beside `path`, then rename it onto `path`:
+        a reader never sees a partial file, and two attempts at the same file (a redelivered
+        task while the first still runs, after a rebalance) never interleave their bytes."""
+        part = _part_path(path)
+        file_client = client.get_file_client(self.filesystem, part)
+        self._call("create", part, file_client.create_file)
+        try:
+            result = self._write(file_client, source, part, content_type)
+            self._call("rename", path, file_client.rename_file, f"{self.filesystem}/{path}")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._call("delete", part, file_client.delete_file)
+            raise
+        return UploadResult(path=path, bytes=result.bytes, sha256=result.sha256)
+
+    def _write(
+        self, file_client: Any, source: BinaryIO, path: str, content_type: str | None
+    ) -> UploadResult:
         digest = hashlib.sha256()
         position = 0
         while chunk := source.read(self.chunk_bytes):

@@ -10,6 +10,7 @@ under the hood) needed to upload, inspect, read and delete files:
 | `PUT /{fs}/{path}?resource=file` (`directory`) | create (truncates an existing file) |
 | `PATCH /{fs}/{path}?action=append&position=N` | stage bytes at position N |
 | `PATCH /{fs}/{path}?action=flush&position=N` | commit staged bytes, N = final length |
+| `PUT /{fs}/{path}?mode=legacy`, header `x-ms-rename-source: /{fs}/{src}` | rename, replacing |
 | `HEAD`, `GET` (with `Range` / `x-ms-range`), `DELETE` on a path | properties, read, delete |
 
 The SDK addresses a loopback endpoint Azurite-style: `http://127.0.0.1:<port>/<account>/<fs>/...`,
@@ -34,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -82,8 +84,11 @@ class DfsRequest(NamedTuple):
 
     @property
     def operation(self) -> str:
-        """`append`, `flush`, `file`, `filesystem`, `container`, ... or the method in lower case."""
+        """`append`, `flush`, `file`, `rename`, `filesystem`, `container`, ... or the method in
+        lower case."""
         q = self.query
+        if q.get("mode") == "legacy":
+            return "rename"
         return q.get("action") or q.get("resource") or q.get("restype") or self.method.lower()
 
 
@@ -392,6 +397,27 @@ class LocalDfs:
             self._content_types[key] = content_type
         return target
 
+    def op_rename(self, filesystem: str, path: str, rename_source: str) -> Path:
+        """Move a committed file onto `path` in one step, replacing what is there."""
+        from urllib.parse import unquote, urlsplit
+
+        source_fs, _, source_path = unquote(urlsplit(rename_source).path).lstrip("/").partition("/")
+        for segment in source_path.split("/"):
+            _check_segment(segment)
+        source = self._path(_check_segment(source_fs), source_path)
+        if not source.is_file():
+            raise DfsError(404, "SourcePathNotFound")
+        target = self._path(filesystem, path)
+        if target.is_dir():
+            raise DfsError(409, "PathConflict", "a directory exists at this path")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        self._drop_staging((source_fs, source_path))
+        content_type = self._content_types.pop((source_fs, source_path), None)
+        if content_type:
+            self._content_types[(filesystem, path)] = content_type
+        return target
+
     def op_delete_path(self, filesystem: str, path: str, recursive: bool) -> None:
         target = self._path(filesystem, path)
         if target.is_file():
@@ -610,6 +636,10 @@ class _Handler(BaseHTTPRequestHandler):
         raise DfsError(501, "UnsupportedOperation", f"{self.command} on a filesystem")
 
     def _create_path(self) -> int:
+        source = self.headers.get("x-ms-rename-source")
+        if source is not None:
+            target = self.dfs.op_rename(self.fs, self.rel, source)
+            return self._reply(201, self._path_headers(target, with_length=False))
         resource = self.query.get("resource")
         if resource not in ("file", "directory") or "mode" in self.query:
             raise DfsError(501, "UnsupportedOperation", "only resource=file|directory")
