@@ -394,6 +394,7 @@ def make_uploader(
             store or FileStore(tmp_path / "store"),
             2,
             InplaceRetry(health, wait=world.wait(health), jitter=lambda: 1.0),
+            tmp_path / "cache",
             seen=TransferLog(tmp_path / "state" / "tdom.sqlite", 24 * 3600),
         )
         made.append(worker)
@@ -426,6 +427,40 @@ def test_upload_reports_completed_and_cleans_up_after_the_commit(make_uploader, 
     worker.on_commit({(CACHED, 0): 8})
     assert not path.exists()
     assert worker._seen is not None and worker._seen.recent("m1") == "uploaded"
+
+
+def test_a_cached_record_naming_another_file_neither_uploads_nor_deletes_it(
+    make_uploader, tmp_path: Path
+):
+    secret = tmp_path / ".env"
+    secret.write_text("KAFKA_SASL_PASSWORD=s3cret\n")
+    worker = make_uploader()
+    outcome = worker.handle(cached_record(secret, offset=3))
+    assert isinstance(outcome, Done)
+    assert outcome.outputs[0].topic == PENDING, "this task's own cache file is missing: download"
+    worker.on_commit({(CACHED, 0): 4})
+    assert secret.read_text() == "KAFKA_SASL_PASSWORD=s3cret\n"
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("*"))
+
+
+@pytest.mark.parametrize("media", ["../../..", "..", "m1/../../x", ""])
+def test_ids_that_escape_the_cache_directory_are_dead(make_uploader, tmp_path: Path, media):
+    outcome = make_uploader().handle(cached_record(tmp_path / "x", media=media))
+    assert isinstance(outcome, Dead)
+    assert "unsafe cache path" in outcome.error or "media_id" in outcome.error
+
+
+def test_a_symlink_in_the_cache_is_refused_and_its_target_kept(make_uploader, tmp_path: Path):
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not a cache file")
+    link = tmp_path / "cache" / "tdom" / "m1" / "a.pdf"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    worker = make_uploader()
+    outcome = worker.handle(cached_record(link, offset=5))
+    worker.on_commit({(CACHED, 0): 6})
+    assert isinstance(outcome, Dead) and "symbolic link" in outcome.error
+    assert target.read_text() == "not a cache file"
 
 
 def test_cache_miss_sends_the_task_back_to_download(make_uploader, tmp_path: Path):

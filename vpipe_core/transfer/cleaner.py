@@ -22,7 +22,7 @@ from pathlib import Path
 import attrs
 
 from vpipe_core.transfer import metrics
-from vpipe_core.transfer.download import PART_DIR
+from vpipe_core.transfer.cache_paths import PART_DIR
 
 log = logging.getLogger("vpipe.transfer.cleaner")
 HOUR_S = 3600.0

@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import attrs
 import urllib3
@@ -27,6 +27,7 @@ from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError, Rea
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
 from vpipe_core.retry_after import retry_after_s
+from vpipe_core.transfer.cache_paths import PART_DIR, UnsafeCachePath, cache_file
 from vpipe_core.transfer.errors import INFRASTRUCTURE as INFRASTRUCTURE
 from vpipe_core.transfer.errors import DownloadError
 from vpipe_core.transfer.errors import ErrorCategory as ErrorCategory
@@ -42,7 +43,6 @@ log = logging.getLogger("vpipe.transfer")
 MIB = 1024 * 1024
 PIECE_BYTES = MIB
 CHUNK_TRIES = 3
-PART_DIR = "tmp"
 _MEDIA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.IGNORECASE)
 _BASE_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "vpipe-downloader"}
@@ -213,20 +213,12 @@ class Downloader:
         return DownloadResult(dest, file.size, file.sha256, content_type)
 
     def _destination(self, dest_relative: str) -> Path:
-        relative = PurePosixPath(dest_relative)
-        written_parts = dest_relative.split("/")
-        unsafe = (
-            not dest_relative.strip()
-            or relative.is_absolute()
-            or ".." in written_parts
-            or "." in written_parts
-            or "" in written_parts[-1:]
-            or "\x00" in dest_relative
-            or relative.parts[:1] == (PART_DIR,)
-        )
-        if unsafe:
-            raise DownloadError(Category.PERMANENT, f"unsafe destination path {dest_relative!r}")
-        return self.cache_dir.joinpath(*relative.parts)
+        try:
+            return cache_file(self.cache_dir, dest_relative)
+        except UnsafeCachePath as exc:
+            raise DownloadError(
+                Category.PERMANENT, f"unsafe destination path {dest_relative!r}"
+            ) from exc
 
     def _part_path(self, media_id: str) -> Path:
         if not _MEDIA_ID.fullmatch(media_id):

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import attrs
+
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
@@ -27,6 +29,7 @@ from vpipe_core.storage.onelake import ErrorCategory, Store, UploadError, Upload
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
+from vpipe_core.transfer.cache_paths import readable_cache_file
 from vpipe_core.transfer.cleaner import CacheCleaner
 from vpipe_core.transfer.domain import (
     COMPLETED,
@@ -54,11 +57,13 @@ class UploadWorker:
         store: Store,
         concurrency: int,
         inplace: InplaceRetry,
+        cache_dir: Path,
         *,
         seen: TransferLog | None = None,
         cleaner: CacheCleaner | None = None,
     ) -> None:
         self._domain = domain
+        self._cache_dir = cache_dir
         self._store = store
         self._inplace = inplace
         self._seen = seen
@@ -71,8 +76,11 @@ class UploadWorker:
     def handle(self, record: Record) -> Outcome:
         try:
             cached = self._domain.read_cached(record.value)
-        except ValueError as exc:
+            # The file is where this task's ids put it; local_cache_path is never trusted.
+            local = readable_cache_file(self._cache_dir, self._domain.name, cached.task.cache_path)
+        except ValueError as exc:  # InvalidTransferMessage, UnsafeCachePath
             return Dead(f"invalid cached-download message: {exc}")
+        cached = attrs.evolve(cached, local_path=local)
         started = time.monotonic()
         try:
             with self._in_use(cached.local_path):
@@ -244,6 +252,7 @@ def build_upload_worker(
         store,
         concurrency,
         InplaceRetry(ctx.health),
+        ctx.settings.cache_dir,
         seen=TransferLog(log_path(ctx.settings.state_dir, domain.name), DEDUP_WINDOW_S),
     )
     cleaner = CacheCleaner(
