@@ -296,7 +296,7 @@ def test_delay_next_holds_the_answer(standin: KustoStandIn, client: KustoClient)
         ),
         (
             xact_query().replace("tostring(traceId)", "tostring(eventId)"),
-            "stand-in's cursor key is `cursor_key = tostring.traceId.`",
+            "stand-in.s cursor key must use `tostring.traceId.`",
         ),
         (".show tables", "serves only POST /v2/rest/query"),
     ],

@@ -26,10 +26,12 @@ def test_the_xact_source_pages_by_trace_id_after_the_ingestion_time():
 
     assert source.topic == "xact.events.raw" and source.event_source is None
     assert source.eventhouse.table.name == "XactEvents"
-    assert source.eventhouse.table.cursor_key == "tostring(traceId)"
+    assert source.eventhouse.table.cursor_key == (
+        'coalesce(tostring(traceId), tostring(column_ifexists("trace_id", "")))'
+    )
     assert source.eventhouse.table.time_column is None  # ingestion_time()
     assert source.sample_file == bundled_events_file() and source.sample_file.exists()
-    assert source.replay_id_fields == ("traceId",)
+    assert source.replay_id_fields == ("traceId", "trace_id")
 
 
 def test_a_row_is_keyed_and_headed_by_its_trace_id():

@@ -209,9 +209,26 @@ def _compile_expression(frame: _Frame, text: str) -> tuple[str, Evaluator]:
     text = text.strip()
     if re.fullmatch(r"ingestion_time\(\s*\)", text):
         return "datetime", lambda when, row: when
-    call = re.fullmatch(r"(tostring|todatetime|strcat)\s*\((.*)\)", text, re.DOTALL)
+    call = re.fullmatch(
+        r"(tostring|todatetime|strcat|coalesce|column_ifexists)\s*\((.*)\)", text, re.DOTALL
+    )
+    if call and call[1] == "column_ifexists":
+        name_text, default_text = _split(call[2], ",")
+        name, default = _string_literal(name_text), _string_literal(default_text)
+        if name is None or default is None:
+            raise KustoQueryError(f"column_ifexists takes two string literals, got {text!r}")
+        if name in frame.types:
+            return frame.types[name], lambda when, row: row.get(name)
+        return "string", lambda when, row: default
+    if call and call[1] == "coalesce":  # strings: the first that is not null or empty
+        parts = [_compile_strcat_argument(frame, arg) for arg in _split(call[2], ",")]
+        return "string", lambda when, row: next((v for part in parts if (v := part(when, row))), "")
     if call and call[1] == "tostring":
-        name = frame.column(call[2])
+        inner = call[2].strip()
+        if _column_name(inner) is None:
+            _, evaluate = _compile_expression(frame, inner)
+            return "string", lambda when, row: _tostring(evaluate(when, row))
+        name = frame.column(inner)
         return "string", lambda when, row: _tostring(row.get(name))
     if call and call[1] == "todatetime":
         name = frame.column(call[2])
@@ -259,10 +276,10 @@ def _extend(frame: _Frame, body: str) -> None:
 def _check_cursor_key(frame: _Frame, expression: str) -> None:
     if frame.key_column is None:
         return
-    call = re.fullmatch(r"tostring\s*\((.*)\)", expression.strip(), re.DOTALL)
-    if call is None or _column_name(call[1]) != frame.key_column:
+    mentioned = re.findall(r"tostring\s*\(\s*([^()]*?)\s*\)", expression)
+    if frame.key_column not in (_column_name(m) for m in mentioned):
         raise KustoQueryError(
-            f"this stand-in's cursor key is `{CURSOR_KEY} = tostring({frame.key_column})`, "
+            f"this stand-in's cursor key must use `tostring({frame.key_column})`, "
             f"got `{CURSOR_KEY} = {expression.strip()}`",
             semantic=True,
         )

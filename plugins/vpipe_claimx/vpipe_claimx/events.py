@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import orjson
 
+from vpipe_core.aliases import first_present
 from vpipe_core.timestamps import iso_utc
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -129,15 +130,6 @@ def derive_event_id(
 # -- claimx.events.raw ---------------------------------------------------------------------------
 
 
-def _first(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
-    """The first non-empty alias (§4)."""
-    for name in names:
-        value = row.get(name)
-        if value is not None and value != "":
-            return value
-    return None
-
-
 def _text(value: Any, field: str) -> str | None:
     if value is None:
         return None
@@ -147,7 +139,7 @@ def _text(value: Any, field: str) -> str | None:
 
 
 def _ingestion_time(row: Mapping[str, Any], record_timestamp_ms: int | None) -> str | None:
-    value = _first(row, INGESTION_TIME_ALIASES)
+    value = first_present(row, INGESTION_TIME_ALIASES)
     if value is not None:
         return canonical_time(value)
     if record_timestamp_ms is not None:
@@ -157,11 +149,11 @@ def _ingestion_time(row: Mapping[str, Any], record_timestamp_ms: int | None) -> 
 
 def event_from_row(row: Mapping[str, Any], record_timestamp_ms: int | None = None) -> ClaimxEvent:
     """A source row (camelCase or snake_case) as an event; InvalidEvent on a wrong type."""
-    ids = {field: coerce_id(_first(row, ALIASES[field]), field) for field in NUMERIC_IDS}
-    event_type = _text(_first(row, ALIASES["event_type"]), "event_type")
-    master_file_name = _text(_first(row, ALIASES["master_file_name"]), "master_file_name")
+    ids = {field: coerce_id(first_present(row, ALIASES[field]), field) for field in NUMERIC_IDS}
+    event_type = _text(first_present(row, ALIASES["event_type"]), "event_type")
+    master_file_name = _text(first_present(row, ALIASES["master_file_name"]), "master_file_name")
     ingested_at = _ingestion_time(row, record_timestamp_ms)
-    event_id = coerce_id(_first(row, ALIASES["event_id"]), "event_id") or derive_event_id(
+    event_id = coerce_id(first_present(row, ALIASES["event_id"]), "event_id") or derive_event_id(
         ids["project_id"],
         event_type,
         ingested_at,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 import orjson
 
+from vpipe_core.aliases import first_present
 from vpipe_core.ids import uuid5_text
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
@@ -69,6 +70,9 @@ def event_id(trace_id: str) -> str:
 def media_id(trace_id: str, url: str) -> str:
     """§4.5: over the full URL, query included."""
     return uuid5_text(NS_MEDIA, f"{trace_id}:{url}")
+
+
+TRACE_ID_ALIASES = ("traceId", "trace_id")
 
 
 def coerce_id(value: Any) -> str | None:
@@ -142,10 +146,15 @@ def _required_text(row: Mapping[str, Any], field: str) -> str:
     return value.strip()
 
 
+def trace_id_of(row: Mapping[str, Any]) -> str | None:
+    """The row's trace id: `traceId`, else its alias `trace_id` (§3), whichever has a value."""
+    return coerce_id(first_present(row, TRACE_ID_ALIASES))
+
+
 def _trace_id(row: Mapping[str, Any]) -> str:
-    value = coerce_id(row.get("traceId", row.get("trace_id")))
+    value = trace_id_of(row)
     if value is None:
-        raise InvalidEvent("traceId: required, missing or empty")
+        raise InvalidEvent("traceId: required, missing or empty (also under its alias trace_id)")
     return value
 
 

@@ -24,12 +24,13 @@ from vpipe_core.eventsource.domain import (
 from vpipe_core.eventsource.times import from_epoch_ms, ingestion_time
 from vpipe_core.outcome import Output
 from vpipe_core.source import Source
-from vpipe_xact.events import coerce_id
+from vpipe_xact.events import trace_id_of
 from vpipe_xact.raw_output import raw_event_output
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import RAW
 
-CURSOR_KEY = "tostring(traceId)"
+# traceId, else its alias trace_id (a fixed-column table has both; either may be null)
+CURSOR_KEY = 'coalesce(tostring(traceId), tostring(column_ifexists("trace_id", "")))'
 
 
 def build(ctx: WorkerContext) -> Source:
@@ -56,7 +57,7 @@ def xact_source(settings: XactSettings) -> DomainSource:
         sample_file=settings.sample_events_file or bundled_events_file(),
         publish_row=raw_event,
         publish_record=republished,
-        replay_id_fields=("traceId",),
+        replay_id_fields=("traceId", "trace_id"),
     )
 
 
@@ -66,7 +67,7 @@ def bundled_events_file() -> Path:
 
 def raw_event(row: dict[str, Any]) -> Output:
     """The row (source columns plus `ingestion_time`), keyed by its traceId."""
-    return raw_event_output(row, coerce_id(row.get("traceId")))
+    return raw_event_output(row, trace_id_of(row))
 
 
 def republished(value: dict[str, Any], timestamp_ms: int | None) -> Output:
