@@ -18,6 +18,7 @@ import attrs
 
 from vpipe_claimx.api import ClaimxApi
 from vpipe_claimx.rows import EntityRows
+from vpipe_core.aliases import first_present
 from vpipe_core.plugins.types import EnrichmentContext, freeze
 
 DOMAIN = "claimx"
@@ -86,7 +87,8 @@ def plugin_context(
             "task_id": first.get("task_id"),
             "task_status": first.get("status"),
             "task_name": first.get("task_name"),
-            "assignment_id": first.get("assignment_id", task.get("task_assignment_id")),
+            "assignment_id": first_present(first, ("assignment_id",))
+            or task.get("task_assignment_id"),
             "entities": freeze(entity_rows.as_dict()),
             "project": freeze(project),
             "downloads": freeze(list(downloads)),

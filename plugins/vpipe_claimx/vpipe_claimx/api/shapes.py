@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vpipe_claimx.api.errors import EMPTY_RESPONSE, ApiError, Endpoint
+from vpipe_core.aliases import first_present
 from vpipe_core.outcome import Category
 
 log = logging.getLogger("vpipe.claimx.api")
@@ -123,7 +124,7 @@ def project_id_answer(body: Any) -> str:
         raise _empty("P1")
     value = body
     if isinstance(body, dict):
-        value = body.get("projectId", body.get("id"))
+        value = first_present(body, ("projectId", "id"))
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):

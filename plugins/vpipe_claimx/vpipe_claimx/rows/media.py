@@ -8,6 +8,7 @@ from typing import Any
 
 from vpipe_claimx.rows.entities import Row, Stamp
 from vpipe_claimx.rows.values import objects, timestamp, to_id, to_text
+from vpipe_core.aliases import first_present
 
 MEDIA = "media"
 
@@ -37,7 +38,7 @@ def media_items(body: Any) -> list[Mapping[str, Any]]:
 
 
 def media_id_of(item: Mapping[str, Any]) -> str | None:
-    return to_id(item.get("mediaID", item.get("mediaId")), MEDIA, "media_id")
+    return to_id(first_present(item, ("mediaID", "mediaId")), MEDIA, "media_id")
 
 
 def find_media(items: Sequence[Mapping[str, Any]], media_id: str) -> Mapping[str, Any] | None:
