@@ -35,6 +35,13 @@ consumer_lag = Gauge(
     ["worker", "topic", "partition"],
     registry=REGISTRY,
 )
+fatal_delivery_errors = Counter(
+    "vpipe_fatal_delivery_errors_total",
+    "Outputs the broker refused for good (unknown topic, not authorised, too large): the worker"
+    " stops without committing past them",
+    ["worker", "topic"],
+    registry=REGISTRY,
+)
 records_expired_unread = Counter(
     "vpipe_records_expired_unread_total",
     "Records deleted by the topic's retention before this group read them (found at assignment:"

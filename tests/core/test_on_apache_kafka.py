@@ -6,6 +6,7 @@ they are skipped with that reason.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -180,3 +181,36 @@ def test_status_lag_equals_kafka_consumer_groups_describe(apache_kafka, start_wo
         if (fields := line.split()) and fields[0] == "testdom-echo"
     }
     assert ours == theirs and sum(ours.values()) == 25, (status.stdout, described.stdout)
+
+
+def test_a_dead_letter_over_the_dlq_limit_stops_the_worker_uncommitted_and_loses_nothing(
+    apache_kafka, start_worker
+):
+    from vpipe_core.testing.delta import wait_committed
+
+    bootstrap = apache_kafka.bootstrap
+    ensure_topics(bootstrap, TESTDOM_TOPICS, partitions=1)
+    limit = ["--entity-type", "topics", "--entity-name", "testdom.dlq", "--alter"]
+    lowered = apache_kafka.tool(
+        "kafka-configs", *limit, "--add-config", "max.message.bytes=1048576"
+    )
+    assert lowered.returncode == 0, lowered.stderr
+    # not JSON, so a dead letter; random, so 2 MiB even after the producer's lz4 compression
+    poison = b'{"id": ' + os.urandom(2 * 1024 * 1024)
+    inputs = [orjson.dumps({"id": "before"}), poison, orjson.dumps({"id": "after"})]
+    produce(bootstrap, "testdom.in", inputs)
+
+    worker = start_worker("testdom-echo", bootstrap)
+    assert worker.wait(60) == 2, "a lost output stops the worker (configuration error)"
+    assert "cannot produce to topic 'testdom.dlq'" in worker.output()
+    assert not wait_committed(bootstrap, "testdom-echo", "testdom.in", timeout_s=2)
+
+    raised = apache_kafka.tool(
+        "kafka-configs", *limit, "--add-config", "max.message.bytes=10485760"
+    )
+    assert raised.returncode == 0, raised.stderr
+    start_worker("testdom-echo", bootstrap)
+    assert wait_committed(bootstrap, "testdom-echo", "testdom.in")
+    assert [m.value() for m in read_all(bootstrap, "testdom.dlq", idle_s=2)] == [poison]
+    echoed = {orjson.loads(m.value())["id"] for m in read_all(bootstrap, "testdom.out", idle_s=2)}
+    assert echoed == {"before", "after"}

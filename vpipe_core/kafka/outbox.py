@@ -130,10 +130,14 @@ class Outbox:
         metrics.messages_produced.labels(self._worker, topic, "error").inc()
         code = err.code()
         if code in FATAL_TOPIC_ERRORS or code == KafkaError.MSG_SIZE_TOO_LARGE:
-            self.fatal = FatalConfigError(
-                f"cannot produce to topic '{topic}': {err.str()}; create the topics with "
-                "`vpipe topics create`, check the ACLs and the broker's message.max.bytes"
-            )
+            metrics.fatal_delivery_errors.labels(self._worker, topic).inc()
+            if self.fatal is None:  # the first one names the cause; nothing commits from now on
+                self.fatal = FatalConfigError(
+                    f"cannot produce to topic '{topic}': {err.str()}; nothing is committed past "
+                    "it. Create the topics with `vpipe topics create`, check the ACLs and the "
+                    "broker's and the topic's message size limits (message.max.bytes, "
+                    "max.message.bytes), then restart"
+                )
             return
         delay = min(60.0, 2.0**attempt) * random.uniform(0.8, 1.2)
         if self.failing_since is None:
@@ -157,13 +161,16 @@ class Outbox:
                 self._produce(None, topic, value, key, headers, attempt)
 
     def barrier(self, timeout_s: float) -> bool:
-        """True when everything produced so far is acknowledged by the broker."""
+        """True when everything produced so far is acknowledged by the broker. Never again after
+        a fatal delivery failure: a record whose output was lost must stay uncommitted."""
+        if self.fatal is not None:
+            return False
         if self._resends:
             self.poll(0)
             return False
         self._failed_since_barrier = False
         remaining = self._producer.flush(timeout_s)
-        if remaining or self._failed_since_barrier or self._resends:
+        if remaining or self._failed_since_barrier or self._resends or self.fatal is not None:
             return False
         for topic, count in self._unconfirmed.items():
             metrics.messages_produced.labels(self._worker, topic, "ok").inc(count)
