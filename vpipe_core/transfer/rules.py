@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 OCTET = "octet"
 OCTET_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
@@ -85,13 +85,23 @@ def media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
+def split_segment(segment: str) -> tuple[str, str | None]:
+    """The naming rule for a URL's last path segment, as written (not percent-decoded), shared
+    by the enrichers (file names) and the download workers (the extension check): the name is
+    the part before the last `.` (`unknown` when empty: `.JPG` is an unnamed JPG), the extension
+    the part after it (None without a `.` or with nothing after it)."""
+    name, dot, extension = segment.rpartition(".")
+    if not dot:
+        return segment or "unknown", None
+    return name or "unknown", extension or None
+
+
 def extension_of(name: str) -> str | None:
-    """The lower-cased extension of a file name (last `.` part), or None."""
-    stem, dot, extension = PurePosixPath(unquote(name)).name.rpartition(".")
-    extension = extension.lower()
-    if not dot or not stem or not _EXTENSION.fullmatch(extension):
+    """The lower-cased extension of the last segment of `name` if it is a usable one, or None."""
+    _, extension = split_segment(PurePosixPath(name).name)
+    if extension is None or not _EXTENSION.fullmatch(extension.lower()):
         return None
-    return extension
+    return extension.lower()
 
 
 def url_extension(url: str) -> str | None:

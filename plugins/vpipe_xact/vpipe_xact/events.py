@@ -17,6 +17,7 @@ import orjson
 
 from vpipe_core.aliases import first_present
 from vpipe_core.ids import uuid5_text
+from vpipe_core.transfer.rules import split_segment
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
 NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")
@@ -197,14 +198,14 @@ def url_segment(url: str) -> str:
 
 
 def file_type(segment: str) -> str:
-    """§4.7."""
-    return segment.rsplit(".", 1)[1].upper() if "." in segment else "UNKNOWN"
+    """§4.7: the extension in upper case, `UNKNOWN` without one (`split_segment`)."""
+    extension = split_segment(segment)[1]
+    return extension.upper() if extension else "UNKNOWN"
 
 
 def base_name(segment: str) -> str:
-    """§4.8."""
-    name = segment.rsplit(".", 1)[0] if "." in segment else segment
-    return name or "unknown"
+    """§4.8: the name before the last `.`, `unknown` when empty (`split_segment`)."""
+    return split_segment(segment)[0]
 
 
 def filename_for(event: XactEvent, segment: str) -> str:
