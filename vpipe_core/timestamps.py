@@ -14,11 +14,15 @@ def iso_utc(moment: datetime) -> str:
 
 def parse_iso_utc(text: str) -> datetime:
     """An ISO-8601 time (`Z`, any offset, or naive = UTC) as an aware UTC datetime; fractions
-    beyond microseconds are truncated. ValueError if `text` is not one."""
+    beyond microseconds are truncated. ValueError if `text` is not one (or falls outside the
+    years 1 to 9999 once converted to UTC)."""
     cleaned = text.strip().replace("z", "Z").replace("Z", "+00:00")
     whole, dot, rest = cleaned.partition(".")
     if dot:
         digits = len(rest) - len(rest.lstrip("0123456789"))
         cleaned = f"{whole}.{rest[: min(digits, 6)]}{rest[digits:]}"
     moment = datetime.fromisoformat(cleaned)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None

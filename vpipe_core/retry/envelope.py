@@ -8,6 +8,7 @@ from vpipe_core.outcome import Category, Headers, Output
 from vpipe_core.record import ATTEMPT_HEADER, Record
 from vpipe_core.redact import redact, truncate
 from vpipe_core.retry.topics import dlq_topic, tier_topic
+from vpipe_core.retry_after import MAX_RETRY_AFTER_S
 from vpipe_core.timestamps import iso_utc
 
 TARGET = "vpipe_target_topic"
@@ -63,6 +64,14 @@ def _failure_headers(
     ]
 
 
+def due_at(written: datetime, delay_s: float, not_before: datetime | None = None) -> datetime:
+    """When a tier record written at `written` is due: after the tier's delay, or at
+    `not_before` (a Retry-After) when later, but never past the delay plus MAX_RETRY_AFTER_S."""
+    earliest = written + timedelta(seconds=delay_s)
+    latest = earliest + timedelta(seconds=MAX_RETRY_AFTER_S)
+    return min(max(earliest, not_before or earliest), latest)
+
+
 def tier_output(
     record: Record,
     *,
@@ -74,7 +83,7 @@ def tier_output(
     now: datetime,
     not_before: datetime | None = None,
 ) -> Output:
-    due = max(now + timedelta(seconds=delay_s), not_before or now)
+    due = due_at(now, delay_s, not_before)
     headers = without_envelope(record.headers)
     headers += _failure_headers(
         record, category=category, error=error, worker_id=worker_id, now=now

@@ -14,7 +14,7 @@ from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output
 from vpipe_core.record import Record
-from vpipe_core.retry.envelope import DUE_AT, REDELIVERED_AT, TARGET
+from vpipe_core.retry.envelope import DUE_AT, REDELIVERED_AT, TARGET, due_at
 from vpipe_core.retry.topics import tier_delay
 from vpipe_core.spec import Kind, RetryMode, WorkerSpec
 from vpipe_core.timestamps import iso_utc, parse_iso_utc
@@ -63,7 +63,9 @@ class RetryScheduler:
                 reason="unknown_target",
             )
         now = self._clock()
-        tier = f"{tier_delay(record.topic) or '?'}s"
+        delay = tier_delay(record.topic)
+        tier = f"{delay or '?'}s"
+        due = min(due, _latest_due(record, delay or 0, now))
         if due > now:
             return Defer(due)
         metrics.retry_forwarded.labels(self._domain, tier).inc()
@@ -71,6 +73,16 @@ class RetryScheduler:
         headers = [(k, v) for k, v in record.headers if k != REDELIVERED_AT]
         headers.append((REDELIVERED_AT, iso_utc(now).encode()))
         return Done((Output(target, record.value, record.key, headers),))
+
+
+def _latest_due(record: Record, delay_s: int, now: datetime) -> datetime:
+    """A due time no tier record may pass (its write time, the tier's delay and the Retry-After
+    cap), whatever its header says: a far-future vpipe_due_at must not hold the partition."""
+    written = now
+    timestamp = record.message.timestamp() if record.message is not None else None
+    if timestamp and timestamp[1] > 0:
+        written = datetime.fromtimestamp(timestamp[1] / 1000, UTC)
+    return due_at(written, delay_s, datetime.max.replace(tzinfo=UTC))
 
 
 def _invalid(error: str) -> Dead:

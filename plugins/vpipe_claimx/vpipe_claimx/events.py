@@ -81,9 +81,9 @@ def canonical_time(value: Any) -> str:
     zone = match["zone"] or "+00:00"
     try:
         moment = datetime.fromisoformat(match["whole"].replace(" ", "T") + _offset(zone))
-    except ValueError as exc:
+        whole = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError) as exc:  # overflow: past year 9999 once in UTC
         raise InvalidEvent(f"ingestion time: {value!r} is not a valid time ({exc})") from None
-    whole = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{whole}.{(match['fraction'] or '')[:7].ljust(7, '0')}Z"
 
 

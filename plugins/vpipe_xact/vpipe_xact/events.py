@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ import orjson
 
 from vpipe_core.aliases import first_present
 from vpipe_core.ids import uuid5_text
+from vpipe_core.timestamps import parse_iso_utc
 from vpipe_core.transfer.rules import split_segment
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
@@ -74,6 +75,7 @@ def media_id(trace_id: str, url: str) -> str:
 
 
 TRACE_ID_ALIASES = ("traceId", "trace_id")
+MAX_VERSION_DIGITS = 18  # fits the table's 64-bit column
 
 
 def coerce_id(value: Any) -> str | None:
@@ -90,22 +92,10 @@ def parse_time(value: Any, field: str) -> datetime:
     """§1 timestamps read: Z, +00:00, any offset, or naive (UTC); converted to UTC."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidEvent(f"{field}: expected an ISO-8601 time, got {value!r}")
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    text = _trim_fraction(text)
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_iso_utc(value)
     except ValueError as exc:
-        raise InvalidEvent(f"{field}: not an ISO-8601 time: {value!r}") from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _trim_fraction(text: str) -> str:
-    """Python parses at most 6 fractional digits; 100 ns ticks are truncated, never rounded."""
-    if "." not in text:
-        return text
-    head, tail = text.split(".", 1)
-    digits = len(tail) - len(tail.lstrip("0123456789"))
-    return f"{head}.{tail[: min(digits, 6)]}{tail[digits:]}"
+        raise InvalidEvent(f"{field}: not an ISO-8601 time: {value[:64]!r} ({exc})") from None
 
 
 def attachment_urls(raw: Any) -> list[str]:
@@ -164,9 +154,11 @@ def _version(value: Any) -> int:
         return 1
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise InvalidEvent(f"version: expected an integer or digit string, got {value!r}")
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_VERSION_DIGITS:
+        return int(text)
+    shown = value[:32] if isinstance(value, str) else value
+    raise InvalidEvent(f"version: expected an integer or ASCII digit string, got {shown!r}")
 
 
 def _data(value: Any) -> Mapping[str, Any]:
