@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,9 +12,15 @@ import pytest
 from azure.kusto.data import ClientRequestProperties, KustoClient
 from azure.kusto.data.exceptions import KustoApiError, KustoServiceError, KustoThrottlingError
 
+from vpipe_claimx.poller import bundled_events_file as claimx_events_file
 from vpipe_core.testing.kusto import KustoStandIn, kusto_time
+from vpipe_xact.poller import bundled_events_file as xact_events_file
 
-FIXTURES = Path(os.environ.get("VPIPE_SPEC_FIXTURES", "/work/shared/spec/fixtures"))
+# The sample events the domain plugins ship (one copy, also the demo's sample source).
+FIXTURES = {
+    "xact_events.jsonl": xact_events_file(),
+    "claimx_events.jsonl": claimx_events_file(),
+}
 T = "2026-01-20T14:30:00.1234567Z"
 EARLY = "2026-01-20T00:00:00.0000000Z"
 UPPER = "2026-01-21T00:00:00.0000000Z"
@@ -344,7 +349,6 @@ def _params(**parameters: str) -> ClientRequestProperties:
 
 
 def _fixture(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"spec fixture {path} is not available (set VPIPE_SPEC_FIXTURES)")
+    path = FIXTURES[name]
+    assert path.is_file(), f"the fixture {path} is missing from the installed plugin"
     return path

@@ -1,14 +1,16 @@
-"""The shared XACT fixture rows, as the poller would see them (the `_case` notes removed)."""
+"""The XACT fixture rows, as the poller would see them (the `_case` notes removed): the sample
+events the plugin ships (`vpipe_xact/data/xact_events.jsonl`), one copy for the demo's sample
+source and the tests."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import orjson
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec"
-FIXTURES = SPEC / "fixtures" / "xact_events.jsonl"
+from vpipe_xact.poller import bundled_events_file
+
+FIXTURES = bundled_events_file()
 
 
 def fixture_rows() -> list[dict]:
