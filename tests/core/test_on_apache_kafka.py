@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import orjson
 import pytest
 
 from vpipe_core.testing.kafka import commit_offsets, ensure_topics, produce, read_all
-from vpipe_core.testing.workers import worker_environment
+from vpipe_core.testing.workers import run_vpipe as vpipe
 
 TESTDOM_TOPICS = [
     "testdom.in",
@@ -24,17 +22,6 @@ TESTDOM_TOPICS = [
     "testdom.retry.2s",
     "testdom.dlq",
 ]
-
-
-def vpipe(tmp_path, bootstrap: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = worker_environment(bootstrap, tmp_path, RETRY_DELAYS="1,2", **env)
-    return subprocess.run(
-        [sys.executable, "-m", "vpipe_core.cli.main", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def described(kafka, topic: str) -> tuple[int, dict[str, str]]:

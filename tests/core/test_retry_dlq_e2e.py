@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import orjson
 
 from vpipe_core.testing.kafka import produce, read_all
-from vpipe_core.testing.workers import worker_environment
+from vpipe_core.testing.workers import run_vpipe as vpipe
 from vpipe_core.timestamps import parse_iso_utc
 
 ENVELOPE = {
@@ -26,17 +24,6 @@ ENVELOPE = {
 
 def headers_of(message) -> dict[str, str]:
     return {k: v.decode() for k, v in message.headers() or []}
-
-
-def vpipe(tmp_path, bootstrap, *args, **env):
-    environment = worker_environment(bootstrap, tmp_path, **env)
-    return subprocess.run(
-        [sys.executable, "-m", "vpipe_core.cli.main", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_transient_failure_walks_the_tiers_in_order_then_dlq_then_replay(

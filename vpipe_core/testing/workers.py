@@ -131,3 +131,16 @@ class WorkerProcess:
             self._out.close()
             self._out = None
         return self.process.returncode
+
+
+def run_vpipe(
+    root: Path, bootstrap: str, *args: str, timeout_s: float = 180.0, **overrides: str
+) -> subprocess.CompletedProcess[str]:
+    """`vpipe ARGS` as an operator runs it, in the test environment of `worker_environment`."""
+    return subprocess.run(
+        [sys.executable, "-m", "vpipe_core.cli.main", *args],
+        env=worker_environment(bootstrap, root, **overrides),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
