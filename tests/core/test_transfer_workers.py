@@ -246,6 +246,15 @@ def test_permanent_failure_is_dead_with_a_failed_permanent_result(server, make_w
     }
 
 
+def test_a_name_too_long_for_the_disk_is_dead_before_downloading(server, make_worker):
+    name = "a" * 300 + ".pdf"
+    server.add(f"/{name}", Route(body=PDF, content_type="application/pdf"))
+    outcome = make_worker().handle(record(task(server, name=name)))
+    assert isinstance(outcome, Dead) and outcome.category is Category.PERMANENT
+    assert "over 255 bytes" in decoded(outcome.outputs[0])["error_message"]
+    assert server.requests == []
+
+
 def test_transient_failure_retries_with_an_exhausted_result(server, make_worker):
     server.add("/a.pdf", Route(status=503, headers={"Retry-After": "900"}))
     outcome = make_worker().handle(record(task(server), vpipe_attempt="1"))

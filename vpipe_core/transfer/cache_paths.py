@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from vpipe_core.transfer.names import MAX_COMPONENT_BYTES, too_long_component
+
 PART_DIR = "tmp"
 
 
@@ -19,7 +21,8 @@ class UnsafeCachePath(ValueError):
 
 def cache_file(cache_dir: Path, relative: str, domain: str | None = None) -> Path:
     """`cache_dir/relative` after checking that `relative` has no `..`, `.`, empty or absolute
-    parts, no NUL byte, is not in the part-file directory and (given `domain`) starts with it."""
+    parts, no NUL byte, no component too long for the file system, is not in the part-file
+    directory and (given `domain`) starts with it."""
     parts = relative.split("/")
     unsafe = (
         not relative.strip()
@@ -33,6 +36,11 @@ def cache_file(cache_dir: Path, relative: str, domain: str | None = None) -> Pat
     )
     if unsafe:
         raise UnsafeCachePath(f"unsafe cache path {relative!r}")
+    long_part = too_long_component(relative)
+    if long_part is not None:
+        raise UnsafeCachePath(
+            f"cache path component over {MAX_COMPONENT_BYTES} bytes: {long_part[:60]!r}..."
+        )
     return cache_dir.joinpath(*parts)
 
 

@@ -216,9 +216,7 @@ class Downloader:
         try:
             return cache_file(self.cache_dir, dest_relative)
         except UnsafeCachePath as exc:
-            raise DownloadError(
-                Category.PERMANENT, f"unsafe destination path {dest_relative!r}"
-            ) from exc
+            raise DownloadError(Category.PERMANENT, f"destination refused: {exc}") from exc
 
     def _part_path(self, media_id: str) -> Path:
         if not _MEDIA_ID.fullmatch(media_id):

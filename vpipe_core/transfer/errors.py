@@ -13,6 +13,8 @@ from vpipe_core.redact import redact
 
 INFRASTRUCTURE: Final = "infrastructure"
 ErrorCategory = Category | Literal["infrastructure"]
+# The file system refuses this name (too long, or not valid in its encoding).
+_NAME_ERRORS: Final = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 
 
 class DownloadError(Exception):
@@ -45,10 +47,14 @@ class DownloadError(Exception):
 
 @contextlib.contextmanager
 def local_disk(path: Path) -> Iterator[None]:
-    """Local file errors are infrastructure failures (retry in place, not consumed attempts)."""
+    """Local file errors are infrastructure failures (retry in place, not consumed attempts),
+    except those about the name itself, which no retry can cure."""
     try:
         yield
     except OSError as exc:
         name = errno.errorcode.get(exc.errno or 0, "OSError")
         reason = f"local disk error {name} at {path}: {exc.strerror or exc}"
-        raise DownloadError(INFRASTRUCTURE, reason) from exc
+        category: ErrorCategory = (
+            Category.PERMANENT if exc.errno in _NAME_ERRORS else INFRASTRUCTURE
+        )
+        raise DownloadError(category, reason) from exc

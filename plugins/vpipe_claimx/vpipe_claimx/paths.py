@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import re
 
+from vpipe_core.transfer.names import cap_component
+
 _UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 _DIGITS = re.compile(r"^[0-9]+$")
 
 
 def media_file_name(media_name: object, media_id: object, media_type: object) -> str:
     """`mediaName` with `/`, `\\` and control characters replaced by `_`; blank → `media_{id}`;
-    `.{mediaType}` appended when the name has no extension."""
+    `.{mediaType}` appended when the name has no extension; capped to one path component's
+    length (`cap_component`)."""
     name = _UNSAFE.sub("_", _text(media_name))
     if not name.strip(". "):
         name = f"media_{_numeric_id('media_id', media_id)}"
     suffix = _UNSAFE.sub("_", _text(media_type)).strip(". ")
     if suffix and not _has_extension(name):
         name = f"{name}.{suffix}"
-    return name
+    return cap_component(name)
 
 
 def media_blob_path(project_id: object, media_id: object, file_name: str) -> str:
@@ -32,7 +35,7 @@ def media_blob_path(project_id: object, media_id: object, file_name: str) -> str
     media = _numeric_id("media_id", media_id)
     if not file_name or _UNSAFE.search(file_name):
         raise ValueError(f"file_name {file_name!r} is not a sanitised media file name")
-    return f"{project}/media/{media}_{file_name}"
+    return f"{cap_component(project)}/media/{cap_component(f'{media}_{file_name}')}"
 
 
 def _has_extension(name: str) -> bool:

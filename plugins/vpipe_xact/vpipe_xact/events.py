@@ -18,6 +18,7 @@ import orjson
 from vpipe_core.aliases import first_present
 from vpipe_core.ids import uuid5_text
 from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.transfer.names import cap_component
 from vpipe_core.transfer.rules import split_segment
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
@@ -235,6 +236,8 @@ def attachments_of(event: XactEvent) -> list[Attachment]:
             if name in taken:  # clarification 4.10: fall back to the full media id
                 name = _with_suffix(filename_for(event, segment), media.replace("-", ""), kind)
         taken.add(name)
-        path = f"{event.status_subtype}/{event.assignment_id or 'unknown'}/{event.trace_id}/{name}"
+        name = cap_component(name)
+        folders = (event.status_subtype, event.assignment_id or "unknown", event.trace_id)
+        path = "/".join([*(cap_component(folder) for folder in folders), name])
         result.append(Attachment(url, media, kind, name, path))
     return result
