@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vpipe_core.delta.errors import DeltaWriteError
+from vpipe_core.delta.isolate import each_or_dead
 from vpipe_core.delta.sink import DeltaSink
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Retry
 from vpipe_core.record import Record
@@ -26,7 +27,7 @@ NOTHING = Done(())
 
 class ExactlyOnceWriter:
     """`to_row(record)` returns a row, `None` (nothing to write, e.g. an in-batch duplicate), or
-    `Dead` (the record cannot become a row)."""
+    `Dead` (the record cannot become a row); a record it raises on is dead alone."""
 
     def __init__(
         self,
@@ -101,8 +102,8 @@ class ExactlyOnceWriter:
         outcomes: list[Outcome],
     ) -> None:
         rows, row_indexes = [], []
-        for index, record in zip(indexes, records, strict=True):
-            row = self._to_row(record)
+        converted = each_or_dead(self._to_row, records)
+        for index, row in zip(indexes, converted, strict=True):
             if isinstance(row, Dead):
                 outcomes[index] = row
             elif row is not None:

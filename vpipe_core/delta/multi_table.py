@@ -24,7 +24,8 @@ committed only after every commit of the batch succeeded (the records are routed
 
 A record is dead as a whole when any of its rows does not convert to its table's schema (e.g. a
 key the table does not declare: logged at ERROR with the table and the message): its other rows
-are not written either, and the rest of the batch is. The check runs before the watermarks are
+are not written either, and the rest of the batch is. So is a record on which `rows_for` raises
+(`vpipe_core.delta.isolate`). The check runs before the watermarks are
 applied, so a record whose dead letter was lost in a crash is dead-lettered again. Any other
 Delta failure retries the whole batch in place (the tables already committed skip their part).
 """
@@ -39,6 +40,7 @@ import attrs
 
 from vpipe_core.delta.convert import rejected_rows
 from vpipe_core.delta.errors import DeltaWriteError
+from vpipe_core.delta.isolate import batch_or_each
 from vpipe_core.delta.process import DeltaProcess
 from vpipe_core.delta.sink import DeltaSink
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Retry
@@ -165,7 +167,7 @@ class MultiTableWriter:
         known = {table.name for table in self._tables}
         pending: dict[str, list[_Pending]] = {}
         for key, indexes in groups.items():
-            items = self._rows_for([records[i] for i in indexes])
+            items = batch_or_each(self._rows_for, [records[i] for i in indexes])
             if len(items) != len(indexes):
                 raise RuntimeError(f"rows_for returned {len(items)} items for {len(indexes)}")
             for index, item in zip(indexes, items, strict=True):
