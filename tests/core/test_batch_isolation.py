@@ -118,3 +118,41 @@ def test_an_unforeseen_error_in_a_multi_table_writer_is_dead_alone(tmp_path, mon
         writer.close()
     assert_only_bad_is_dead(outcomes, table, "event_id")
     assert "OverflowError" in outcomes[2].error
+
+
+WRITERS = [
+    ("xact-delta-writer", "XACT_DELTA_EVENTS_TABLE", "xact.events.raw", xact_event, "trace_id"),
+    (
+        "claimx-delta-writer",
+        "CLAIMX_DELTA_EVENTS_TABLE",
+        "claimx.events.raw",
+        claimx_event,
+        "event_id",
+    ),
+]
+BAD_VALUE = {
+    "xact.events.raw": {"version": "²"},
+    "claimx.events.raw": {"ingested_at": "9999-12-31T23:00-05:00"},
+}
+
+
+@pytest.mark.parametrize(("worker", "variable", "topic", "event", "column"), WRITERS)
+def test_a_dead_letter_lost_after_the_delta_commit_is_sent_again(
+    tmp_path: Path, worker: str, variable: str, topic: str, event: Any, column: str
+) -> None:
+    """Issue 17 item 5. The process commits the batch to Delta and dies before the dead letter
+    of `bad` is acknowledged (its outcomes are lost). The restarted writer, handed the same
+    records again, dead-letters `bad` again and writes nothing twice."""
+    table = tmp_path / "table"
+    values = [event(n, **(BAD_VALUE[topic] if n == 2 else {})) for n in range(5)]
+    first = build_writer(worker, variable, table)
+    try:
+        first.handle_batch(batch(topic, values))  # outcomes lost with the process
+    finally:
+        first.close()
+    restarted = build_writer(worker, variable, table)
+    try:
+        outcomes = restarted.handle_batch(batch(topic, values))
+    finally:
+        restarted.close()
+    assert_only_bad_is_dead(outcomes, table, column)

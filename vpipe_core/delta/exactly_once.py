@@ -6,7 +6,9 @@ batch. On a partition's first batch after its assignment, before anything of it 
 recorded version is read, and records at or below it are acknowledged without writing: after a
 crash between the Delta commit and the Kafka commit, the redelivered records (even when the new
 batch starts inside the old one) never become duplicate rows. (Read then, not on assignment, so
-an assignment does not start the Delta process of an idle writer.)
+an assignment does not start the Delta process of an idle writer.) Those records are still
+converted: the ones that were dead are dead again, since the commit that moved the recorded
+version past them may have been the last thing the process did before its dead letters were sent.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from vpipe_core.delta.convert import rejected_rows
 from vpipe_core.delta.errors import DeltaWriteError
 from vpipe_core.delta.isolate import each_or_dead
 from vpipe_core.delta.sink import DeltaSink
@@ -81,9 +84,28 @@ class ExactlyOnceWriter:
                 continue
             # Records at or below the recorded version are in the table (written before a crash).
             fresh = [i for i in indexes if records[i].offset > written]
+            replayed = [i for i in indexes if records[i].offset <= written]
+            self._dead_again(replayed, records, outcomes)
             if fresh:
                 self._write_partition(key, [records[i] for i in fresh], fresh, outcomes)
         return outcomes
+
+    def _dead_again(
+        self, replayed: list[int], records: Sequence[Record], outcomes: list[Outcome]
+    ) -> None:
+        """Dead-letter again the replayed records that were dead when their batch was committed:
+        their dead letters may have been lost with a crash right after the Delta commit."""
+        if not replayed:
+            return
+        converted = each_or_dead(self._to_row, [records[i] for i in replayed])
+        rows = [(i, row) for i, row in zip(replayed, converted, strict=True) if row is not None]
+        for index, row in rows:
+            if isinstance(row, Dead):
+                outcomes[index] = row
+        written = [(i, row) for i, row in rows if not isinstance(row, Dead)]
+        problems = rejected_rows(self._sink.spec, [row for _, row in written])
+        for position, problem in problems.items():
+            outcomes[written[position][0]] = Dead(f"row rejected by the table: {problem}")
 
     def _recorded_version(self, key: TopicPartitionKey) -> int:
         """The partition's last offset in the table (-1: none), read on its first batch."""
