@@ -24,6 +24,7 @@ from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_claimx.upload import destination
 from vpipe_core.config.loader import ConfigError, load_settings
 from vpipe_core.outcome import Dead, Done
+from vpipe_core.transfer.presigned import stored_url
 from vpipe_core.transfer.settings import TransferSettings
 
 SAME_NAME = ("98810452", "98810467")
@@ -94,7 +95,8 @@ def test_a_refreshed_link_is_reported_with_the_completed_result(fake, workers):
     cached = cached_for(download, download_task(item))
     result = decoded(upload.handle(record(cached, CACHED)).outputs[0])
     assert result["url_refresh_attempted"] is True
-    assert result["download_url"] == cached["download_url"] != item["fullDownloadLink"]
+    assert cached["download_url"] != item["fullDownloadLink"], "the refreshed link"
+    assert result["download_url"] == stored_url(cached["download_url"]), "without its signature"
 
 
 def test_a_missing_cache_file_goes_back_to_download(fake, workers):

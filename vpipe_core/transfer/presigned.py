@@ -4,7 +4,7 @@
 - Azure SAS: `se` (ISO 8601 instant or date, UTC), when the query also carries `sig`.
 
 Parameter names are matched case-insensitively. A missing or unparseable expiry is unknown
-(`None`): the URL is tried.
+(`None`): the URL is tried. `stored_url` is the form results and tables keep, without signatures.
 """
 
 from __future__ import annotations
@@ -12,9 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
+from vpipe_core.redact import redact
+
 DEFAULT_SKEW_S = 60.0
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _MAX_EXPIRES_S = 10 * 365 * 24 * 3600
+
+
+def stored_url(url: str | None) -> str | None:
+    """The URL as result messages and tables keep it: signature, credential, token and SAS
+    values replaced by `[REDACTED]`, so a stored link cannot be used (tasks keep the real one)."""
+    return None if url is None else redact(url)
 
 
 def _query(url: str) -> dict[str, str]:

@@ -37,7 +37,7 @@ from vpipe_core.transfer.download import DownloadError, DownloadResult
 from vpipe_core.transfer.download_worker import DownloadWorker, build_download_worker
 from vpipe_core.transfer.metrics import url_refreshes
 from vpipe_core.transfer.netconf import ca_bundle
-from vpipe_core.transfer.presigned import presigned_expiry
+from vpipe_core.transfer.presigned import presigned_expiry, stored_url
 
 TASK_FIELDS = (
     "media_id",
@@ -113,6 +113,7 @@ class ClaimxTransfer:
         error = report.error_message
         return {
             **{field: message.get(field) for field in RESULT_FIELDS},
+            "download_url": stored_url(message.get("download_url")),
             "status": report.status,
             "bytes_uploaded": report.bytes,
             "http_status": report.http_status,

@@ -40,6 +40,7 @@ from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
 from vpipe_core.redact import redact, truncate
+from vpipe_core.transfer.presigned import stored_url
 
 BATCH_SIZE = 500
 BATCH_MAX_WAIT_S = 5.0
@@ -179,7 +180,7 @@ def failed_row(result: Result) -> dict[str, Any]:
     text = result.text
     return {
         **{field: text[field] for field in ("media_id", "project_id", "source_event_id")},
-        "download_url": text["download_url"],
+        "download_url": stored_url(text["download_url"]),
         "status": str(result.status),
         "error_category": text["error_category"],
         "error_message": result.error_message,

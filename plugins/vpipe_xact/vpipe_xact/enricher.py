@@ -13,6 +13,7 @@ from vpipe_core.plugins.manager import PluginSet
 from vpipe_core.plugins.types import EnrichmentContext
 from vpipe_core.record import Record
 from vpipe_core.transfer.policy import UrlPolicy, UrlRejected
+from vpipe_core.transfer.presigned import stored_url
 from vpipe_core.transfer.settings import TransferSettings
 from vpipe_xact import messages
 from vpipe_xact.events import Attachment, InvalidEvent, attachments_of
@@ -74,7 +75,9 @@ class Enricher:
                 "assignment_id": task["assignment_id"],
                 "estimate_version": task.get("estimate_version"),
                 "attachments": [a.url for a in accepted],
-                "rejected_attachments": [{"url": a.url, "reason": why} for a, why in rejected],
+                "rejected_attachments": [
+                    {"url": stored_url(a.url), "reason": why} for a, why in rejected
+                ],
                 "attachment_count": len(accepted),
             },
         )

@@ -11,6 +11,7 @@ import orjson
 from vpipe_core.outcome import Output
 from vpipe_core.redact import redact, truncate
 from vpipe_core.timestamps import iso_utc
+from vpipe_core.transfer.presigned import stored_url
 from vpipe_xact.events import Attachment, XactEvent, parse_time
 
 TASK_FIELDS = ("trace_id", "event_id", "status_subtype", "assignment_id", "original_timestamp")
@@ -99,6 +100,7 @@ def result(
     """§5.4, from a download task (or the cached message that carries one)."""
     return {
         **{field: download.get(field) for field in DOWNLOAD_FIELDS},
+        "attachment_url": stored_url(download.get("attachment_url")),
         "status": status,
         "http_status": http_status,
         "bytes_downloaded": bytes_downloaded,

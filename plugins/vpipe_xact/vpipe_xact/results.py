@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from vpipe_core.redact import redact, truncate
+from vpipe_core.transfer.presigned import stored_url
 from vpipe_xact.events import InvalidEvent, coerce_id, parse_time
 from vpipe_xact.messages import ATTACHMENT_FIELDS, InvalidMessage, read_message
 
@@ -86,7 +87,7 @@ def attachment_row(result: DownloadResult, now: datetime) -> Row:
         "media_id": result.media_id,
         "trace_id": result.trace_id,
         "event_id": result.event_id,
-        "attachment_url": result.attachment_url,
+        "attachment_url": stored_url(result.attachment_url),
         "blob_path": result.blob_path,
         "file_type": result.file_type,
         "status_subtype": result.status_subtype,
@@ -104,7 +105,7 @@ def failed_row(result: DownloadResult, now: datetime) -> Row:
     return {
         "media_id": result.media_id,
         "trace_id": result.trace_id,
-        "attachment_url": result.attachment_url,
+        "attachment_url": stored_url(result.attachment_url),
         "status": str(result.status),
         "error_category": result.error_category,
         "error_message": result.error_message,
