@@ -117,6 +117,28 @@ def test_body_without_content_length_is_accepted(
     assert make_downloader().download(server.url("/a.txt"), "m1", "x/a.txt").bytes == 5
 
 
+@pytest.mark.parametrize("send_length", [True, False], ids=["content-length", "endless-body"])
+def test_a_file_over_download_max_mb_fails_for_good_unkept(
+    server: FileServer, make_downloader: MakeDownloader, cache_dir: Path, send_length: bool
+) -> None:
+    """Issue 17 item 10: checked against Content-Length before reading, and against the bytes
+    received when there is none."""
+    server.add("/a.pdf", Route(PDF, "application/pdf", send_length=send_length))
+    error = fail(make_downloader(max_mb=4 / 1024), server.url("/a.pdf"))
+    assert error.category == Category.PERMANENT and "DOWNLOAD_MAX_MB" in error.reason
+    assert ("Content-Length" in error.reason) is send_length
+    assert_nothing_left(cache_dir)
+
+
+def test_a_file_of_exactly_download_max_mb_is_accepted(
+    server: FileServer, make_downloader: MakeDownloader
+) -> None:
+    body = PDF[:4096]
+    server.add("/a.pdf", Route(body, "application/pdf", send_length=False))
+    downloader = make_downloader(max_mb=4 / 1024)
+    assert downloader.download(server.url("/a.pdf"), "m1", "x/a.pdf").bytes == 4096
+
+
 def test_body_paced_like_a_network_link_arrives_whole(
     server: FileServer, make_downloader: MakeDownloader
 ) -> None:

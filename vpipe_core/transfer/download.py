@@ -92,7 +92,8 @@ class Downloader:
     `max_connections` is the per-host pool size (`block=True`): keep it >= the number of
     concurrent downloads. `proxy` routes requests through `HTTPS_PROXY`/`HTTP_PROXY` except for
     `NO_PROXY` hosts. `expiry` reads a link's expiry (domains with other link formats pass
-    their own); `clock` is for tests.
+    their own); `clock` is for tests. `max_mb` caps a file: a larger `Content-Length`, or a body
+    that grows past it, is a permanent failure (an endless body cannot fill the cache disk).
     """
 
     def __init__(
@@ -105,6 +106,7 @@ class Downloader:
         stall_timeout_s: float = 60.0,
         range_threshold_mb: float = 50.0,
         range_chunk_mb: float = 20.0,
+        max_mb: float | None = None,
         max_connections: int = 25,
         ca_certs: str | None = None,
         proxy: ProxyConfig | None = None,
@@ -121,6 +123,7 @@ class Downloader:
         self.timeout = urllib3.Timeout(connect=connect_timeout_s, read=stall_timeout_s)
         self.range_threshold = _mib_bytes(range_threshold_mb)
         self.range_chunk = _mib_bytes(range_chunk_mb)
+        self.max_bytes = None if max_mb is None else _mib_bytes(max_mb)
         self.fsync = fsync
         self._expiry = expiry
         self._expiry_skew_s = expiry_skew_s
@@ -253,6 +256,8 @@ class _Transfer:
     def run(self) -> str | None:
         response = self._open_whole()
         total = _content_length(response)
+        if total is not None:
+            self._check_size(total, "Content-Length", response)
         if total is None or total < self.owner.range_threshold:
             self._stream_whole(response, total)
         else:
@@ -342,11 +347,24 @@ class _Transfer:
                 data = response.read1(want, decode_content=False)
                 if not data:
                     break
+                self._check_size(self.file.size + len(data), "the body received", response)
                 self.file.write(data)
         except _STREAM_ERRORS as exc:  # local disk errors arrive as DownloadError
             raise _StreamBroken(_describe(exc)) from exc
         if until is not None and self.file.size < until:
             raise _StreamBroken(f"body ended at {self.file.size} of {until} bytes")
+
+    def _check_size(self, size: int, what: str, response: urllib3.BaseHTTPResponse) -> None:
+        """Over `DOWNLOAD_MAX_MB` is a permanent failure: the same file is as large next time."""
+        limit = self.owner.max_bytes
+        if limit is None or size <= limit:
+            return
+        discard(response)
+        reason = (
+            f"{what} exceeds DOWNLOAD_MAX_MB ({size} > {limit} bytes); "
+            "raise DOWNLOAD_MAX_MB to accept files this large"
+        )
+        raise DownloadError(Category.PERMANENT, reason, response.status)
 
     def _check_content_type(self, response: urllib3.BaseHTTPResponse) -> None:
         header = response.headers.get("Content-Type")

@@ -315,6 +315,7 @@ def build_download_worker(
         stall_timeout_s=transfer.stall_timeout_s,
         range_threshold_mb=transfer.range_threshold_mb,
         range_chunk_mb=transfer.range_chunk_mb,
+        max_mb=transfer.max_mb,
         max_connections=concurrency,
         ca_certs=ca_bundle(ctx.settings.ca_bundle, ctx.env),
         proxy=ProxyConfig.from_env(ctx.env),

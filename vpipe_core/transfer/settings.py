@@ -38,6 +38,13 @@ class TransferSettings:
     range_chunk_mb: int = setting(
         "DOWNLOAD_RANGE_CHUNK_MB", 20, min=1, max=10000, help="range size"
     )
+    max_mb: int = setting(
+        "DOWNLOAD_MAX_MB",
+        4096,
+        min=1,
+        max=1_000_000,
+        help="largest attachment accepted (MiB); a larger one fails for good, unread",
+    )
     extensions: tuple[str, ...] | None = setting(
         "DOWNLOAD_EXTENSIONS", None, help="allowed file extensions (default: built-in list)"
     )
