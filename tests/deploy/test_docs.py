@@ -104,3 +104,28 @@ def test_every_directory_install_creates_is_in_the_layout_table():
     layout = guide().split("## 2. Layout", 1)[1].split("\n## ", 1)[0]
     missing = [path for path in created if f"`{path}" not in layout]
     assert not missing, f"created by install.sh but not in the layout table: {missing}"
+
+
+def markdown_tables(text: str) -> list[list[str]]:
+    """Each run of consecutive table lines (a blank line ends a table when rendered)."""
+    tables: list[list[str]] = []
+    previous_was_row = False
+    for line in text.splitlines():
+        is_row = line.startswith("|")
+        if is_row and not previous_was_row:
+            tables.append([])
+        if is_row:
+            tables[-1].append(line)
+        previous_was_row = is_row
+    return tables
+
+
+def test_the_readme_lists_every_shipped_worker_in_one_table():
+    shipped = {spec.name for spec in installed_specs(packages=SHIPPED_PACKAGES)}
+    readme = (REPO / "README.md").read_text()
+    holding = [t for t in markdown_tables(readme) if any(f"`{w}`" in "".join(t) for w in shipped)]
+    assert len(holding) == 1, "the worker table is split (a blank line inside it?)"
+    (table,) = holding
+    assert table[1].startswith("|---"), "a table needs its header and separator lines"
+    missing = {w for w in shipped if f"| `{w}` |" not in "\n".join(table)}
+    assert not missing, f"README worker table lacks {sorted(missing)}"
