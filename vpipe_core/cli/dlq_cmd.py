@@ -25,10 +25,24 @@ def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dat
         ) from exc
 
 
+def _installed_domain(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Checked before connecting: a typo must not wait for the broker."""
+    from vpipe_core.registry import load_all_workers
+
+    domains = sorted({spec.domain for spec in load_all_workers()[0]})
+    if value not in domains:
+        raise click.BadParameter(f"{value!r} is not an installed domain; one of {domains}")
+    return value
+
+
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
-            "--domain", "-d", required=True, help="Domain whose DLQ to read (xact, claimx)."
+            "--domain",
+            "-d",
+            required=True,
+            callback=_installed_domain,
+            help="Domain whose DLQ to read (xact, claimx).",
         ),
         click.option("--bootstrap", help="Broker host:port (default KAFKA_BOOTSTRAP_SERVERS)."),
         click.option(
@@ -61,6 +75,7 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(bootstrap: str | None) -> tuple[dict[str, Any], int]:
+    from vpipe_core.cli.broker_probe import reachable_client_config
     from vpipe_core.config.core import CoreSettings
     from vpipe_core.config.loader import ConfigError, effective_environment, load_settings
     from vpipe_core.kafka.clientconf import common_config
@@ -73,7 +88,7 @@ def _settings(bootstrap: str | None) -> tuple[dict[str, Any], int]:
     except ConfigError as exc:
         click.echo(f"configuration error:\n{exc}", err=True)
         sys.exit(2)
-    return common_config(settings), settings.dlq_max_replays
+    return reachable_client_config(common_config(settings)), settings.dlq_max_replays
 
 
 def _read(client: dict[str, Any], domain: str, idle_s: float) -> list[DlqEntry]:

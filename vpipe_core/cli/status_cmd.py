@@ -57,6 +57,7 @@ def status(
 
 
 def _broker_lag(specs: list[Any], bootstrap: str | None, timeout_s: float) -> list[Any]:
+    from vpipe_core.cli.broker_probe import unreachable_message
     from vpipe_core.cli.topics_cmd import _settings_and_env
     from vpipe_core.deploy.broker_lag import BrokerUnreachable, broker_lags
     from vpipe_core.kafka.clientconf import common_config
@@ -67,8 +68,7 @@ def _broker_lag(specs: list[Any], bootstrap: str | None, timeout_s: float) -> li
         return broker_lags(common_config(settings), groups, max(timeout_s, 5.0))
     except BrokerUnreachable as exc:
         raise click.ClickException(
-            f"the broker at {settings.kafka_bootstrap_servers} did not answer ({exc}): check "
-            "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap), that Kafka runs, and the network"
+            unreachable_message(settings.kafka_bootstrap_servers, exc)
         ) from None
 
 

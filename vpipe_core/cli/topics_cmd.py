@@ -55,7 +55,11 @@ def create(bootstrap: str | None, partitions: int | None, dry_run: bool) -> None
     """Create every declared topic that does not exist yet (idempotent)."""
     import attrs
 
+    from vpipe_core.cli.broker_probe import reachable_client_config
+    from vpipe_core.kafka.clientconf import common_config
+
     settings, env = _settings_and_env(bootstrap)
+    client = None if dry_run else reachable_client_config(common_config(settings))
     declared = _declared(settings, env)
     if partitions:
         declared = [
@@ -66,15 +70,14 @@ def create(bootstrap: str | None, partitions: int | None, dry_run: bool) -> None
         click.echo(
             f"{topic.name:45} partitions={topic.partitions:<4} retention={topic.retention_hours}h"
         )
-    if dry_run:
+    if client is None:
         click.echo(f"dry run: {len(declared)} topics would be created")
         return
     from confluent_kafka.admin import AdminClient
 
-    from vpipe_core.kafka.clientconf import common_config
     from vpipe_core.topics import create_topics
 
-    results = create_topics(AdminClient(common_config(settings)), declared)
+    results = create_topics(AdminClient(client), declared)
     failed = {
         name: result for name, result in results.items() if result not in ("created", "exists")
     }
@@ -91,15 +94,13 @@ def list_topics(bootstrap: str | None) -> None:
     """Show declared topics and whether each exists on the broker."""
     from confluent_kafka.admin import AdminClient
 
+    from vpipe_core.cli.broker_probe import PROBE_TIMEOUT_S, reachable_client_config
     from vpipe_core.kafka.clientconf import common_config
 
     settings, env = _settings_and_env(bootstrap)
+    client = reachable_client_config(common_config(settings))
     declared = _declared(settings, env)
-    try:
-        existing = AdminClient(common_config(settings)).list_topics(timeout=10).topics
-    except Exception as exc:
-        click.echo(f"broker unreachable: {exc}", err=True)
-        sys.exit(1)
+    existing = AdminClient(client).list_topics(timeout=PROBE_TIMEOUT_S).topics
     for topic in declared:
         state = (
             f"{len(existing[topic.name].partitions)} partitions"

@@ -27,7 +27,9 @@ def broker_lags(
     broker does not answer within `timeout_s`."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({**client_config, "log_level": 0})
+    from vpipe_core.kafka.clientconf import QUIET_LOGS
+
+    admin = AdminClient({**client_config, **QUIET_LOGS})
     committed = _committed(admin, groups, timeout_s)
     ends = _log_ends(admin, {(topic, part) for _, topic, part in committed}, timeout_s)
     owners = _owners(admin, groups, timeout_s)

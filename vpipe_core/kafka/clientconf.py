@@ -7,6 +7,8 @@ from typing import Any
 from vpipe_core.config.core import CoreSettings, GroupProtocol
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+# For the operator tools' clients: librdkafka logs nothing, failures surface as errors.
+QUIET_LOGS = {"log_level": 0}
 
 
 def common_config(settings: CoreSettings) -> dict[str, Any]:

@@ -325,7 +325,8 @@ def build_plugin_set(
 ) -> PluginSet:
     """Register and check each candidate; the usable ones form the `PluginSet`."""
     environ = os.environ if environ is None else environ
-    if config_dir is not None and not config_dir.is_dir():
+    candidates = list(candidates)
+    if candidates and config_dir is not None and not config_dir.is_dir():
         logger.warning("plugin config directory %s does not exist; using defaults", config_dir)
     plugin_manager = new_plugin_manager()
     loaded: list[LoadedPlugin] = []
