@@ -77,6 +77,14 @@ def setting_problems(settings: AzureAuthSettings) -> list[str]:
     return problems
 
 
+def config_problems(env: Mapping[str, str], _deployment: bool) -> list[str]:
+    """`setting_problems` under `env`, for every worker (`vpipe_core.config.startup`)."""
+    try:
+        return setting_problems(load_settings(AzureAuthSettings, env))
+    except ConfigError:
+        return []  # reported by the settings check
+
+
 def identity_credential(settings: AzureAuthSettings) -> TokenCredential:
     """A new azure-identity credential for `settings.method`."""
     from azure import identity

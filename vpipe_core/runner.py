@@ -59,8 +59,8 @@ def _run(
     env_file: Path | None,
     backfill: BackfillWindow | None,
 ) -> int:
-    env, settings = _load_config(env_file)
     spec = _load_spec(name)
+    env, settings = _load_config(env_file, spec)
     instance = instance or settings.worker_instance
     if backfill is not None:
         return _backfill(spec, instance, settings, env, backfill)
@@ -98,18 +98,15 @@ def _backfill(
     return _serve(ctx, None)
 
 
-def _load_config(env_file: Path | None) -> tuple[dict[str, str], CoreSettings]:
-    from vpipe_core.config.loader import (
-        ConfigError,
-        all_settings_classes,
-        effective_environment,
-        load_settings,
-        settings_problems,
-    )
+def _load_config(env_file: Path | None, spec: WorkerSpec) -> tuple[dict[str, str], CoreSettings]:
+    """The checks `vpipe config check` runs, for this worker; under systemd also the env file's."""
+    from vpipe_core.config.loader import ConfigError, load_environment, load_settings
+    from vpipe_core.config.startup import configuration_problems, under_systemd
 
     try:
-        env = effective_environment(env_file=env_file)
-        problems = settings_problems(all_settings_classes(), env)
+        environment = load_environment(env_file=env_file)
+        env = environment.values
+        problems = configuration_problems(environment, [spec], under_systemd(env))
         if problems:
             raise ConfigError(problems)
         return dict(env), load_settings(CoreSettings, env)

@@ -55,6 +55,9 @@ class WorkerSpec:
     memory_max: str = "512M"
     cpu_quota: str = "100%"
     description: str = ""
+    # "package.module:function"; function(env, under_systemd) -> the problems this worker would
+    # refuse to start with, found without connecting anywhere (`vpipe_core.config.startup`).
+    config_check: str | None = None
 
     @property
     def multi_instance(self) -> bool:

@@ -479,15 +479,18 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
     _fake_entry_points(monkeypatch, [])
     monkeypatch.setattr(loader, "DEFAULT_ENV_FILE", tmp_path / "absent.env")
+    monkeypatch.setattr("vpipe_core.registry.load_all_workers", lambda: ([], []))
 
 
 @pytest.mark.usefixtures("isolated_config")
 def test_config_check_accepts_a_good_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / "good.env"
     env_file.write_text("KAFKA_BOOTSTRAP_SERVERS=broker:9092\nLOG_LEVEL=warning\n")
+    env_file.chmod(0o640)
     result = CliRunner().invoke(config_group, ["check", "--env-file", str(env_file)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"OK: {len(attrs.fields(CoreSettings))} variables checked"
+    count = len(attrs.fields(CoreSettings))
+    assert result.output.strip() == f"OK: {count} variables checked ({env_file})"
 
 
 @pytest.mark.usefixtures("isolated_config")

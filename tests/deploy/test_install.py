@@ -5,6 +5,7 @@ the host); pip really installs the checkout, offline, into the temp venv."""
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -142,6 +143,7 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
     assert any(call.startswith(f"useradd --system --gid {USER} ") for call in first.calls)
     assert f"chown {USER}:{USER} {tree.data / 'state'}" in first.calls
     assert first.calls[-1] == "systemctl daemon-reload"
+    check_the_seeded_env_file(tree)
 
     tree.env_file.write_text(tree.env_file.read_text() + "LOG_LEVEL=DEBUG\n")
     kept = {
@@ -204,13 +206,22 @@ def check_layout(tree: Tree) -> None:
     assert f"ExecStart={venv / 'bin' / 'vpipe-worker'} --name xact-download --instance %i" in unit
     assert f"EnvironmentFile={tree.env_file}" in unit
     assert f"ReadWritePaths={tree.data} {tree.install / 'logs'}" in unit
-    check = subprocess.run(
-        [str(venv / "bin" / "vpipe"), "config", "check", "--env-file", str(tree.env_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert check.returncode == 0, check.stderr
+
+
+def check_the_seeded_env_file(tree: Tree) -> None:
+    """The seeded .env passes once the operator has chosen the event sources."""
+    venv = tree.install / "venv"
+    # --local: the test tree is under /tmp, which a deployment's CACHE_DIR must not be.
+    command = [str(venv / "bin" / "vpipe"), "config", "check", "--local"]
+    command += ["--env-file", str(tree.env_file)]
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tree.install)}
+    seeded = subprocess.run(command, env=clean, capture_output=True, text=True, check=False)
+    assert seeded.returncode == 2, "the seeded .env still needs the event sources"
+    assert "XACT_EVENTHOUSE_CLUSTER_URL: required" in seeded.stderr
+    with tree.env_file.open("a") as env_file:
+        env_file.write("XACT_EVENT_SOURCE=sample\nCLAIMX_EVENT_SOURCE=sample\n")
+    filled = subprocess.run(command, env=clean, capture_output=True, text=True, check=False)
+    assert filled.returncode == 0, filled.stderr
 
 
 def test_failed_dependency_installation_fails_and_keeps_the_previous_code(tree: Tree):

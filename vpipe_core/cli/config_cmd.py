@@ -40,14 +40,28 @@ config = config_group
 
 @config_group.command("check")
 @env_file_option
-def check(env_file: Path | None) -> None:
-    """Validate every installed settings class; exit 2 listing every problem."""
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Judge a run on this machine (demo, tests), not a systemd deployment: no env file "
+    "needed, any file mode, CACHE_DIR may be under /tmp.",
+)
+def check(env_file: Path | None, local: bool) -> None:
+    """Run the checks every installed worker runs at start (settings, event sources, Azure
+    sign-in, cache directory) and, for a deployment, the env file's presence and mode; exit 2
+    listing every problem."""
+    from vpipe_core.config.startup import configuration_problems
+    from vpipe_core.registry import load_all_workers
+
     environment = _load_environment_or_exit(env_file)
     catalogue = discover_settings_classes()
-    problems = _all_problems(catalogue, environment)
+    specs, failures = load_all_workers()
+    problems = catalogue.problems + [f"worker {f.name}: cannot load: {f.error}" for f in failures]
+    problems += configuration_problems(environment, specs, not local, catalogue.classes)
     if problems:
         _fail(problems)
-    click.echo(f"OK: {len(_declared_variables(catalogue))} variables checked")
+    where = environment.env_file or "the process environment only"
+    click.echo(f"OK: {len(_declared_variables(catalogue))} variables checked ({where})")
 
 
 @config_group.command("show")
@@ -84,7 +98,8 @@ def _load_environment_or_exit(env_file: Path | None) -> EffectiveEnvironment:
 
 
 def _all_problems(catalogue: SettingsCatalogue, environment: EffectiveEnvironment) -> list[str]:
-    return catalogue.problems + settings_problems(catalogue.classes, environment.values)
+    problems = list(environment.problems) + catalogue.problems
+    return problems + settings_problems(catalogue.classes, environment.values)
 
 
 def _declared_variables(catalogue: SettingsCatalogue) -> set[str]:

@@ -45,10 +45,12 @@ class ExpansionError(Exception):
 
 
 class EnvFileError(Exception):
-    """Every problem found in one `.env` file, each naming the file and the line."""
+    """Every problem found in one `.env` file, each naming the file and the line; `values`
+    holds the lines that were fine (so the rest can still be checked)."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], values: Mapping[str, str] | None = None) -> None:
         self.problems = list(problems)
+        self.values = dict(values or {})
         super().__init__("\n".join(self.problems))
 
 
@@ -112,7 +114,7 @@ def parse_env_text(text: str, source: str, environ: Mapping[str, str]) -> dict[s
             key, value = assignment
             values[key] = value
     if problems:
-        raise EnvFileError(problems)
+        raise EnvFileError(problems, values)
     return values
 
 

@@ -86,6 +86,7 @@ class EffectiveEnvironment:
     values: dict[str, str]
     from_file: frozenset[str]  # names whose value came from the .env file
     env_file: Path | None  # the file that was read, None when the default file is absent
+    problems: tuple[str, ...] = ()  # lines and references that could not be read (left out)
 
 
 def load_environment(
@@ -94,13 +95,15 @@ def load_environment(
     """The process environment over the `.env` file, expanded, and where each value came from."""
     process = dict(os.environ if environ is None else environ)
     path, named_by = _env_file_location(process, env_file)
-    file_values = _read_file_layer(path, named_by, process)
+    problems: list[str] = []
+    file_values = _read_file_layer(path, named_by, process, problems)
     file_layer = file_values if file_values is not None else {}
-    process_values = _expand_process_values(process, file_layer)
+    process_values = _expand_process_values(process, file_layer, problems)
     return EffectiveEnvironment(
         values={**file_layer, **process_values},
         from_file=frozenset(file_layer.keys() - process_values.keys()),
         env_file=None if file_values is None else path,
+        problems=tuple(problems),
     )
 
 
@@ -108,7 +111,10 @@ def effective_environment(
     environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> dict[str, str]:
     """Process environment (default `os.environ`) over the `.env` file; raises ConfigError."""
-    return load_environment(environ, env_file).values
+    environment = load_environment(environ, env_file)
+    if environment.problems:
+        raise ConfigError(list(environment.problems))
+    return environment.values
 
 
 def _env_file_location(
@@ -124,9 +130,10 @@ def _env_file_location(
 
 
 def _read_file_layer(
-    path: Path, named_by: str | None, process: Mapping[str, str]
+    path: Path, named_by: str | None, process: Mapping[str, str], problems: list[str]
 ) -> dict[str, str] | None:
-    """The file's values, None when the default file is absent."""
+    """The file's values (its unreadable lines left out, in `problems`), None when the default
+    file is absent."""
     try:
         return read_env_file(path, process)
     except FileNotFoundError:
@@ -134,14 +141,14 @@ def _read_file_layer(
             return None
         raise ConfigError([f"env file {path} does not exist (named by {named_by})"]) from None
     except EnvFileError as exc:
-        raise ConfigError(exc.problems) from exc
+        problems.extend(exc.problems)
+        return exc.values
 
 
 def _expand_process_values(
-    process: Mapping[str, str], file_values: Mapping[str, str]
+    process: Mapping[str, str], file_values: Mapping[str, str], problems: list[str]
 ) -> dict[str, str]:
     expanded: dict[str, str] = {}
-    problems: list[str] = []
     for name, value in process.items():
         # Names that are not identifiers (exported shell functions such as `BASH_FUNC_module%%`)
         # hold shell code, not configuration; expanding them would report `${x+y}` as errors.
@@ -152,8 +159,6 @@ def _expand_process_values(
             expanded[name] = expand_references(value, (process, file_values))
         except ExpansionError as exc:
             problems.append(f"{name}: {exc} (process environment)")
-    if problems:
-        raise ConfigError(problems)
     return expanded
 
 

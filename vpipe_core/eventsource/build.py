@@ -5,7 +5,8 @@ Eventhouse table over its window."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from vpipe_core.eventsource.domain import DomainSource
 from vpipe_core.eventsource.settings import EventSource, EventSourceSettings
@@ -39,3 +40,32 @@ def build_source(ctx: WorkerContext, domain: DomainSource) -> Source:
     from vpipe_core.eventsource.eventhouse_source import build_eventhouse_source
 
     return build_eventhouse_source(ctx, domain, shared)
+
+
+def source_problems(domain: DomainSource, shared: EventSourceSettings) -> list[str]:
+    """What `build_source` would refuse for `domain`'s configured source, without connecting."""
+    source = domain.event_source or shared.event_source
+    if source is EventSource.EVENTHOUSE:
+        from vpipe_core.eventsource.eventhouse_source import eventhouse_problems
+
+        return eventhouse_problems(domain, shared)
+    if source is EventSource.EVENTHUB:
+        from vpipe_core.eventsource.eventhub import eventhub_problems
+
+        return eventhub_problems(domain, shared)
+    return []
+
+
+def poller_problems(
+    env: Mapping[str, str], settings_class: type, describe: Callable[[Any], DomainSource]
+) -> list[str]:
+    """A domain poller's `config_check`: its source's problems under `env`. (Settings that do
+    not load are reported by the settings check itself.)"""
+    from vpipe_core.config.loader import ConfigError, load_settings
+
+    try:
+        settings: Any = load_settings(settings_class, env)
+        shared = load_settings(EventSourceSettings, env)
+    except ConfigError:
+        return []
+    return source_problems(describe(settings), shared)

@@ -212,6 +212,17 @@ def _location(domain: DomainSource, shared: EventSourceSettings) -> tuple[str, s
     return cluster_url, database
 
 
+def eventhouse_problems(domain: DomainSource, shared: EventSourceSettings) -> list[str]:
+    """What `build_eventhouse_source` would refuse, without connecting."""
+    problems: list[str] = []
+    for check in (lambda: _location(domain, shared), lambda: _start_from(domain)):
+        try:
+            check()
+        except ConfigError as exc:
+            problems += exc.problems
+    return problems
+
+
 def _start_from(domain: DomainSource) -> datetime | None:
     text = domain.eventhouse.start_from
     if not text:

@@ -111,14 +111,11 @@ def republished(message: Message, domain: DomainSource) -> Output:
     return domain.publish_record(value, timestamp if timestamp and timestamp > 0 else None)
 
 
-def consumer_config(
-    ctx: WorkerContext, domain: DomainSource, shared: EventSourceSettings
-) -> dict[str, Any]:
-    """runtime.md §6 consumer settings against the Event Hub endpoint; ConfigError if incomplete."""
-    servers = (shared.eventhub_bootstrap_servers or "").strip()
+def eventhub_problems(domain: DomainSource, shared: EventSourceSettings) -> list[str]:
+    """What `consumer_config` would refuse, without connecting."""
     label = domain.domain.upper()
     problems = []
-    if not servers:
+    if not (shared.eventhub_bootstrap_servers or "").strip():
         problems.append(
             f"EVENTHUB_BOOTSTRAP_SERVERS: required when the {label} event source is eventhub"
         )
@@ -127,14 +124,25 @@ def consumer_config(
             f"{domain.variable('EVENTHUB_NAME')}: required when the {label} event source is "
             "eventhub"
         )
+    uses_sasl = shared.eventhub_security_protocol.upper().startswith("SASL")
+    with_connection_string = shared.eventhub_auth is EventHubAuth.CONNECTION_STRING
+    if uses_sasl and with_connection_string and not shared.eventhub_connection_string:
+        problems.append("EVENTHUB_CONNECTION_STRING: required when EVENTHUB_AUTH=connection-string")
+    return problems
+
+
+def consumer_config(
+    ctx: WorkerContext, domain: DomainSource, shared: EventSourceSettings
+) -> dict[str, Any]:
+    """runtime.md §6 consumer settings against the Event Hub endpoint; ConfigError if incomplete."""
+    problems = eventhub_problems(domain, shared)
+    if problems:
+        raise ConfigError(problems)
+    servers = (shared.eventhub_bootstrap_servers or "").strip()
     protocol = shared.eventhub_security_protocol
     uses_sasl = protocol.upper().startswith("SASL")
     connection_string = shared.eventhub_connection_string
     with_connection_string = shared.eventhub_auth is EventHubAuth.CONNECTION_STRING
-    if uses_sasl and with_connection_string and not connection_string:
-        problems.append("EVENTHUB_CONNECTION_STRING: required when EVENTHUB_AUTH=connection-string")
-    if problems:
-        raise ConfigError(problems)
     core = ctx.settings
     config: dict[str, Any] = {
         "bootstrap.servers": servers,

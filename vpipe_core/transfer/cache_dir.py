@@ -20,20 +20,31 @@ from vpipe_core.config.loader import ConfigError
 log = logging.getLogger("vpipe.transfer.cache")
 
 PRIVATE_TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))
-SYSTEMD_MARKER = "INVOCATION_ID"
 
 
-def check_cache_dir(path: Path, env: Mapping[str, str]) -> None:
-    """Raise ConfigError when `path` cannot be the shared cache; create it if missing."""
+def cache_dir_problems(env: Mapping[str, str], deployment: bool) -> list[str]:
+    """The transfer workers' `config_check`: under systemd (`deployment`) the cache must not be
+    in a private /tmp. (Writability is checked at start, as the service user.)"""
+    from vpipe_core.config.core import CoreSettings
+    from vpipe_core.config.loader import load_settings
+
+    try:
+        path = load_settings(CoreSettings, env).cache_dir
+    except ConfigError:
+        return []  # reported by the settings check
+    if deployment and _under_private_tmp(path):
+        return [
+            f"CACHE_DIR={path} is under /tmp or /var/tmp, which systemd makes private per "
+            "unit (PrivateTmp=true): uploads would not find the downloads. Use a "
+            "persistent shared path such as /var/lib/kafka-pipeline/cache"
+        ]
+    return []
+
+
+def check_cache_dir(path: Path) -> None:
+    """Create `path` if missing; ConfigError when it is not writable. (A cache under /tmp is
+    refused under systemd by `cache_dir_problems`, before this runs.)"""
     if _under_private_tmp(path):
-        if SYSTEMD_MARKER in env:
-            raise ConfigError(
-                [
-                    f"CACHE_DIR={path} is under /tmp or /var/tmp, which systemd makes private per "
-                    "unit (PrivateTmp=true): uploads would not find the downloads. Use a "
-                    "persistent shared path such as /var/lib/kafka-pipeline/cache"
-                ]
-            )
         log.warning(
             "CACHE_DIR is under /tmp; fine for a local run, refused under systemd",
             extra={"cache_dir": str(path)},

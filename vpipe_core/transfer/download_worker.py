@@ -300,7 +300,7 @@ def build_download_worker(
     """The worker with everything from the settings: allow-list, type rules, timeouts, CA
     bundle and proxy, the free-space guard, the dedup log and the domain's retry tiers. Links
     are refreshable when a `refresher` is given; otherwise expiring links are dead early."""
-    check_cache_dir(ctx.settings.cache_dir, ctx.env)
+    check_cache_dir(ctx.settings.cache_dir)
     transfer = ctx.settings_for(TransferSettings)
     rules = (
         TypeRules.from_file(transfer.type_rules_file, transfer.extensions)

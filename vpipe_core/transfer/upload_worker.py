@@ -229,7 +229,7 @@ def build_upload_worker(
 ) -> UploadWorker:
     """The worker for `destination` (`abfss://…`, a DFS URL or `file:///dir`) with the shared
     Azure credential, CA bundle and proxy, the dedup log and an hourly cache cleaner."""
-    check_cache_dir(ctx.settings.cache_dir, ctx.env)
+    check_cache_dir(ctx.settings.cache_dir)
     transfer = ctx.settings_for(TransferSettings)
     credential = None
     on_auth_error: Callable[[], object] | None = None

@@ -8,6 +8,7 @@ rows have no trace id) and the message, `vpipe_claimx.events.raw_message`, keyed
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from vpipe_claimx.events import raw_message
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.topics import RAW
 from vpipe_core.context import WorkerContext
-from vpipe_core.eventsource.build import build_source
+from vpipe_core.eventsource.build import build_source, poller_problems
 from vpipe_core.eventsource.domain import (
     DomainSource,
     EventhouseOptions,
@@ -39,6 +40,11 @@ JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 def build(ctx: WorkerContext) -> Source:
     """The source named by the settings; ConfigError / StartupError (exit 2) if unusable."""
     return build_source(ctx, claimx_source(ctx.settings_for(ClaimxSettings)))
+
+
+def config_problems(env: Mapping[str, str], _deployment: bool) -> list[str]:
+    """The poller's `config_check` (`vpipe_core.config.startup`)."""
+    return poller_problems(env, ClaimxSettings, claimx_source)
 
 
 def claimx_source(settings: ClaimxSettings) -> DomainSource:

@@ -33,6 +33,7 @@ from vpipe_core.demo import (
     repeated,
     table_rows,
 )
+from vpipe_core.transfer.presigned import stored_url
 from vpipe_xact import topics
 from vpipe_xact.events import media_id
 
@@ -53,7 +54,8 @@ class Generated:
     valid: set[str] = attrs.field(factory=set)  # trace ids expected in xact_events
     poison: set[str] = attrs.field(factory=set)  # trace ids expected in the DLQ
     attachments: dict[str, str] = attrs.field(factory=dict)  # media id -> "stored" | "failed"
-    digests: dict[str, str] = attrs.field(factory=dict)  # url -> sha256 of the served bytes
+    # url as tables keep it (`stored_url`) -> sha256 of the served bytes
+    digests: dict[str, str] = attrs.field(factory=dict)
 
 
 def generate(services: DemoServices, options: DemoOptions) -> Generated:
@@ -72,7 +74,7 @@ def generate(services: DemoServices, options: DemoOptions) -> Generated:
             files.append(_fault_file(services, trace, fail_first=1_000_000, status=404))
         elif fault == "stalled":
             files.append(_stalled_file(services, trace))
-        out.digests.update((url, hashlib.sha256(body).hexdigest()) for url, body in files)
+        out.digests.update((stored_url(url), _sha256(body)) for url, body in files)
         urls = [url for url, _ in files]
         moment = start + timedelta(milliseconds=number)
         out.rows.append(_row(trace, rng.choice(SUBTYPES), number, urls, moment, fault == "poison"))
@@ -301,3 +303,7 @@ scenario = DemoScenario(
     prepare=prepare,
     env={"RETRY_DELAYS": "2,4,8"},
 )
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()

@@ -8,13 +8,14 @@ published: key and `trace_id` header = the row's traceId, value = the source col
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from vpipe_core.context import WorkerContext
-from vpipe_core.eventsource.build import build_source
+from vpipe_core.eventsource.build import build_source, poller_problems
 from vpipe_core.eventsource.domain import (
     DomainSource,
     EventhouseOptions,
@@ -36,6 +37,11 @@ CURSOR_KEY = 'coalesce(tostring(traceId), tostring(column_ifexists("trace_id", "
 def build(ctx: WorkerContext) -> Source:
     """The source named by the settings; ConfigError / StartupError (exit 2) if unusable."""
     return build_source(ctx, xact_source(ctx.settings_for(XactSettings)))
+
+
+def config_problems(env: Mapping[str, str], _deployment: bool) -> list[str]:
+    """The poller's `config_check` (`vpipe_core.config.startup`)."""
+    return poller_problems(env, XactSettings, xact_source)
 
 
 def xact_source(settings: XactSettings) -> DomainSource:
