@@ -179,9 +179,16 @@ def _setup_logs(ctx: WorkerContext) -> None:
         value = ctx.env.get(env_name(field))
         if is_secret(field) and value:
             register_secret(value)
-    path = configure_logging(
-        settings, worker=ctx.spec.name, instance=ctx.instance, domain=ctx.domain
-    )
+    try:
+        path = configure_logging(
+            settings, worker=ctx.spec.name, instance=ctx.instance, domain=ctx.domain
+        )
+    except OSError as exc:  # exit 2, not a traceback systemd would restart until start-limit-hit
+        raise StartupError(
+            f"LOG_DIR={settings.log_dir}: cannot write the log there "
+            f"({exc.strerror or exc}: {exc.filename}); create it writable by the service user, "
+            "or point LOG_DIR elsewhere"
+        ) from exc
     log.info(
         "starting worker",
         extra={

@@ -57,6 +57,15 @@ def test_secret_values_are_masked_in_config_errors(tmp_path):
     assert "hunter22" not in result.stderr
 
 
+def test_a_log_dir_that_cannot_be_written_is_a_config_error_naming_log_dir(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    log_dir = tmp_path / "a-file" / "logs"
+    result = run_worker_cli(tmp_path, "--name", "testdom-echo", LOG_DIR=str(log_dir))
+    assert result.returncode == 2, result.stderr
+    assert f"LOG_DIR={log_dir}: cannot write the log there" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_worker_lists_the_installed_ones(tmp_path):
     result = run_worker_cli(tmp_path, "--name", "xact-nope")
     assert result.returncode == 2
