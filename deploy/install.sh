@@ -136,21 +136,31 @@ ensure_account() {
         --shell /sbin/nologin --comment "vpipe workers" "$SERVICE_USER"
 }
 
-# make_dir MODE DIR: create (or fix mode and owner of) a directory, never touching its content.
-make_dir() {
+# Ownership: root owns what runs or configures (app, venv, config: the service user can read,
+# never change them, so a compromised service account cannot become root the next time root
+# runs this venv); the service user owns only what it writes (logs, cache, state).
+
+# root_dir MODE DIR: a root-owned directory, readable by the service group.
+root_dir() {
     run install -d -m "$1" "$2"
-    run chown "$SERVICE_USER:$SERVICE_GROUP" "$2"
+    run chown "root:$SERVICE_GROUP" "$2"
+}
+
+# data_dir DIR: a directory the service user writes; owner and modes repaired below it too.
+data_dir() {
+    run install -d -m 750 "$1"
+    run chown -R "$SERVICE_USER:$SERVICE_GROUP" "$1"
+    run chmod -R u+rwX,g+rX,g-w,o-rwx "$1"
 }
 
 make_directories() {
     step "directories"
-    make_dir 755 "$INSTALL_DIR"
-    make_dir 750 "$INSTALL_DIR/config"
-    make_dir 750 "$INSTALL_DIR/config/plugins"
-    make_dir 750 "$INSTALL_DIR/logs"
-    make_dir 750 "$DATA_DIR"
-    make_dir 750 "$DATA_DIR/cache"
-    make_dir 750 "$DATA_DIR/state"
+    root_dir 755 "$INSTALL_DIR"
+    root_dir 750 "$INSTALL_DIR/config"
+    root_dir 750 "$INSTALL_DIR/config/plugins"
+    run install -d -m 750 "$DATA_DIR" "$DATA_DIR/cache" "$DATA_DIR/state"
+    data_dir "$INSTALL_DIR/logs"
+    data_dir "$DATA_DIR"
 }
 
 # --- code and virtualenv ---------------------------------------------------------------------
@@ -227,14 +237,15 @@ install_packages() {
             "--pip-args \"--proxy URL\"; offline: --wheels DIR) and run $PROG again"
     fi
     run_as "replace $INSTALL_DIR/app with $staging" replace_app "$staging"
-    run chown -R "$SERVICE_USER:$SERVICE_GROUP" "$INSTALL_DIR/app" "$INSTALL_DIR/venv"
+    run chown -R root:root "$INSTALL_DIR/app" "$INSTALL_DIR/venv"
+    run chmod -R u+rwX,go+rX,go-w "$INSTALL_DIR/app" "$INSTALL_DIR/venv"
 }
 
 # --- configuration ---------------------------------------------------------------------------
 
 write_env_file() {
     local env_file="$1"
-    install -m 600 "$SOURCE_DIR/deploy/env.template" "$env_file"
+    install -m 640 "$SOURCE_DIR/deploy/env.template" "$env_file"
     # This host's paths, uncommented: the defaults assume the standard layout.
     sed -i \
         -e "s|^#\?LOG_DIR=.*|LOG_DIR=$INSTALL_DIR/logs|" \
@@ -251,11 +262,15 @@ install_config() {
         printf 'keeping %s (compare with %s/config/env.template after upgrades)\n' \
             "$env_file" "$INSTALL_DIR"
     else
-        run_as "write $env_file from deploy/env.template (mode 600)" write_env_file "$env_file"
-        run chown "$SERVICE_USER:$SERVICE_GROUP" "$env_file"
+        run_as "write $env_file from deploy/env.template" write_env_file "$env_file"
     fi
+    # Secrets: readable by the service group (the workers read it), by nobody else.
+    run chown "root:$SERVICE_GROUP" "$env_file"
+    run chmod 640 "$env_file"
     run install -m 640 "$SOURCE_DIR/deploy/env.template" "$INSTALL_DIR/config/env.template"
-    run chown "$SERVICE_USER:$SERVICE_GROUP" "$INSTALL_DIR/config/env.template"
+    run chown "root:$SERVICE_GROUP" "$INSTALL_DIR/config/env.template"
+    run chown -R "root:$SERVICE_GROUP" "$INSTALL_DIR/config/plugins"
+    run chmod -R u+rwX,g+rX,g-w,o-rwx "$INSTALL_DIR/config/plugins"
 }
 
 # --- units -----------------------------------------------------------------------------------

@@ -86,20 +86,21 @@ def test_dry_run_prints_every_action_and_changes_nothing(tree: Tree):
         ("755", tree.install),
         ("750", tree.install / "config"),
         ("750", tree.install / "config" / "plugins"),
-        ("750", tree.install / "logs"),
-        ("750", tree.data),
-        ("750", tree.data / "cache"),
-        ("750", tree.data / "state"),
     ]:
         assert f"+ install -d -m {mode_text} {directory}\n" in out
-        assert f"+ chown {USER}:{USER} {directory}\n" in out
+        assert f"+ chown root:{USER} {directory}\n" in out
+    assert f"+ install -d -m 750 {tree.data} {tree.data / 'cache'} {tree.data / 'state'}\n" in out
+    for directory in (tree.install / "logs", tree.data):
+        assert f"+ chown -R {USER}:{USER} {directory}\n" in out
+        assert f"+ chmod -R u+rwX\\,g+rX\\,g-w\\,o-rwx {directory}\n" in out  # printf %q
     app_new = tree.install / "app.new"
     assert f"-m venv --clear {tree.install / 'venv'}" in out
     assert (
         f"-m pip install --constraint {REPO / 'deploy' / 'constraints.txt'} {app_new} "
         f"{app_new / 'plugins' / 'vpipe_claimx'} {app_new / 'plugins' / 'vpipe_xact'}\n" in out
     )
-    assert f"+ write {tree.env_file} from deploy/env.template (mode 600)" in out
+    assert f"+ write {tree.env_file} from deploy/env.template" in out
+    assert f"+ chown root:{USER} {tree.env_file}\n+ chmod 640 {tree.env_file}\n" in out
     assert (
         f"+ {tree.install / 'venv' / 'bin' / 'vpipe'} deploy units --output {tree.units} "
         f"--install-dir {tree.install} --data-dir {tree.data} --user {USER} --group {USER}"
@@ -141,7 +142,7 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
     check_layout(tree)
     assert f"groupadd --system {USER}" in first.calls
     assert any(call.startswith(f"useradd --system --gid {USER} ") for call in first.calls)
-    assert f"chown {USER}:{USER} {tree.data / 'state'}" in first.calls
+    assert_ownership(tree, first.calls)
     assert first.calls[-1] == "systemctl daemon-reload"
     check_the_seeded_env_file(tree)
 
@@ -162,12 +163,29 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"keeping {tree.env_file}" in second.stdout
     assert tree.env_file.read_text().endswith("LOG_LEVEL=DEBUG\n")
-    assert mode(tree.env_file) == 0o600
+    assert mode(tree.env_file) == 0o640
     for path, text in kept.items():
         assert path.read_text() == text, f"{path} was not kept"
     assert not (tree.install / "app" / "left-over-from-an-old-release.py").exists()
     assert (tree.units / "kafka-pipeline-xact-poller.service").exists()
     check_layout(tree)
+
+
+def assert_ownership(tree: Tree, calls: list[str]) -> None:
+    """Issue 17 item 8: root owns code and config (the service group may read config); the
+    service user owns only logs, cache and state, repaired recursively on every run."""
+    venv, app = tree.install / "venv", tree.install / "app"
+    assert f"chown -R root:root {app} {venv}" in calls
+    for path in (tree.install / "config", tree.env_file, tree.install / "config" / "plugins"):
+        assert f"chown root:{USER} {path}" in calls
+    assert f"chown -R {USER}:{USER} {tree.install / 'logs'}" in calls
+    assert f"chown -R {USER}:{USER} {tree.data}" in calls
+    service_owned = [c for c in calls if c.startswith(f"chown -R {USER}:") or f" {USER}:" in c]
+    assert all(str(app) not in c and str(venv) not in c for c in service_owned)
+    assert all("/config" not in c for c in service_owned), service_owned
+    for path in [*app.rglob("*"), *venv.rglob("*")]:
+        if not path.is_symlink():
+            assert not mode(path) & 0o022, f"{path} writable by group or others"
 
 
 def check_layout(tree: Tree) -> None:
@@ -195,7 +213,7 @@ def check_layout(tree: Tree) -> None:
     ).stdout
     assert installed.startswith(str(venv)), "vpipe_core must come from the venv, not the checkout"
     env = tree.env_file.read_text()
-    assert mode(tree.env_file) == 0o600
+    assert mode(tree.env_file) == 0o640
     assert f"LOG_DIR={tree.install / 'logs'}\n" in env
     assert f"CACHE_DIR={tree.data / 'cache'}\n" in env
     assert f"STATE_DIR={tree.data / 'state'}\n" in env

@@ -42,15 +42,18 @@ NETWORK_VARIABLES = {
 }
 
 HEADER = """\
-# vpipe environment: <install dir>/config/.env (mode 600, owner kafka-pipeline).
+# vpipe environment: <install dir>/config/.env (owner root, group kafka-pipeline, mode 640).
 #
 # Rendered by `vpipe deploy env-template` from the settings the installed code reads: every
 # variable once, grouped by the settings class that reads it, with its form and default.
 # A line starting with `#NAME=` shows the default; remove the `#` and edit the value to change it.
 # Check the file with `vpipe config check --env-file <file>` before restarting workers.
 #
-# systemd reads this file too (EnvironmentFile=), so write plain `NAME=value` lines: no `export`,
-# no comment after a value. `${OTHER}` references are expanded by vpipe."""
+# systemd reads this file too (EnvironmentFile=); vpipe refuses what systemd would read otherwise:
+# - one `NAME=value` per line; comments on their own line (`NAME=x  # note` keeps `# note`);
+# - no `export`; quote a value with a backslash: 'single' is literal, "double" knows \\\\ \\" \\$;
+# - `${OTHER}` and `${OTHER:-default}` are expanded by vpipe, quoted or not; a `$` may not be
+#   followed by `{` otherwise. Details: docs/DEPLOYMENT.md, "The .env file"."""
 
 
 def render_env_template(sections: Sequence[SettingsSection], domains: Sequence[str]) -> str:
