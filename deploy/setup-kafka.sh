@@ -85,6 +85,18 @@ ensure_podman() {
             "(dnf install epel-release) or: pip3 install podman-compose"
 }
 
+# The commands other than install need podman (and start without the unit podman-compose):
+# without it they say so, and how to get it, instead of failing with "command not found".
+require_podman() {
+    local -a missing=()
+    command -v podman >/dev/null 2>&1 || missing+=(podman)
+    [[ "${1:-}" != compose ]] || command -v podman-compose >/dev/null 2>&1 ||
+        missing+=(podman-compose)
+    [[ ${#missing[@]} -eq 0 ]] ||
+        die "${missing[*]} not installed: 'sudo $0 install' installs it and starts Kafka" \
+            "(or: dnf install ${missing[*]}; podman-compose is in EPEL: dnf install epel-release)"
+}
+
 wait_healthy() {
     local try
     step "waiting for Kafka to become healthy (up to $((HEALTH_TRIES * HEALTH_INTERVAL)) s)"
@@ -134,14 +146,17 @@ cmd_install() {
 
 cmd_start() {
     if unit_installed; then
+        require_podman
         systemctl start "$UNIT"
     else
+        require_podman compose
         compose up -d
     fi
     wait_healthy
 }
 
 cmd_stop() {
+    require_podman
     if unit_installed; then
         systemctl stop "$UNIT"
     else
@@ -151,6 +166,7 @@ cmd_stop() {
 
 cmd_status() {
     local state health="-" unit_state="not installed"
+    require_podman
     state="$(podman inspect --format '{{.State.Status}}' "$CONTAINER" 2>/dev/null)" ||
         state="absent"
     if [[ "$state" == "running" ]]; then
@@ -167,6 +183,7 @@ cmd_status() {
 }
 
 cmd_logs() {
+    require_podman
     if unit_installed; then
         exec journalctl -f -u "$UNIT"
     fi

@@ -206,3 +206,14 @@ def test_compose_file_sets_the_broker_settings_the_tests_run_with():
     for name, value in production_settings().items():
         variable = "KAFKA_" + name.upper().replace(".", "_")
         assert env.get(variable) == value, f"{variable} in deploy/kafka-compose.yml"
+
+
+@pytest.mark.parametrize("command", ["start", "stop", "restart", "status", "logs"])
+def test_every_command_without_podman_says_what_is_missing_and_how_to_get_it(
+    host: Host, command: str
+):
+    run = host.run(command)
+    assert run.returncode == 1
+    assert "podman" in run.stderr and "not installed" in run.stderr
+    assert "install" in run.stderr and "command not found" not in run.stderr
+    assert not any(call.startswith(("podman", "systemctl", "journalctl")) for call in run.calls)
