@@ -11,6 +11,8 @@ METRICS_HOST="${METRICS_HOST:-127.0.0.1}"
 declare -a WORKERS=()        # worker names, in `vpipe workers list` order
 declare -A MAX_INSTANCES=()  # worker -> max instances (1 = single-instance unit)
 declare -A PORT_BASE=()      # worker -> metrics port of instance 1
+declare -A RECOMMENDED=()    # worker -> instances start-all starts
+declare -A KIND=()           # worker -> record, batch or source (the pollers)
 
 usage() {
     cat <<EOF
@@ -28,6 +30,10 @@ Commands:
   disable <worker> [instance]  disable one instance at boot, or every instance
   logs <worker> [instance]     follow the journal of one instance, or of all of them
   pid <worker> [instance]      main PID of each running instance
+  start-all                    every installed worker at its recommended instance count
+                               (\`vpipe workers list\`, RECOMMENDED): consumers and writers
+                               first, the pollers last
+  stop-all                     every instance of every worker: the pollers first
   list                         installed workers (from \`vpipe workers list\`)
   help                         this text
 
@@ -75,18 +81,21 @@ find_vpipe() {
 # Columns are found by their header, so new columns in `vpipe workers list` do not matter.
 parse_worker_table() {
     awk 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-         NF { print $col["NAME"], $col["INSTANCES"], $col["PORTS"] }'
+         NF { print $col["NAME"], $col["INSTANCES"], $col["PORTS"], $col["RECOMMENDED"],
+                    $col["KIND"] }'
 }
 
 load_catalogue() {
-    local vpipe listing rc=0 name max ports
+    local vpipe listing rc=0 name max ports recommended kind
     vpipe="$(find_vpipe)"
     listing="$("$vpipe" workers list)" || rc=$?
-    while read -r name max ports; do
+    while read -r name max ports recommended kind; do
         [[ -n "$name" ]] || continue
         WORKERS+=("$name")
         MAX_INSTANCES["$name"]="$max"
         PORT_BASE["$name"]="${ports%%-*}"
+        RECOMMENDED["$name"]="${recommended:-1}"
+        KIND["$name"]="${kind:-record}"
     done < <(printf '%s\n' "$listing" | parse_worker_table)
     if [[ ${#WORKERS[@]} -eq 0 ]]; then
         die "\`$vpipe workers list\` found no workers (exit $rc); run it to see why"
@@ -322,6 +331,30 @@ cmd_pid() {
     [[ $found -gt 0 ]] || die "no running instance of $name"
 }
 
+# Workers in start order: everything that consumes first, the pollers (kind source) last, so
+# nothing is produced before its consumers run. stop-all uses the reverse.
+start_order() {
+    local name
+    for name in "${WORKERS[@]}"; do [[ "${KIND[$name]}" == source ]] || printf '%s\n' "$name"; done
+    for name in "${WORKERS[@]}"; do [[ "${KIND[$name]}" != source ]] || printf '%s\n' "$name"; done
+}
+
+cmd_start_all() {
+    local name
+    while read -r name; do
+        cmd_start "$name" "${RECOMMENDED[$name]}"
+    done < <(start_order)
+}
+
+cmd_stop_all() {
+    local i
+    local -a order
+    mapfile -t order < <(start_order)
+    for ((i = ${#order[@]} - 1; i >= 0; i--)); do
+        cmd_stop "${order[$i]}"
+    done
+}
+
 main() {
     local command="${1:-help}"
     case "$command" in
@@ -330,6 +363,7 @@ main() {
             return
             ;;
         status | start | stop | restart | enable | disable | logs | pid | list) ;;
+        start-all | stop-all) ;;
         *) usage_error "unknown command '$command'" ;;
     esac
     [[ $# -le 3 ]] || usage_error "too many arguments"
@@ -337,6 +371,10 @@ main() {
     case "$command" in
         list) cmd_list ;;
         status) cmd_status "${2:-}" ;;
+        start-all | stop-all)
+            [[ $# -eq 1 ]] || usage_error "$command takes no arguments"
+            "cmd_${command/-/_}"
+            ;;
         *)
             require_worker "${2:-}"
             case "$command" in

@@ -51,6 +51,8 @@ class WorkerSpec:
     retry_mode: RetryMode = RetryMode.TIERS
     consumes_retry_tiers: bool = False  # the domain's retry scheduler: inputs are the tier topics
     max_instances: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    # how many instances `manage-workers.sh start-all` starts (docs/DEPLOYMENT.md: sizing)
+    recommended_instances: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     port_base: int = attrs.field(default=8300, validator=attrs.validators.in_(range(1024, 65536)))
     memory_max: str = "512M"
     cpu_quota: str = "100%"
@@ -58,6 +60,13 @@ class WorkerSpec:
     # "package.module:function"; function(env, under_systemd) -> the problems this worker would
     # refuse to start with, found without connecting anywhere (`vpipe_core.config.startup`).
     config_check: str | None = None
+
+    @recommended_instances.validator
+    def _at_most_max(self, _attribute: attrs.Attribute, value: int) -> None:
+        if value > self.max_instances:
+            raise ValueError(
+                f"{self.name}: recommended_instances {value} > max_instances {self.max_instances}"
+            )
 
     @property
     def multi_instance(self) -> bool:

@@ -216,3 +216,22 @@ def test_help(system, flag):
     run = system.run(SCRIPT, flag)
     assert run.returncode == 0 and run.stdout.startswith("Usage: manage-workers.sh")
     assert run.calls == []
+
+
+def test_start_all_starts_each_worker_at_its_recommended_count_pollers_last(system):
+    run = system.run(SCRIPT, "start-all")
+    assert run.returncode == 0, run.stderr
+    starts = [call for call in run.calls if call.startswith("systemctl start ")]
+    assert f"systemctl start {dl(1, 2, 3, 4)}" in starts, "xact-download: 4 recommended"
+    assert f"systemctl start {up(1, 2)}" in starts
+    pollers = [i for i, call in enumerate(starts) if "-poller" in call]
+    assert len(pollers) == 2 and pollers == [len(starts) - 2, len(starts) - 1]
+
+
+def test_stop_all_stops_the_pollers_first_then_every_instance(system):
+    run = system.run(SCRIPT, "stop-all")
+    assert run.returncode == 0, run.stderr
+    stops = [call for call in run.calls if call.startswith("systemctl stop ")]
+    assert all("-poller" in call for call in stops[:2])
+    assert f"systemctl stop {DL}@*.service" in stops
+    assert not any("-poller" in call for call in stops[2:])

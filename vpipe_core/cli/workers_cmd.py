@@ -12,7 +12,16 @@ from vpipe_core.ports import format_ports, port_table
 from vpipe_core.registry import LoadFailure, load_all_workers
 from vpipe_core.spec import WorkerSpec
 
-WORKER_COLUMNS = ("name", "domain", "instances", "ports", "kind", "retry_mode", "input_topics")
+WORKER_COLUMNS = (
+    "name",
+    "domain",
+    "instances",
+    "recommended",
+    "ports",
+    "kind",
+    "retry_mode",
+    "input_topics",
+)
 PORT_COLUMNS = ("worker", "domain", "instances", "ports", "overlaps")
 
 
@@ -55,6 +64,7 @@ def worker_row(spec: WorkerSpec) -> dict[str, Any]:
         "name": spec.name,
         "domain": spec.domain,
         "instances": spec.max_instances,
+        "recommended": spec.recommended_instances,
         "ports": format_ports(spec.port_range),
         "kind": spec.kind.value,
         "retry_mode": spec.retry_mode.value,
