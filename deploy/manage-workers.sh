@@ -5,7 +5,9 @@ set -euo pipefail
 
 readonly PROG="manage-workers.sh"
 readonly UNIT_PREFIX="kafka-pipeline-"
-INSTALL_DIR="${INSTALL_DIR:-/opt/kafka-pipeline}"
+
+# shellcheck source-path=SCRIPTDIR source=install-lookup
+source "$(dirname "${BASH_SOURCE[0]}")/install-lookup"
 METRICS_HOST="${METRICS_HOST:-127.0.0.1}"
 
 declare -a WORKERS=()        # worker names, in `vpipe workers list` order
@@ -41,7 +43,8 @@ Units are kafka-pipeline-<worker>@<instance>.service for multi-instance workers 
 kafka-pipeline-<worker>.service for single-instance ones.
 
 Environment:
-  INSTALL_DIR   install directory holding venv/bin/vpipe (default /opt/kafka-pipeline)
+  INSTALL_DIR   install directory holding venv/bin/vpipe (default: the install this copy
+                is in, <dir>/app/deploy/, else /opt/kafka-pipeline)
   VPIPE_BIN     the vpipe command to use (default \$INSTALL_DIR/venv/bin/vpipe, else PATH)
   METRICS_HOST  host of the metrics/health ports (default 127.0.0.1)
 
@@ -67,15 +70,11 @@ usage_error() {
 # --- the worker catalogue -------------------------------------------------------------------
 
 find_vpipe() {
-    if [[ -n "${VPIPE_BIN:-}" ]]; then
-        printf '%s\n' "$VPIPE_BIN"
-    elif [[ -x "$INSTALL_DIR/venv/bin/vpipe" ]]; then
-        printf '%s\n' "$INSTALL_DIR/venv/bin/vpipe"
-    elif command -v vpipe >/dev/null 2>&1; then
-        command -v vpipe
-    else
+    local vpipe
+    vpipe="$(vpipe_command)"
+    [[ -n "$vpipe" ]] ||
         die "cannot find the vpipe command: install with deploy/install.sh, or set VPIPE_BIN"
-    fi
+    printf '%s\n' "$vpipe"
 }
 
 # Columns are found by their header, so new columns in `vpipe workers list` do not matter.

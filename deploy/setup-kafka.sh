@@ -11,7 +11,8 @@ readonly BOOTSTRAP="localhost:9094"
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 COMPOSE_FILE="${COMPOSE_FILE:-$DEPLOY_DIR/kafka-compose.yml}"
 UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
-INSTALL_DIR="${INSTALL_DIR:-/opt/kafka-pipeline}"
+# shellcheck source-path=SCRIPTDIR source=install-lookup
+source "$(dirname "${BASH_SOURCE[0]}")/install-lookup"
 HEALTH_TRIES="${HEALTH_TRIES:-30}"
 HEALTH_INTERVAL="${HEALTH_INTERVAL:-2}"
 
@@ -36,7 +37,8 @@ Commands:
 
 Environment:
   UNIT_DIR      where the container unit goes (default /etc/systemd/system)
-  INSTALL_DIR   vpipe install directory, for venv/bin/vpipe (default /opt/kafka-pipeline)
+  INSTALL_DIR   vpipe install directory, for venv/bin/vpipe (default: the install this
+                copy is in, <dir>/app/deploy/, else /opt/kafka-pipeline)
   VPIPE_BIN     the vpipe command to use (default \$INSTALL_DIR/venv/bin/vpipe, else PATH)
 EOF
 }
@@ -61,16 +63,6 @@ unit_installed() {
 require_root() {
     if [[ $EUID -ne 0 && "${VPIPE_INSTALL_STAGING:-}" != 1 ]]; then
         die "'$1' needs root (it installs packages and a system unit): sudo $0 $1"
-    fi
-}
-
-find_vpipe() {
-    if [[ -n "${VPIPE_BIN:-}" ]]; then
-        printf '%s\n' "$VPIPE_BIN"
-    elif [[ -x "$INSTALL_DIR/venv/bin/vpipe" ]]; then
-        printf '%s\n' "$INSTALL_DIR/venv/bin/vpipe"
-    else
-        command -v vpipe || true
     fi
 }
 
@@ -122,7 +114,7 @@ install_unit() {
 
 create_topics() {
     local vpipe
-    vpipe="$(find_vpipe)"
+    vpipe="$(vpipe_command)"
     if [[ -z "$vpipe" ]]; then
         printf 'vpipe is not installed yet: run deploy/install.sh, then:\n'
         printf '  vpipe topics create --bootstrap %s\n' "$BOOTSTRAP"
@@ -192,7 +184,7 @@ cmd_logs() {
 
 cmd_topics() {
     local vpipe
-    vpipe="$(find_vpipe)"
+    vpipe="$(vpipe_command)"
     [[ -n "$vpipe" ]] || die "cannot find the vpipe command: run deploy/install.sh, or set VPIPE_BIN"
     "$vpipe" topics list --bootstrap "$BOOTSTRAP"
 }

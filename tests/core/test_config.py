@@ -546,3 +546,17 @@ def test_config_show_prints_values_sources_and_masks_secrets(tmp_path: Path) -> 
     assert "env      LOG_LEVEL=DEBUG" in lines
     assert "default  KAFKA_BOOTSTRAP_SERVERS=localhost:9094" in lines
     assert "hunter2" not in result.output
+
+
+def test_the_default_env_file_is_the_one_of_the_install_the_venv_belongs_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install = tmp_path / "srv" / "vpipe"
+    (install / "config").mkdir(parents=True)
+    monkeypatch.setattr("sys.prefix", str(install / "venv"))
+    assert loader.default_env_file() == loader.DEFAULT_ENV_FILE, "no .env there yet"
+    (install / "config" / ".env").write_text("LOG_LEVEL=DEBUG\n")
+    assert loader.default_env_file() == install / "config" / ".env"
+    environment = load_environment({}, None)
+    assert environment.env_file == install / "config" / ".env"
+    assert environment.values["LOG_LEVEL"] == "DEBUG"

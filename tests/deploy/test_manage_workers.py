@@ -3,11 +3,12 @@ per command, instance ranges, and clear errors for unknown workers and bad count
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from deploy_facts import DEPLOY
-from fakes import FakeSystem
+from fakes import FakeSystem, vpipe_command
 
 SCRIPT = DEPLOY / "manage-workers.sh"
 DL = "kafka-pipeline-xact-download"
@@ -235,3 +236,20 @@ def test_stop_all_stops_the_pollers_first_then_every_instance(system):
     assert all("-poller" in call for call in stops[:2])
     assert f"systemctl stop {DL}@*.service" in stops
     assert not any("-poller" in call for call in stops[2:])
+
+
+def test_an_installed_copy_acts_on_its_own_install_without_variables(system, tmp_path):
+    """install.sh --install-dir X puts the scripts in X/app/deploy: run from there, they use
+    X/venv/bin/vpipe with neither INSTALL_DIR nor VPIPE_BIN set."""
+    install = tmp_path / "srv" / "vpipe"
+    deploy = install / "app" / "deploy"
+    deploy.mkdir(parents=True)
+    for script in ("manage-workers.sh", "install-lookup"):
+        shutil.copy(DEPLOY / script, deploy / script)
+    (install / "venv" / "bin").mkdir(parents=True)
+    vpipe = install / "venv" / "bin" / "vpipe"
+    vpipe.write_text(f'#!/usr/bin/env bash\nexec {vpipe_command()} "$@"\n')
+    vpipe.chmod(0o755)
+    run = system.run(deploy / "manage-workers.sh", "list", VPIPE_BIN="")
+    assert run.returncode == 0, run.stderr
+    assert "xact-download" in run.stdout

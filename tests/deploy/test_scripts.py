@@ -39,7 +39,7 @@ def test_bash_parses_it(script: Path):
 def test_shellcheck_is_clean(script: Path):
     command = shellcheck()
     assert command is not None
-    result = subprocess.run([command, str(script)], capture_output=True, text=True)
+    result = subprocess.run([command, "-x", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -12,6 +12,7 @@ import enum
 import logging
 import math
 import os
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -126,7 +127,15 @@ def _env_file_location(
     named = process.get(ENV_FILE_VARIABLE, "").strip()
     if named:
         return Path(named), ENV_FILE_VARIABLE
-    return DEFAULT_ENV_FILE, None
+    return default_env_file(), None
+
+
+def default_env_file() -> Path:
+    """The `.env` of the install this interpreter belongs to (`<install dir>/venv` next to
+    `<install dir>/config/.env`, whatever `install.sh --install-dir` was), else
+    DEFAULT_ENV_FILE."""
+    beside_venv = Path(sys.prefix).parent / "config" / ".env"
+    return beside_venv if beside_venv.is_file() else DEFAULT_ENV_FILE
 
 
 def _read_file_layer(

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from vpipe_core.config.loader import (
-    DEFAULT_ENV_FILE,
     ENV_FILE_VARIABLE,
     EffectiveEnvironment,
     all_settings_classes,
+    default_env_file,
     settings_problems,
 )
 from vpipe_core.spec import WorkerSpec
@@ -61,7 +61,7 @@ def env_file_problems(env_file: Path | None) -> list[str]:
     if env_file is None:
         return [
             "no env file was read: pass --env-file FILE or set "
-            f"{ENV_FILE_VARIABLE} (the default {DEFAULT_ENV_FILE} does not exist)"
+            f"{ENV_FILE_VARIABLE} (the default {default_env_file()} does not exist)"
         ]
     mode = stat.S_IMODE(env_file.stat().st_mode)
     if mode & 0o007:
