@@ -610,11 +610,26 @@ def test_policy_rules() -> None:
 def test_public_address_classification() -> None:
     import ipaddress
 
-    public = ["8.8.8.8", "2606:4700::1111"]
+    public = ["8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "::808:808"]
     private = "10.1.1.1 172.16.0.1 192.168.1.1 169.254.169.254 127.0.0.1 ::1 fe80::1 fc00::1"
     private += " 0.0.0.0 100.64.0.1 ::ffff:10.0.0.1 2002:a00:1:: 64:ff9b::a9fe:a9fe 224.0.0.1"
+    # IPv4-compatible (::/96) and NAT64 forms of loopback, private and link-local addresses;
+    # the local-use NAT64 prefix (RFC 8215) is not globally reachable whatever it embeds.
+    private += " ::7f00:1 ::a00:1 ::a9fe:a9fe 64:ff9b::7f00:1 64:ff9b::c0a8:101"
+    private += " 64:ff9b:1::7f00:1 64:ff9b:1::a00:1 64:ff9b:1:7f00:1:: 64:ff9b:1::808:808"
     assert all(is_public(ipaddress.ip_address(address)) for address in public)
-    assert not any(is_public(ipaddress.ip_address(address)) for address in private.split())
+    refused = [a for a in private.split() if is_public(ipaddress.ip_address(a))]
+    assert refused == []
+
+
+def test_a_name_resolving_to_an_embedded_loopback_is_refused() -> None:
+    for address in ("::7f00:1", "64:ff9b:1::7f00:1"):
+        resolver = mapped_resolver({"files.example.com": ["93.184.216.34", address]})
+        policy = UrlPolicy(frozenset({"files.example.com"}), resolver=resolver)
+        with pytest.raises(UrlRejected, match="non-public address"):
+            policy.check("https://files.example.com/a.pdf")
+        with pytest.raises(UrlRejected, match="non-public address"):
+            policy.check(f"https://[{address}]/a.pdf")
 
 
 def test_presigned_expiry() -> None:

@@ -32,6 +32,11 @@ METADATA_HOSTS = frozenset(
 )
 DEFAULT_RESOLVE_TIMEOUT_S = 10.0
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215 local-use NAT64: not globally reachable, and where the IPv4 address sits depends on
+# the operator's prefix length, so it cannot be read reliably.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+# Deprecated IPv4-compatible addresses (RFC 4291 §2.5.5.1): `::a.b.c.d`.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host -> the IP addresses it resolves to (strings); raises OSError when it cannot resolve.
@@ -64,14 +69,18 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in _NAT64:
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 
 def is_public(ip: IpAddress) -> bool:
-    """Globally routable unicast: not private, loopback, link-local, reserved or metadata."""
+    """Globally routable unicast: not private, loopback, link-local, reserved or metadata. An
+    IPv6 address that embeds an IPv4 one (mapped, 6to4, NAT64, IPv4-compatible) is judged by
+    the IPv4 address."""
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
         embedded = _embedded_ipv4(ip)
         if embedded is not None:
             return is_public(embedded)
