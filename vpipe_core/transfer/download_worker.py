@@ -48,7 +48,7 @@ from vpipe_core.transfer.download import (
 )
 from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
-from vpipe_core.transfer.policy import UrlPolicy
+from vpipe_core.transfer.policy import url_policy
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.seen import CACHED, Mark, TransferLog, log_path
@@ -308,7 +308,7 @@ def build_download_worker(
         else TypeRules(extensions=transfer.extensions)
     )
     downloader = Downloader(
-        UrlPolicy(frozenset(transfer.allowed_attachment_domains)),
+        url_policy(transfer),
         rules,
         ctx.settings.cache_dir,
         connect_timeout_s=transfer.connect_timeout_s,
