@@ -41,10 +41,13 @@ class WorkerContext:
         return self.spec.domain
 
     def settings_for(self, settings_class: type[T]) -> T:
-        """Load a domain's or plugin's settings class from the same environment."""
-        from vpipe_core.config.loader import load_settings
+        """Load a domain's or plugin's settings class from the same environment; its secret
+        values are redacted from then on (a class not registered as an entry point too)."""
+        from vpipe_core.config.loader import load_settings, register_secret_settings
 
-        return load_settings(settings_class, self.env)
+        settings = load_settings(settings_class, self.env)
+        register_secret_settings(settings_class, self.env)
+        return settings
 
     def plugins(self) -> PluginSet:
         """The enrichment plugins (loaded once). A broken plugin is logged and skipped, unless

@@ -172,13 +172,13 @@ def configure_logging(
 
 
 def _setup_logs(ctx: WorkerContext) -> None:
-    from vpipe_core.redact import register_secret
+    from vpipe_core.config.loader import discover_settings_classes, register_secret_settings
 
+    # Every installed settings class, not only those this worker reads: a secret in the
+    # environment is redacted whichever code path prints it.
+    for cls in discover_settings_classes().classes.values():
+        register_secret_settings(cls, ctx.env)
     settings = ctx.settings
-    for field in attrs.fields(CoreSettings):
-        value = ctx.env.get(env_name(field))
-        if is_secret(field) and value:
-            register_secret(value)
     try:
         path = configure_logging(
             settings, worker=ctx.spec.name, instance=ctx.instance, domain=ctx.domain

@@ -12,6 +12,7 @@ import orjson
 from transfer_support import download_task, media_items
 
 from vpipe_claimx.testing.fake_api import FakeClaimxApi
+from vpipe_core.testing.attachments import allow_attachments_from
 from vpipe_core.testing.kafka import produce, read_all
 
 STORED = ("98810452", "98810467", "98810473", "98810481")
@@ -33,7 +34,7 @@ def test_media_flow_from_links_to_onelake(claimx_kafka, start_worker, tmp_path: 
             "CLAIMX_API_URL": fake.url,
             "CLAIMX_API_TOKEN": fake.token,
             "CLAIMX_API_SENDER_USERNAME": "tests",
-            "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+            **allow_attachments_from(fake.url),
             "ONELAKE_BASE_PATH": f"file://{store}",
             "CLAIMX_DOWNLOAD_CONCURRENCY": "3",
         }

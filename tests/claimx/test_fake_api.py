@@ -198,7 +198,7 @@ def test_core_downloader_refreshes_an_expired_link_exactly_once(
     def refresh(url: str, error: DownloadError) -> str:
         return _link(api, "98810452")
 
-    policy = UrlPolicy(frozenset({"127.0.0.1"}))
+    policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({urlsplit(stale).port}))
     with Downloader(policy, TypeRules(), tmp_path / "cache") as downloader:
         result = downloader.download(
             stale, "98810452", "5517342/media/98810452_IMG_0001.jpg", refresh=refresh

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from vpipe_claimx.demo import SOURCE_COLUMNS, table_env
 from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.demo import table_rows
+from vpipe_core.testing.attachments import allow_attachments_from
 from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import read_all
 from vpipe_core.testing.kusto import KustoStandIn
@@ -139,7 +140,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
             "CLAIMX_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
             "CLAIMX_API_URL": api.url,
             "CLAIMX_API_TOKEN": api.token,
-            "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+            **allow_attachments_from(api.url),
             "ONELAKE_BASE_PATH": f"file://{store}",
             **table_env(tables),
         }

@@ -20,6 +20,7 @@ from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
 from vpipe_core.spec import WorkerSpec
+from vpipe_core.testing.attachments import allow_attachments_from
 
 PROJECT = "5517342"
 
@@ -76,7 +77,7 @@ def environment(tmp_path: Path, fake: FakeClaimxApi, **extra: str) -> dict[str, 
         "CLAIMX_API_URL": fake.url,
         "CLAIMX_API_TOKEN": fake.token,
         "CLAIMX_API_SENDER_USERNAME": "tests",
-        "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+        **allow_attachments_from(fake.url),
         "ONELAKE_BASE_PATH": f"file://{tmp_path / 'onelake'}",
         **extra,
     }

@@ -56,18 +56,22 @@ def cache_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_downloader(cache_dir: Path) -> Iterator[MakeDownloader]:
+def make_downloader(cache_dir: Path, server: FileServer) -> Iterator[MakeDownloader]:
+    """Downloaders allowed to reach the file server's port (and 443) unless `ports` says."""
     made: list[Downloader] = []
 
     def make(
         allowed: Sequence[str] = ("127.0.0.1", "localhost"),
         *,
         local: Sequence[str] = ("127.0.0.1", "localhost"),
+        ports: Sequence[int] = (443, server.port),
         resolver: Callable[[str], Sequence[str]] | None = None,
         rules: TypeRules | None = None,
         **options: Any,
     ) -> Downloader:
-        policy = UrlPolicy(frozenset(allowed), frozenset(local), resolver=resolver)
+        policy = UrlPolicy(
+            frozenset(allowed), frozenset(local), allowed_ports=frozenset(ports), resolver=resolver
+        )
         options.setdefault("connect_timeout_s", 2.0)
         options.setdefault("stall_timeout_s", 2.0)
         options.setdefault("max_connections", 4)
@@ -290,37 +294,39 @@ def test_unsafe_destination_is_refused_without_a_request(
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[tuple[Any, str]]:
+def s3() -> Iterator[tuple[Any, str, int]]:
     pytest.importorskip("boto3")
     from vpipe_core.testing.s3 import LocalS3
 
     with LocalS3("claims") as local:
-        yield local.client, local.host
+        yield local.client, local.host, local.port
 
 
 def test_download_through_a_real_presigned_url(
-    s3: tuple[Any, str], make_downloader: MakeDownloader
+    s3: tuple[Any, str, int], make_downloader: MakeDownloader
 ) -> None:
-    client, host = s3
+    client, host, port = s3
     client.put_object(
         Bucket="claims", Key="a/estimate.pdf", Body=PDF, ContentType="application/pdf"
     )
     params = {"Bucket": "claims", "Key": "a/estimate.pdf"}
     url = client.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
     assert presigned_expiry(url) is not None
-    result = make_downloader(allowed=[host]).download(url, "m1", "xact/m1/estimate.pdf")
+    result = make_downloader(allowed=[host], ports=[port]).download(
+        url, "m1", "xact/m1/estimate.pdf"
+    )
     assert (result.sha256, result.content_type) == (sha256(PDF), "application/pdf")
 
 
 def test_expired_presigned_url_is_refused_before_any_request(
-    s3: tuple[Any, str], make_downloader: MakeDownloader, monkeypatch: pytest.MonkeyPatch
+    s3: tuple[Any, str, int], make_downloader: MakeDownloader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client, host = s3
+    client, host, port = s3
     client.put_object(Bucket="claims", Key="b.pdf", Body=PDF, ContentType="application/pdf")
     # 30 s of validity is inside the 60 s safety margin: expired already.
     params = {"Bucket": "claims", "Key": "b.pdf"}
     url = client.generate_presigned_url("get_object", Params=params, ExpiresIn=30)
-    downloader = make_downloader(allowed=[host])
+    downloader = make_downloader(allowed=[host], ports=[port])
     requests: list[str] = []
     monkeypatch.setattr(downloader._pool, "urlopen", lambda *a, **k: requests.append(a[1]))
     error = fail(downloader, url)
@@ -330,9 +336,9 @@ def test_expired_presigned_url_is_refused_before_any_request(
 
 
 def test_refresh_hook_replaces_an_expired_link(
-    s3: tuple[Any, str], make_downloader: MakeDownloader
+    s3: tuple[Any, str, int], make_downloader: MakeDownloader
 ) -> None:
-    client, host = s3
+    client, host, port = s3
     client.put_object(Bucket="claims", Key="c.pdf", Body=PDF, ContentType="application/pdf")
     params = {"Bucket": "claims", "Key": "c.pdf"}
     stale = client.generate_presigned_url("get_object", Params=params, ExpiresIn=1)
@@ -342,7 +348,9 @@ def test_refresh_hook_replaces_an_expired_link(
         asked.append(error.reason)
         return str(client.generate_presigned_url("get_object", Params=params, ExpiresIn=600))
 
-    result = make_downloader(allowed=[host]).download(stale, "m1", "c/c.pdf", refresh=refresh)
+    result = make_downloader(allowed=[host], ports=[port]).download(
+        stale, "m1", "c/c.pdf", refresh=refresh
+    )
     assert (result.sha256, result.refreshes) == (sha256(PDF), 1)
     assert len(asked) == 1 and "expired" in asked[0]
 
@@ -430,7 +438,7 @@ def test_connection_refused_is_transient_and_redacted(make_downloader: MakeDownl
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/a.pdf?X-Amz-Signature=SECRETSIG&sig=OTHERSECRET"
-    error = fail(make_downloader(), url)
+    error = fail(make_downloader(ports=[port]), url)
     assert error.category == Category.TRANSIENT
     assert "SECRETSIG" not in str(error) and "OTHERSECRET" not in str(error)
 
@@ -629,14 +637,59 @@ def test_policy_rules() -> None:
             policy.check(url)
 
 
+def test_only_allowed_ports_are_accepted() -> None:
+    resolver = mapped_resolver({"files.example.com": ["93.184.216.34"]})
+    default = UrlPolicy(frozenset({"files.example.com"}), resolver=resolver)
+    assert default.check("https://files.example.com/a.pdf").port is None
+    assert default.check("https://files.example.com:443/a.pdf").port == 443
+    for url in ("https://files.example.com:8443/a.pdf", "https://files.example.com:22/a.pdf"):
+        with pytest.raises(UrlRejected, match="ALLOWED_ATTACHMENT_PORTS") as refused:
+            default.check(url)
+        assert "files.example.com" in refused.value.reason and "443" in refused.value.reason
+    wider = UrlPolicy(
+        frozenset({"files.example.com"}), allowed_ports=frozenset({8443}), resolver=resolver
+    )
+    assert wider.check("https://files.example.com:8443/a.pdf").port == 8443
+    with pytest.raises(UrlRejected, match="port 443"):
+        wider.check("https://files.example.com/a.pdf")  # 443 is implied by https
+
+
+def test_allowed_ports_setting_reaches_the_policy() -> None:
+    from vpipe_core.config.loader import load_settings
+    from vpipe_core.transfer.policy import url_policy
+    from vpipe_core.transfer.settings import TransferSettings
+
+    assert load_settings(TransferSettings, {}).allowed_attachment_ports == (443,)
+    env = {"ALLOWED_ATTACHMENT_DOMAINS": "files.example.com", "ALLOWED_ATTACHMENT_PORTS": "8443"}
+    policy = url_policy(load_settings(TransferSettings, env))
+    assert policy.check("https://files.example.com:8443/a.pdf", resolve=False).port == 8443
+    with pytest.raises(UrlRejected, match="ALLOWED_ATTACHMENT_PORTS"):
+        policy.check("https://files.example.com/a.pdf", resolve=False)
+
+
 def test_public_address_classification() -> None:
     import ipaddress
 
-    public = ["8.8.8.8", "2606:4700::1111"]
+    public = ["8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "::808:808"]
     private = "10.1.1.1 172.16.0.1 192.168.1.1 169.254.169.254 127.0.0.1 ::1 fe80::1 fc00::1"
     private += " 0.0.0.0 100.64.0.1 ::ffff:10.0.0.1 2002:a00:1:: 64:ff9b::a9fe:a9fe 224.0.0.1"
+    # IPv4-compatible (::/96) and NAT64 forms of loopback, private and link-local addresses;
+    # the local-use NAT64 prefix (RFC 8215) is not globally reachable whatever it embeds.
+    private += " ::7f00:1 ::a00:1 ::a9fe:a9fe 64:ff9b::7f00:1 64:ff9b::c0a8:101"
+    private += " 64:ff9b:1::7f00:1 64:ff9b:1::a00:1 64:ff9b:1:7f00:1:: 64:ff9b:1::808:808"
     assert all(is_public(ipaddress.ip_address(address)) for address in public)
-    assert not any(is_public(ipaddress.ip_address(address)) for address in private.split())
+    refused = [a for a in private.split() if is_public(ipaddress.ip_address(a))]
+    assert refused == []
+
+
+def test_a_name_resolving_to_an_embedded_loopback_is_refused() -> None:
+    for address in ("::7f00:1", "64:ff9b:1::7f00:1"):
+        resolver = mapped_resolver({"files.example.com": ["93.184.216.34", address]})
+        policy = UrlPolicy(frozenset({"files.example.com"}), resolver=resolver)
+        with pytest.raises(UrlRejected, match="non-public address"):
+            policy.check("https://files.example.com/a.pdf")
+        with pytest.raises(UrlRejected, match="non-public address"):
+            policy.check(f"https://[{address}]/a.pdf")
 
 
 def test_presigned_expiry() -> None:

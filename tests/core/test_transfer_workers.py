@@ -132,13 +132,13 @@ def world() -> World:
 
 @pytest.fixture
 def make_worker(
-    tmp_path: Path, health: HealthState, world: World
+    tmp_path: Path, health: HealthState, world: World, server: FileServer
 ) -> Iterator[Callable[..., DownloadWorker]]:
     made: list[DownloadWorker] = []
 
     def make(**options: Any) -> DownloadWorker:
         downloader = Downloader(
-            UrlPolicy(frozenset({"127.0.0.1"})),
+            UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port})),
             TypeRules(),
             tmp_path / "cache",
             connect_timeout_s=2,

@@ -86,7 +86,8 @@ def test_cleaner_runs_on_its_interval_and_stops(tmp_path: Path) -> None:
 def test_a_download_publishes_into_a_directory_the_cleaner_just_removed(tmp_path: Path) -> None:
     with FileServer() as server:
         server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-        downloader = Downloader(UrlPolicy(frozenset({"127.0.0.1"})), TypeRules(), tmp_path)
+        policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
+        downloader = Downloader(policy, TypeRules(), tmp_path)
         real_replace = os.replace
         calls = []
 
@@ -229,7 +230,7 @@ def test_downloads_go_through_the_proxy_unless_no_proxy_says_otherwise(
 ) -> None:
     with FileServer() as server:
         server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-        policy = UrlPolicy(frozenset({"127.0.0.1"}))
+        policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
         for no_proxy, via_proxy in (("", 1), ("127.0.0.1", 0)):
             config = ProxyConfig(http=proxy.url, no_proxy=no_proxy)
             with Downloader(policy, TypeRules(), tmp_path / no_proxy, proxy=config) as downloader:
@@ -248,7 +249,7 @@ def test_proxy_credentials_and_a_proxy_without_scheme(
     address = proxy.url.removeprefix("http://")
     with FileServer() as server:
         server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-        policy = UrlPolicy(frozenset({"127.0.0.1"}))
+        policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
         for name, proxy_url in (("auth", f"http://user:p%40ss@{address}"), ("bare", address)):
             config = ProxyConfig(http=proxy_url)
             with Downloader(policy, TypeRules(), tmp_path / name, proxy=config) as downloader:

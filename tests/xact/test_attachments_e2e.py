@@ -11,6 +11,7 @@ import orjson
 import pytest
 from xact_fixtures import fixture_rows
 
+from vpipe_core.testing.attachments import allow_attachments_from
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_core.testing.s3 import LocalS3
@@ -46,7 +47,8 @@ def test_attachments_reach_the_store_and_results(xact_kafka, start_worker, tmp_p
     task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), datetime.now(UTC)))
 
     store = tmp_path / "onelake"
-    env = {"ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1", "ONELAKE_BASE_PATH": f"file://{store}"}
+    allowed = allow_attachments_from(*good, flaky_server.url("/"))
+    env = {**allowed, "ONELAKE_BASE_PATH": f"file://{store}"}
     for worker in ("xact-enricher", "xact-download", "xact-upload", "xact-retry-scheduler"):
         start_worker(worker, xact_kafka, **env)
     produce(xact_kafka, "xact.enrichment.pending", [task])

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from vpipe_core.testing.attachments import allow_attachments_from
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_xact.events import parse_event
@@ -32,7 +33,7 @@ def test_extension_only_segments_are_downloaded_and_stored(xact_kafka, start_wor
         }
         task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), datetime.now(UTC)))
         store = tmp_path / "onelake"
-        env = {"ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1", "ONELAKE_BASE_PATH": f"file://{store}"}
+        env = {**allow_attachments_from(files.url("/")), "ONELAKE_BASE_PATH": f"file://{store}"}
         for worker in ("xact-enricher", "xact-download", "xact-upload"):
             start_worker(worker, xact_kafka, **env)
         produce(xact_kafka, "xact.enrichment.pending", [task])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from vpipe_core.testing.attachments import allow_attachments_from
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.testing.kafka import produce, read_all
 
@@ -38,7 +39,7 @@ def test_large_file_survives_a_stall_and_a_drop(xact_kafka, start_worker, tmp_pa
         worker = start_worker(
             "xact-download",
             xact_kafka,
-            ALLOWED_ATTACHMENT_DOMAINS="127.0.0.1",
+            **allow_attachments_from(server.url("/")),
             DOWNLOAD_STALL_TIMEOUT_SECONDS="1",
         )
         task = {

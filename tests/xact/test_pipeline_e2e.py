@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable
 from xact_fixtures import fixture_rows
 
+from vpipe_core.testing.attachments import allow_attachments_from
 from vpipe_core.testing.delta import wait_committed
 from vpipe_core.testing.kafka import read_all
 from vpipe_core.testing.kusto import KustoStandIn
@@ -134,7 +135,7 @@ def test_fixture_file_end_to_end(xact_kafka, start_worker, tmp_path):
                 "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
                 "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
                 "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
-                "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+                **allow_attachments_from(*bodies),
                 "ONELAKE_BASE_PATH": f"file://{store}",
             }
             for worker in WORKERS:

@@ -493,6 +493,16 @@ def all_settings_classes() -> dict[str, type]:
     return catalogue.classes
 
 
+def register_secret_settings(cls: type, env: Mapping[str, str]) -> None:
+    """Redact from now on the values `env` gives the secret settings of `cls`."""
+    from vpipe_core.redact import register_secret
+
+    for field in settings_fields(cls):
+        value = env.get(env_name(field))
+        if is_secret(field) and value:
+            register_secret(value)
+
+
 def format_value(value: object) -> str:
     """A typed setting value written back in its environment form."""
     if value is None:

@@ -12,6 +12,7 @@ class LocalS3:
     def __init__(self, bucket: str = "claims") -> None:
         self.bucket = bucket
         self.host = "127.0.0.1"
+        self.port = 0  # known once started
         self._server: Any = None
         self.client: Any = None
 
@@ -24,10 +25,10 @@ class LocalS3:
 
         self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self._server.start()
-        host, port = self._server.get_host_and_port()
+        host, self.port = self._server.get_host_and_port()
         self.client = boto3.client(
             "s3",
-            endpoint_url=f"http://{host}:{port}",
+            endpoint_url=f"http://{host}:{self.port}",
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",

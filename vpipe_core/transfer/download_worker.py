@@ -28,6 +28,7 @@ from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.envelope import REPLAY
 from vpipe_core.retry.topics import domain_delays
+from vpipe_core.storage.onelake import UploadError, safe_relative_path
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
@@ -48,7 +49,7 @@ from vpipe_core.transfer.download import (
 )
 from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
-from vpipe_core.transfer.policy import UrlPolicy
+from vpipe_core.transfer.policy import url_policy
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.seen import CACHED, Mark, TransferLog, log_path
@@ -171,6 +172,7 @@ class DownloadWorker:
         return True
 
     def _fetch(self, task: TransferTask, refresher: LinkRefresher | None) -> DownloadResult:
+        _check_destination(task)
         if self._space is not None:
             self._space.require()
         return self._downloader.download(
@@ -257,6 +259,15 @@ class DownloadWorker:
         return self._domain.output(self._domain.results_topic, message)
 
 
+def _check_destination(task: TransferTask) -> None:
+    """The upload's own check of the blob path, before any byte is fetched: a path the upload
+    would refuse is a permanent failure now, not a download thrown away later."""
+    try:
+        safe_relative_path(task.blob_path)
+    except UploadError as exc:
+        raise DownloadError(Category.PERMANENT, f"not downloaded: {exc.message}") from exc
+
+
 def _infrastructure(exc: BaseException) -> str | None:
     if isinstance(exc, DiskFull):
         return DISK_FULL
@@ -308,7 +319,7 @@ def build_download_worker(
         else TypeRules(extensions=transfer.extensions)
     )
     downloader = Downloader(
-        UrlPolicy(frozenset(transfer.allowed_attachment_domains)),
+        url_policy(transfer),
         rules,
         ctx.settings.cache_dir,
         connect_timeout_s=transfer.connect_timeout_s,

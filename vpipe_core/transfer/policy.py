@@ -1,11 +1,11 @@
 """Which URLs may be fetched (xact.md §10.1): checked before every request and every redirect hop.
 
 A URL passes when its scheme is https (http only for local hosts that are allow-listed), its
-lower-cased host equals an allow-list entry, it is not a non-public IP literal or a cloud
-metadata name (unless allow-listed), and every address the host resolves to is public (unless
-the host is allow-listed as local). The downloader connects only to addresses that passed the
-same guard, so a name that resolves differently between the check and the connection (DNS
-rebinding) is still refused.
+lower-cased host equals an allow-list entry, its port (443 when implied) is an allowed one, it
+is not a non-public IP literal or a cloud metadata name (unless allow-listed), and every address
+the host resolves to is public (unless the host is allow-listed as local). The downloader
+connects only to addresses that passed the same guard, so a name that resolves differently
+between the check and the connection (DNS rebinding) is still refused.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 from vpipe_core.redact import redact
+
+if TYPE_CHECKING:
+    from vpipe_core.transfer.settings import TransferSettings
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 METADATA_HOSTS = frozenset(
@@ -31,7 +34,15 @@ METADATA_HOSTS = frozenset(
     }
 )
 DEFAULT_RESOLVE_TIMEOUT_S = 10.0
+DEFAULT_PORTS = frozenset({443})
+PORTS_SETTING = "ALLOWED_ATTACHMENT_PORTS"
+_IMPLIED_PORTS = {"https": 443, "http": 80}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215 local-use NAT64: not globally reachable, and where the IPv4 address sits depends on
+# the operator's prefix length, so it cannot be read reliably.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+# Deprecated IPv4-compatible addresses (RFC 4291 §2.5.5.1): `::a.b.c.d`.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host -> the IP addresses it resolves to (strings); raises OSError when it cannot resolve.
@@ -64,14 +75,18 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in _NAT64:
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 
 def is_public(ip: IpAddress) -> bool:
-    """Globally routable unicast: not private, loopback, link-local, reserved or metadata."""
+    """Globally routable unicast: not private, loopback, link-local, reserved or metadata. An
+    IPv6 address that embeds an IPv4 one (mapped, 6to4, NAT64, IPv4-compatible) is judged by
+    the IPv4 address."""
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
         embedded = _embedded_ipv4(ip)
         if embedded is not None:
             return is_public(embedded)
@@ -120,7 +135,8 @@ def system_resolver(timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S) -> Resolver:
 class UrlPolicy:
     """The allow-list and address rules for attachment URLs.
 
-    `allowed_hosts` are compared exactly (lower-cased, no wildcards). Hosts in
+    `allowed_hosts` are compared exactly (lower-cased, no wildcards); `allowed_ports` are the
+    ports any of them may be reached on (the scheme's port when the URL has none). Hosts in
     `allow_http_hosts` that are also allowed may use plain http and may resolve to loopback or
     private addresses (local test servers); every other allowed name must resolve to public
     addresses only. An IP literal is allowed only when it is itself on the allow-list.
@@ -131,12 +147,14 @@ class UrlPolicy:
         allowed_hosts: frozenset[str],
         allow_http_hosts: frozenset[str] = LOCAL_HOSTS,
         *,
+        allowed_ports: frozenset[int] = DEFAULT_PORTS,
         resolver: Resolver | None = None,
         resolve_timeout_s: float = DEFAULT_RESOLVE_TIMEOUT_S,
     ) -> None:
         self.allowed_hosts = frozenset(host.strip().lower() for host in allowed_hosts)
         self.allow_http_hosts = frozenset(host.strip().lower() for host in allow_http_hosts)
         self._local_hosts = self.allowed_hosts & self.allow_http_hosts
+        self.allowed_ports = frozenset(allowed_ports)
         self._resolve = resolver or system_resolver(resolve_timeout_s)
 
     def check(self, url: str, *, resolve: bool = True) -> ParsedUrl:
@@ -144,6 +162,7 @@ class UrlPolicy:
         parsed = _parse(url)
         self._check_host(parsed.host)
         self._check_scheme(parsed)
+        self._check_port(parsed)
         if resolve:
             self.addresses(parsed.host)
         return parsed
@@ -190,6 +209,24 @@ class UrlPolicy:
         if parsed.scheme == "http" and parsed.host in self._local_hosts:
             return
         raise UrlRejected(f"scheme {parsed.scheme or '(none)'} is not allowed for {parsed.host}")
+
+    def _check_port(self, parsed: ParsedUrl) -> None:
+        port = parsed.port or _IMPLIED_PORTS[parsed.scheme]
+        if port in self.allowed_ports:
+            return
+        allowed = ",".join(str(p) for p in sorted(self.allowed_ports))
+        raise UrlRejected(
+            f"port {port} is not allowed for {parsed.host} ({PORTS_SETTING}={allowed}); "
+            f"add {port} to {PORTS_SETTING} if this host really serves attachments there"
+        )
+
+
+def url_policy(transfer: TransferSettings) -> UrlPolicy:
+    """The policy of ALLOWED_ATTACHMENT_DOMAINS and ALLOWED_ATTACHMENT_PORTS."""
+    return UrlPolicy(
+        frozenset(transfer.allowed_attachment_domains),
+        allowed_ports=frozenset(transfer.allowed_attachment_ports),
+    )
 
 
 def _parse(url: str) -> ParsedUrl:

@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 
 from vpipe_core.config.fields import setting
+from vpipe_core.transfer.policy import DEFAULT_PORTS, PORTS_SETTING
 
 # xact.md §10.1: the hosts both domains' attachments come from (XACT exports, ClaimX media).
 DEFAULT_ATTACHMENT_HOSTS = (
@@ -25,6 +26,13 @@ class TransferSettings:
         "ALLOWED_ATTACHMENT_DOMAINS",
         DEFAULT_ATTACHMENT_HOSTS,
         help="download allow-list, exact host names (replaces the defaults)",
+    )
+    allowed_attachment_ports: tuple[int, ...] = setting(
+        PORTS_SETTING,
+        tuple(sorted(DEFAULT_PORTS)),
+        min=1,
+        max=65535,
+        help="ports the allow-listed hosts may be reached on (https without a port: 443)",
     )
     connect_timeout_s: int = setting(
         "DOWNLOAD_CONNECT_TIMEOUT_SECONDS", 30, min=1, max=600, help="connect timeout"

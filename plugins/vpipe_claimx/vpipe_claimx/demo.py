@@ -240,6 +240,7 @@ def table_env(tables: Path) -> dict[str, str]:
 
 def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
     from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
+    from vpipe_core.testing.attachments import allow_attachments_from
     from vpipe_core.testing.kusto import KustoStandIn
 
     generated = generate(options, datetime.now(UTC))  # faults per project; times set by feed
@@ -267,7 +268,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
         "CLAIMX_EVENTHOUSE_START_FROM": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
         "CLAIMX_API_URL": api.url,
         "CLAIMX_API_TOKEN": api.token,
-        "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+        **allow_attachments_from(api.url),
         "ONELAKE_BASE_PATH": f"file://{services.onelake}",
         **table_env(services.tables),
     }

@@ -261,6 +261,7 @@ def table_env(tables: Path) -> dict[str, str]:
 
 
 def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
+    from vpipe_core.testing.attachments import allow_attachments_from
     from vpipe_core.testing.dfs import LocalDfs
     from vpipe_core.testing.identity import LocalManagedIdentity
     from vpipe_core.testing.kusto import KustoStandIn
@@ -279,7 +280,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
         "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
         "XACT_EVENTHOUSE_START_FROM": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
         **table_env(tables),
-        "ALLOWED_ATTACHMENT_DOMAINS": "127.0.0.1",
+        **allow_attachments_from(*generated.digests),
         "ONELAKE_BASE_PATH": dfs.url(ONELAKE_FILESYSTEM, "files"),
         "CA_BUNDLE": str(dfs.ca_file),
         **identity.env,

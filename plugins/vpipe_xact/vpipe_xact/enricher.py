@@ -12,7 +12,7 @@ from vpipe_core.outcome import Dead, Done, Outcome, Output
 from vpipe_core.plugins.manager import PluginSet
 from vpipe_core.plugins.types import EnrichmentContext
 from vpipe_core.record import Record
-from vpipe_core.transfer.policy import UrlPolicy, UrlRejected
+from vpipe_core.transfer.policy import UrlPolicy, UrlRejected, url_policy
 from vpipe_core.transfer.presigned import stored_url
 from vpipe_core.transfer.settings import TransferSettings
 from vpipe_xact import messages
@@ -110,5 +110,4 @@ def _host(url: str) -> str:
 
 def build(ctx: WorkerContext) -> Enricher:
     transfer = ctx.settings_for(TransferSettings)
-    policy = UrlPolicy(frozenset(transfer.allowed_attachment_domains))
-    return Enricher(policy, ctx.plugins())
+    return Enricher(url_policy(transfer), ctx.plugins())

@@ -1,0 +1,21 @@
+"""The download allow-list for local stand-ins (file servers, S3, the fake ClaimX API)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+_IMPLIED_PORTS = {"https": 443, "http": 80}
+
+
+def allow_attachments_from(*urls: str) -> dict[str, str]:
+    """ALLOWED_ATTACHMENT_DOMAINS and ALLOWED_ATTACHMENT_PORTS letting workers fetch from the
+    hosts and ports of `urls` (e.g. each stand-in's base URL); none: the defaults stay."""
+    if not urls:
+        return {}
+    parts = [urlsplit(url) for url in urls]
+    hosts = {part.hostname or "" for part in parts}
+    ports = {part.port or _IMPLIED_PORTS[part.scheme] for part in parts}
+    return {
+        "ALLOWED_ATTACHMENT_DOMAINS": ",".join(sorted(hosts)),
+        "ALLOWED_ATTACHMENT_PORTS": ",".join(str(port) for port in sorted(ports)),
+    }
