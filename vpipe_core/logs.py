@@ -1,4 +1,4 @@
-"""Logging setup (spec §9): JSON lines, redaction, dated log files with rotation and retention."""
+"""Logging (runtime.md §9): JSON lines, redaction, dated log files with rotation and retention."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Redaction of credentials in text bound for logs, DLQ headers and error messages (spec §9).
+"""Redaction of credentials in text bound for logs, DLQ headers and error messages (runtime.md §9).
 
 All rules live in one precompiled regex. Every rule starts with a literal character (no global
 IGNORECASE, no leading group), which lets the regex engine jump between candidate characters

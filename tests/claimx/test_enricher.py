@@ -25,6 +25,7 @@ from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_claimx.testing.fake_data import fixture_project
 from vpipe_core import metrics
 from vpipe_core.outcome import Category, Dead, Done, Retry
+from vpipe_core.transfer.presigned import stored_url
 
 E1 = r"/export/project/\d+$"
 E2 = r"/export/project/\d+/media$"
@@ -149,7 +150,7 @@ def test_media_events_give_unique_download_tasks(fake):
     assert first["file_name"] == "IMG_0001.jpg" and first["file_type"] == "jpg"
     assert (first["refresh_count"], first["retry_count"], first["metadata"]) == (0, 0, {})
     media_row = entities(outcomes[0])["media"][0]
-    assert first["download_url"] == media_row["full_download_link"]
+    assert stored_url(first["download_url"]) == media_row["full_download_link"], "no signature"
     (output,) = [o for o in outcomes[0].outputs if o.topic == "claimx.downloads.pending"]
     assert output.key == tasks[0]["event_id"].encode()
     assert ("media_id", b"98810452") in output.headers

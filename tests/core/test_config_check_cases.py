@@ -51,6 +51,10 @@ CASES = {
         {"AZURE_AUTH_METHOD": "service-principal"},
         ["AZURE_TENANT_ID: required", "AZURE_CLIENT_ID: required", "AZURE_CLIENT_SECRET"],
     ),
+    "retry-delays-unreadable": (
+        {"XACT_RETRY_DELAYS": "300,soon"},
+        ["XACT_RETRY_DELAYS: got '300,soon', expected positive seconds"],
+    ),
     "cache-under-tmp": ({"CACHE_DIR": "/tmp/cache"}, ["CACHE_DIR=/tmp/cache is under /tmp"]),
     "unresolved-reference-hides-nothing": (
         {"KAFKA_SASL_USERNAME": "${NOT_SET}", "TOPIC_PARTITIONS": "0"},

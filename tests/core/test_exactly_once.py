@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vpipe_core.delta.errors import permanent, transient
 from vpipe_core.delta.exactly_once import ExactlyOnceWriter
+from vpipe_core.delta.schema import Column, TableSpec
 from vpipe_core.outcome import Dead, Done, Retry
 from vpipe_core.record import Record
 
@@ -11,6 +12,8 @@ from vpipe_core.record import Record
 class FakeSink:
     """Speaks the DeltaSink interface the writer uses; rejects rows whose value is 'bad'.
     `recorded`: the version the table holds (None: none), or the error reading it raises."""
+
+    spec = TableSpec("t", (Column("v", "string"),))
 
     def __init__(self, recorded: int | Exception | None = None) -> None:
         self.appends: list[tuple[list[dict], str, int]] = []

@@ -79,3 +79,14 @@ def test_claimx_result_messages_and_failed_rows_carry_no_signature(url: str) -> 
     record = Record("r", 0, 0, None, orjson.dumps({**message, "download_url": url}))
     (item,) = claimx_results.ResultRows(record_failures=True)([record])
     assert_unsigned(orjson.dumps(item.row, default=str).decode())  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("url", SIGNED)
+def test_claimx_media_rows_reach_their_table_without_the_signature(url: str) -> None:
+    from vpipe_claimx.rows.entities import EntityRows, entities_message
+
+    task = {"event_id": "e1", "event_type": "PROJECT_FILE_ADDED", "project_id": "7"}
+    media = {"media_id": "11", "full_download_link": url}
+    message = entities_message(task, EntityRows(media=[media]))
+    assert_unsigned(orjson.dumps(message).decode())
+    assert media["full_download_link"] == url, "the row the download task is built from is kept"

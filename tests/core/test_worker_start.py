@@ -41,6 +41,7 @@ def run_worker_cli(tmp_path, *args, bootstrap="127.0.0.1:1", **env):
         ("LOCAL_KAFKA_BOOTSTRAP_SERVERS", "x:1", "KAFKA_BOOTSTRAP_SERVERS"),
         ("VPIPE_PLUGINZ", "a", "VPIPE_PLUGINZ: unknown variable"),
         ("TESTDOM_SLEEP_MS", "-5", "TESTDOM_SLEEP_MS: got '-5', expected"),
+        ("TESTDOM_RETRY_DELAYS", "300,soon", "TESTDOM_RETRY_DELAYS: got '300,soon', expected"),
     ],
 )
 def test_config_errors_name_the_variable_and_exit_2(tmp_path, variable, value, expected):
@@ -63,6 +64,13 @@ def test_a_log_dir_that_cannot_be_written_is_a_config_error_naming_log_dir(tmp_p
     result = run_worker_cli(tmp_path, "--name", "testdom-echo", LOG_DIR=str(log_dir))
     assert result.returncode == 2, result.stderr
     assert f"LOG_DIR={log_dir}: cannot write the log there" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_onelake_destination_is_a_config_error(tmp_path):
+    result = run_worker_cli(tmp_path, "--name", "xact-upload", ONELAKE_BASE_PATH="abfss://nope")
+    assert result.returncode == 2, result.stderr
+    assert "OneLake destination of xact-upload (ONELAKE_BASE_PATH" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -21,6 +21,7 @@ from vpipe_core.config.loader import (
     default_env_file,
     settings_problems,
 )
+from vpipe_core.retry.topics import retry_delay_problems
 from vpipe_core.spec import WorkerSpec
 
 ConfigCheck = Callable[[Mapping[str, str], bool], list[str]]
@@ -45,6 +46,8 @@ def configuration_problems(
     problems += settings_problems(all_settings_classes() if classes is None else classes, env)
     if deployment:
         problems += env_file_problems(environment.env_file)
+    specs = list(specs)
+    problems += retry_delay_problems((spec.domain for spec in specs), env)
     checks = [*EVERY_WORKER, *(spec.config_check for spec in specs if spec.config_check)]
     for name in dict.fromkeys(checks):
         problems += _run_check(name, env, deployment)

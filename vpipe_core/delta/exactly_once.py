@@ -1,4 +1,4 @@
-"""A batch handler base for exactly-once Delta writers (ARCHITECTURE.md "Exactly-once into Delta").
+"""An exactly-once Delta batch writer (docs/ARCHITECTURE.md, "Exactly once into Delta").
 
 Per partition, the batch's rows are written in one Delta commit carrying the application
 transaction `<worker>-<topic>-<partition>` with version = the partition's last offset in the

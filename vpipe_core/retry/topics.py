@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 DEFAULT_DELAYS = (300, 600, 1800)
 
@@ -28,8 +28,19 @@ def domain_delays(domain: str, env: Mapping[str, str], default: tuple[int, ...])
     raw = env.get(f"{domain.upper()}_RETRY_DELAYS", "").strip()
     if not raw:
         return default
-    delays = tuple(int(item) for item in raw.split(",") if item.strip())
-    if not delays or any(delay <= 0 for delay in delays):
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not items or not all(item.isdigit() and int(item) > 0 for item in items):
         name = f"{domain.upper()}_RETRY_DELAYS"
         raise ValueError(f"{name}: got {raw!r}, expected positive seconds like 300,600,1800")
-    return delays
+    return tuple(int(item) for item in items)
+
+
+def retry_delay_problems(domains: Iterable[str], env: Mapping[str, str]) -> list[str]:
+    """`<DOMAIN>_RETRY_DELAYS` of each domain that cannot be read (`vpipe_core.config.startup`)."""
+    problems = []
+    for domain in sorted(set(domains)):
+        try:
+            domain_delays(domain, env, ())
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import attrs
 
+from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
@@ -238,15 +239,19 @@ def build_upload_worker(
 
         credential = shared_credential(ctx.env)  # one credential per process (runtime.md §8)
         on_auth_error = credential.invalidate
-    store = make_store(
-        destination,
-        credential,
-        transfer.onelake_timeout_s,
-        concurrency,
-        ca_bundle=ca_bundle(ctx.settings.ca_bundle, ctx.env),
-        proxies=ProxyConfig.from_env(ctx.env).requests_proxies(_account_url(destination)),
-        on_auth_error=on_auth_error,
-    )
+    try:
+        store = make_store(
+            destination,
+            credential,
+            transfer.onelake_timeout_s,
+            concurrency,
+            ca_bundle=ca_bundle(ctx.settings.ca_bundle, ctx.env),
+            proxies=ProxyConfig.from_env(ctx.env).requests_proxies(_account_url(destination)),
+            on_auth_error=on_auth_error,
+        )
+    except ValueError as exc:  # exit 2 naming the setting, not a traceback systemd restarts
+        where = f"OneLake destination of {ctx.spec.name} (ONELAKE_BASE_PATH or its domain path)"
+        raise ConfigError([f"{where}: {exc}"]) from exc
     worker = UploadWorker(
         domain,
         store,

@@ -10,6 +10,9 @@ import attrs
 
 from vpipe_claimx.events import ingested_datetime
 from vpipe_claimx.rows.values import ingestion_timestamp
+from vpipe_core.transfer.presigned import stored_url
+
+LINK = "full_download_link"
 
 Row = dict[str, Any]
 
@@ -87,5 +90,14 @@ def entities_message(task: Mapping[str, Any], rows: EntityRows) -> dict[str, Any
         "event_type": task["event_type"],
         "project_id": task["project_id"],
         "trace_id": task["event_id"],
-        **rows.as_dict(),
+        **{key: _links_unsigned(entity_rows) for key, entity_rows in rows.as_dict().items()},
     }
+
+
+def _links_unsigned(rows: list[Row]) -> list[Row]:
+    """Media rows keep their download link without its signature in the table (the download
+    task, built from the API's row, carries the usable one)."""
+    return [
+        {**row, LINK: stored_url(row[LINK])} if isinstance(row.get(LINK), str) else row
+        for row in rows
+    ]
