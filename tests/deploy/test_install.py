@@ -205,11 +205,11 @@ def check_layout(tree: Tree) -> None:
     venv = tree.install / "venv"
     assert (venv / "bin" / "vpipe-worker").exists()
     installed = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import vpipe_core; print(vpipe_core.__file__)"],
+        # -I: neither the working directory nor PYTHONPATH (the test run's) may supply it
+        [str(venv / "bin" / "python"), "-I", "-c", "import vpipe_core; print(vpipe_core.__file__)"],
         capture_output=True,
         text=True,
         check=True,
-        cwd=tree.install,  # not the checkout: `python -c` imports from the working directory
     ).stdout
     assert installed.startswith(str(venv)), "vpipe_core must come from the venv, not the checkout"
     env = tree.env_file.read_text()
