@@ -2,6 +2,8 @@
 # Install or update vpipe on a RHEL 8 host: service account, directories, virtualenv with
 # vpipe-core and the domain packages, config/.env (kept if present), systemd units.
 # Re-running it updates the code and units; config, logs, cache and state are never removed.
+# Root owns the code and the configuration (root runs them too); the service account owns only
+# its logs, cache and state, so it cannot change what root runs.
 set -euo pipefail
 
 readonly PROG="install.sh"
@@ -15,6 +17,8 @@ PYTHON="python3.11"
 WHEELS=""
 PIP_ARGS=""
 DRY_RUN=0
+readonly CODE_MODE="u=rwX,go=rX"     # directories and programs 755, other files 644
+readonly GROUP_MODE="u=rwX,g=rX,o="  # directories 750, files 640: the group reads, others nothing
 
 usage() {
     cat <<EOF
@@ -23,7 +27,9 @@ Usage: $PROG [options]
 Install or update vpipe (run as root). Creates the service account, the directories, a
 virtualenv with vpipe-core and every domain package, config/.env from deploy/env.template
 (only if absent), renders the systemd units with \`vpipe deploy units\`, and reloads systemd.
-Re-running it updates code and units and keeps config, logs, cache and state.
+Root owns the code and the configuration; the service account owns only logs, cache and
+state. Re-running it updates code and units, keeps config, logs, cache and state, and repairs
+owners and modes (a venv that anyone but root could write is rebuilt).
 
 Options:
   --install-dir DIR   install directory: app/, venv/, config/, logs/  (default $INSTALL_DIR)
@@ -136,31 +142,44 @@ ensure_account() {
         --shell /sbin/nologin --comment "vpipe workers" "$SERVICE_USER"
 }
 
-# Ownership: root owns what runs or configures (app, venv, config: the service user can read,
-# never change them, so a compromised service account cannot become root the next time root
-# runs this venv); the service user owns only what it writes (logs, cache, state).
-
-# root_dir MODE DIR: a root-owned directory, readable by the service group.
-root_dir() {
-    run install -d -m "$1" "$2"
-    run chown "root:$SERVICE_GROUP" "$2"
+# make_dir OWNER MODE DIR: create (or fix mode and owner of) a directory, never touching its content.
+make_dir() {
+    run install -d -m "$2" "$3"
+    run chown "$1" "$3"
 }
 
-# data_dir DIR: a directory the service user writes; owner and modes repaired below it too.
-data_dir() {
-    run install -d -m 750 "$1"
-    run chown -R "$SERVICE_USER:$SERVICE_GROUP" "$1"
-    run chmod -R u+rwX,g+rX,g-w,o-rwx "$1"
+# own_tree OWNER MODE PATH...: the whole trees to OWNER (user:group) with MODE (chmod's symbolic
+# form); symbolic links stay as they are, their targets untouched.
+own_tree() {
+    local owner="$1" mode="$2"
+    shift 2
+    run chown -R "$owner" "$@"
+    run find "$@" ! -type l -exec chmod "$mode" {} +
+}
+
+# Root chowns, chmods and replaces these paths: a link left there by whoever could write the
+# directory before (an install where the service account owned it) would redirect root elsewhere.
+refuse_links() {
+    local path
+    for path in "$@"; do
+        [[ ! -L "$path" ]] || die "$path is a symbolic link: remove it (and find out who made it)"
+    done
 }
 
 make_directories() {
-    step "directories"
-    root_dir 755 "$INSTALL_DIR"
-    root_dir 750 "$INSTALL_DIR/config"
-    root_dir 750 "$INSTALL_DIR/config/plugins"
-    run install -d -m 750 "$DATA_DIR" "$DATA_DIR/cache" "$DATA_DIR/state"
-    data_dir "$INSTALL_DIR/logs"
-    data_dir "$DATA_DIR"
+    local readers="root:$SERVICE_GROUP" service="$SERVICE_USER:$SERVICE_GROUP"
+    step "directories and owners"
+    make_dir root:root 755 "$INSTALL_DIR"
+    make_dir "$readers" 750 "$DATA_DIR"
+    # From here on only root can add entries to these two directories.
+    refuse_links "$INSTALL_DIR"/{app,app.new,venv,logs,config,config/plugins} \
+        "$INSTALL_DIR"/config/{.env,env.template} "$DATA_DIR"/{cache,state}
+    run install -d -m 750 "$INSTALL_DIR/config/plugins"
+    own_tree "$readers" "$GROUP_MODE" "$INSTALL_DIR/config"
+    # What the workers write is repaired too (a file root made there by hand would stop them).
+    # chown -R never follows links; fs.protected_hardlinks=1 keeps others' files out.
+    run install -d -m 750 "$INSTALL_DIR/logs" "$DATA_DIR"/{cache,state}
+    own_tree "$service" "$GROUP_MODE" "$INSTALL_DIR/logs" "$DATA_DIR"/{cache,state}
 }
 
 # --- code and virtualenv ---------------------------------------------------------------------
@@ -192,18 +211,31 @@ replace_app() {
     rm -rf "$app.old"
 }
 
+# The first path under $1 that is not root's or that others may write. Such code is rebuilt, not
+# repaired: whoever could write it may have changed it.
+untrusted_path() {
+    find "$1" \( ! -user root -o ! -type l -perm /022 \) -print -quit
+}
+
 ensure_venv() {
-    local venv="$INSTALL_DIR/venv"
-    if [[ -x "$venv/bin/python" ]] && python_ok "$venv/bin/python"; then
-        printf 'reusing %s\n' "$venv"
-        return
+    local venv="$INSTALL_DIR/venv" untrusted
+    if [[ -e "$venv" ]]; then
+        untrusted="$(untrusted_path "$venv")"
+        if [[ -z "$untrusted" ]] && python_ok "$venv/bin/python"; then
+            printf 'reusing %s\n' "$venv"
+            return
+        fi
+        [[ -z "$untrusted" ]] ||
+            printf 'rebuilding %s: root runs it, but %s is not root'\''s or others may write it\n' \
+                "$venv" "$untrusted"
+        run rm -rf "$venv"
     fi
     if ! python_ok "$PYTHON"; then
         local problem="$PYTHON is not Python 3.11 or newer: dnf install python3.11, or --python PATH"
         [[ $DRY_RUN -eq 1 ]] || die "$problem"
         printf 'warning: %s\n' "$problem"
     fi
-    run "$PYTHON" -m venv --clear "$venv"
+    run "$PYTHON" -m venv "$venv"
 }
 
 pip_sources() {
@@ -225,6 +257,7 @@ install_packages() {
     local -a sources extra=()
     step "code and virtualenv"
     run_as "copy $(code_items | tr '\n' ' ')from $SOURCE_DIR to $staging" copy_code "$staging"
+    own_tree root:root "$CODE_MODE" "$staging"
     ensure_venv
     mapfile -t sources < <(pip_sources "$staging")
     [[ -z "$PIP_ARGS" ]] || read -r -a extra <<<"$PIP_ARGS"
@@ -236,9 +269,8 @@ install_packages() {
             "$INSTALL_DIR/app is still in place. Fix the cause above (behind a proxy:" \
             "--pip-args \"--proxy URL\"; offline: --wheels DIR) and run $PROG again"
     fi
+    own_tree root:root "$CODE_MODE" "$INSTALL_DIR/venv"
     run_as "replace $INSTALL_DIR/app with $staging" replace_app "$staging"
-    run chown -R root:root "$INSTALL_DIR/app" "$INSTALL_DIR/venv"
-    run chmod -R u+rwX,go+rX,go-w "$INSTALL_DIR/app" "$INSTALL_DIR/venv"
 }
 
 # --- configuration ---------------------------------------------------------------------------
@@ -256,21 +288,17 @@ write_env_file() {
 }
 
 install_config() {
-    local env_file="$INSTALL_DIR/config/.env"
+    local env_file="$INSTALL_DIR/config/.env" readers="root:$SERVICE_GROUP"
     step "configuration"
     if [[ -e "$env_file" ]]; then
         printf 'keeping %s (compare with %s/config/env.template after upgrades)\n' \
             "$env_file" "$INSTALL_DIR"
     else
-        run_as "write $env_file from deploy/env.template" write_env_file "$env_file"
+        run_as "write $env_file from deploy/env.template (mode 640)" write_env_file "$env_file"
+        run chown "$readers" "$env_file"
     fi
-    # Secrets: readable by the service group (the workers read it), by nobody else.
-    run chown "root:$SERVICE_GROUP" "$env_file"
-    run chmod 640 "$env_file"
     run install -m 640 "$SOURCE_DIR/deploy/env.template" "$INSTALL_DIR/config/env.template"
-    run chown "root:$SERVICE_GROUP" "$INSTALL_DIR/config/env.template"
-    run chown -R "root:$SERVICE_GROUP" "$INSTALL_DIR/config/plugins"
-    run chmod -R u+rwX,g+rX,g-w,o-rwx "$INSTALL_DIR/config/plugins"
+    run chown "$readers" "$INSTALL_DIR/config/env.template"
 }
 
 # --- units -----------------------------------------------------------------------------------

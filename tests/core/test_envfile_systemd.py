@@ -46,6 +46,7 @@ REJECTED = [
     ("# a comment \\\nV=x", "swallows the next line"),
     ("NO ASSIGNMENT", "expected KEY=value"),
     ("1BAD=x", "is not a variable name"),
+    ("MY-NAME=x", "is not a variable name"),
 ]
 
 

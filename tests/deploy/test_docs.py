@@ -99,7 +99,8 @@ def test_every_directory_install_creates_is_in_the_layout_table():
         ["bash", str(DEPLOY / "install.sh"), "--dry-run"], capture_output=True, text=True
     )
     assert dry_run.returncode == 0, dry_run.stderr
-    created = re.findall(r"^\+ install -d -m \d+ (\S+)$", dry_run.stdout, re.MULTILINE)
+    lines = re.findall(r"^\+ install -d -m \d+ (.+)$", dry_run.stdout, re.MULTILINE)
+    created = [path for line in lines for path in line.split()]
     assert created, dry_run.stdout
     layout = guide().split("## 2. Layout", 1)[1].split("\n## ", 1)[0]
     missing = [path for path in created if f"`{path}" not in layout]

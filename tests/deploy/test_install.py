@@ -1,15 +1,20 @@
 """deploy/install.sh: `--dry-run` prints every action and changes nothing; a real run into a temp
 root builds the documented layout; a second run updates the code and keeps config, logs, cache and
-state. Account management, chown and systemctl are fakes (this may run as root: nothing may touch
-the host); pip really installs the checkout, offline, into the temp venv."""
+state; root owns the code and the configuration, the service account only its logs, cache and
+state, and a re-install repairs owners and modes. Account management and systemctl are fakes (this
+may run as root: nothing may touch the host); chown logs its calls and, as root, really changes the
+owner, with the service account played by an unused id. pip really installs the checkout, offline,
+into the temp venv."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,40 @@ OFFLINE_PIP = "--no-deps --no-index --no-build-isolation"
 USER = "kafka-pipeline"
 # getent knows nobody, so the script creates the account (with the fake groupadd/useradd).
 GETENT = '#!/usr/bin/env bash\nprintf \'getent %s\\n\' "$*" >> "$FAKE_CALLS"\nexit 2\n'
+# The service account's uid and gid in chown's real calls: no account on the host has it.
+SERVICE_ID = 64123
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
+CHOWN = f"""#!/usr/bin/env bash
+printf 'chown %s\\n' "$*" >> "$FAKE_CALLS"
+[[ $EUID -eq 0 ]] || exit 0
+args=()
+for arg in "$@"; do
+    if [[ "$arg" == *:* && "$arg" != /* ]]; then
+        arg="${{arg//{USER}/{SERVICE_ID}}}"
+        arg="${{arg//root/0}}"
+    fi
+    args+=("$arg")
+done
+exec /usr/bin/chown "${{args[@]}}"
+"""
+
+
+def python_command() -> str:
+    """install.sh's --python: `-m venv DIR` makes a venv that sees this interpreter's packages
+    (pip, setuptools, the dependencies) behind its own site-packages, so that
+    `pip install --no-deps --no-index` of the checkout works offline."""
+    purelib = sysconfig.get_paths()["purelib"]
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    pth = shlex.quote(f"import site; site.addsitedir({purelib!r})")
+    python = shlex.quote(sys.executable)
+    return f"""#!/usr/bin/env bash
+if [[ "$1 $2" == "-m venv" ]]; then
+    {python} -m venv --without-pip "${{@:3}}" || exit
+    printf '%s\\n' {pth} > "${{@: -1}}/lib/{version}/site-packages/_test_parent.pth"
+else
+    exec {python} "$@"
+fi
+"""
 
 
 class Tree:
@@ -28,9 +67,11 @@ class Tree:
 
     def __init__(self, root: Path) -> None:
         self.system = FakeSystem(root / "fakes")
-        for name in ("groupadd", "useradd", "chown"):
+        for name in ("groupadd", "useradd"):
             logging_command(self.system.bin, name)
         write_command(self.system.bin, "getent", GETENT)
+        write_command(self.system.bin, "chown", CHOWN)
+        self.python = write_command(self.system.bin, "python3.11", python_command())
         self.install = root / "opt" / "kafka-pipeline"
         self.data = root / "var" / "lib" / "kafka-pipeline"
         self.units = root / "etc" / "systemd" / "system"
@@ -46,21 +87,23 @@ class Tree:
             str(self.units),
             "--user",
             USER,
+            "--python",
+            str(self.python),
             *extra,
         ]
         return self.system.run(SCRIPT, *args, VPIPE_INSTALL_STAGING="1")
 
-    def prepare_offline_venv(self) -> None:
-        """A venv that sees this interpreter's packages (pip, setuptools, the dependencies) behind
-        its own site-packages, so `pip install --no-deps --no-index` of the checkout works offline;
-        install.sh reuses an existing venv, as on every update."""
-        venv = self.install / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        parent = sysconfig.get_paths()["purelib"]
-        site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-        (site / "site-packages" / "_test_parent.pth").write_text(
-            f"import site; site.addsitedir({parent!r})\n"
-        )
+    def install_offline(self):
+        run = self.run("--pip-args", OFFLINE_PIP)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run
+
+    @property
+    def venv(self) -> Path:
+        return self.install / "venv"
+
+    def site_packages(self) -> Path:
+        return next((self.venv / "lib").glob("python3.*")) / "site-packages"
 
 
 @pytest.fixture
@@ -82,29 +125,32 @@ def test_dry_run_prints_every_action_and_changes_nothing(tree: Tree):
     assert f"+ groupadd --system {USER}" in out
     assert f"+ useradd --system --gid {USER} --home-dir {tree.install}" in out
     assert "--shell /sbin/nologin" in out
-    for mode_text, directory in [
-        ("755", tree.install),
-        ("750", tree.install / "config"),
-        ("750", tree.install / "config" / "plugins"),
+    readers, service = f"root:{USER}", f"{USER}:{USER}"
+    chmod = r"\! -type l -exec chmod u=rwX\,g=rX\,o= \{\} +"  # quoted to be pasted into a shell
+    config, logs = tree.install / "config", tree.install / "logs"
+    work = f"{logs} {tree.data / 'cache'} {tree.data / 'state'}"
+    for expected in [
+        f"+ install -d -m 755 {tree.install}\n+ chown root:root {tree.install}\n",
+        f"+ install -d -m 750 {tree.data}\n+ chown {readers} {tree.data}\n",
+        f"+ install -d -m 750 {config / 'plugins'}\n+ chown -R {readers} {config}\n"
+        f"+ find {config} {chmod}\n",
+        f"+ install -d -m 750 {work}\n+ chown -R {service} {work}\n+ find {work} {chmod}\n",
     ]:
-        assert f"+ install -d -m {mode_text} {directory}\n" in out
-        assert f"+ chown root:{USER} {directory}\n" in out
-    assert f"+ install -d -m 750 {tree.data} {tree.data / 'cache'} {tree.data / 'state'}\n" in out
-    for directory in (tree.install / "logs", tree.data):
-        assert f"+ chown -R {USER}:{USER} {directory}\n" in out
-        assert f"+ chmod -R u+rwX\\,g+rX\\,g-w\\,o-rwx {directory}\n" in out  # printf %q
+        assert expected in out
     app_new = tree.install / "app.new"
-    assert f"-m venv --clear {tree.install / 'venv'}" in out
+    assert f"+ chown -R root:root {app_new}\n" in out
+    assert f"-m venv {tree.venv}\n" in out
     assert (
         f"-m pip install --constraint {REPO / 'deploy' / 'constraints.txt'} {app_new} "
         f"{app_new / 'plugins' / 'vpipe_claimx'} {app_new / 'plugins' / 'vpipe_xact'}\n" in out
     )
-    assert f"+ write {tree.env_file} from deploy/env.template" in out
-    assert f"+ chown root:{USER} {tree.env_file}\n+ chmod 640 {tree.env_file}\n" in out
+    assert f"+ write {tree.env_file} from deploy/env.template (mode 640)" in out
+    assert f"+ chown {readers} {tree.env_file}\n" in out
     assert (
         f"+ {tree.install / 'venv' / 'bin' / 'vpipe'} deploy units --output {tree.units} "
         f"--install-dir {tree.install} --data-dir {tree.data} --user {USER} --group {USER}"
     ) in out
+    assert f"+ chown -R root:root {tree.venv}\n" in out
     assert "+ systemctl daemon-reload" in out
 
 
@@ -136,13 +182,10 @@ def test_help(tree: Tree):
 
 
 def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree: Tree):
-    tree.prepare_offline_venv()
-    first = tree.run("--pip-args", OFFLINE_PIP)
-    assert first.returncode == 0, first.stdout + first.stderr
+    first = tree.install_offline()
     check_layout(tree)
     assert f"groupadd --system {USER}" in first.calls
     assert any(call.startswith(f"useradd --system --gid {USER} ") for call in first.calls)
-    assert_ownership(tree, first.calls)
     assert first.calls[-1] == "systemctl daemon-reload"
     check_the_seeded_env_file(tree)
 
@@ -159,8 +202,7 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
     (tree.install / "app" / "left-over-from-an-old-release.py").write_text("")
     (tree.units / "kafka-pipeline-xact-poller.service").unlink()
 
-    second = tree.run("--pip-args", OFFLINE_PIP)
-    assert second.returncode == 0, second.stdout + second.stderr
+    second = tree.install_offline()
     assert f"keeping {tree.env_file}" in second.stdout
     assert tree.env_file.read_text().endswith("LOG_LEVEL=DEBUG\n")
     assert mode(tree.env_file) == 0o640
@@ -169,23 +211,6 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
     assert not (tree.install / "app" / "left-over-from-an-old-release.py").exists()
     assert (tree.units / "kafka-pipeline-xact-poller.service").exists()
     check_layout(tree)
-
-
-def assert_ownership(tree: Tree, calls: list[str]) -> None:
-    """Issue 17 item 8: root owns code and config (the service group may read config); the
-    service user owns only logs, cache and state, repaired recursively on every run."""
-    venv, app = tree.install / "venv", tree.install / "app"
-    assert f"chown -R root:root {app} {venv}" in calls
-    for path in (tree.install / "config", tree.env_file, tree.install / "config" / "plugins"):
-        assert f"chown root:{USER} {path}" in calls
-    assert f"chown -R {USER}:{USER} {tree.install / 'logs'}" in calls
-    assert f"chown -R {USER}:{USER} {tree.data}" in calls
-    service_owned = [c for c in calls if c.startswith(f"chown -R {USER}:") or f" {USER}:" in c]
-    assert all(str(app) not in c and str(venv) not in c for c in service_owned)
-    assert all("/config" not in c for c in service_owned), service_owned
-    for path in [*app.rglob("*"), *venv.rglob("*")]:
-        if not path.is_symlink():
-            assert not mode(path) & 0o022, f"{path} writable by group or others"
 
 
 def check_layout(tree: Tree) -> None:
@@ -203,13 +228,15 @@ def check_layout(tree: Tree) -> None:
         assert (app / item).exists(), item
     assert not (tree.install / "app.new").exists()
     venv = tree.install / "venv"
+    for path in [*app.rglob("*"), *venv.rglob("*")]:
+        assert path.is_symlink() or not mode(path) & 0o022, f"{path} writable by group or others"
     assert (venv / "bin" / "vpipe-worker").exists()
     installed = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import vpipe_core; print(vpipe_core.__file__)"],
+        # -I: neither the working directory nor PYTHONPATH (the test run's) may supply it
+        [str(venv / "bin" / "python"), "-I", "-c", "import vpipe_core; print(vpipe_core.__file__)"],
         capture_output=True,
         text=True,
         check=True,
-        cwd=tree.install,  # not the checkout: `python -c` imports from the working directory
     ).stdout
     assert installed.startswith(str(venv)), "vpipe_core must come from the venv, not the checkout"
     env = tree.env_file.read_text()
@@ -243,7 +270,6 @@ def check_the_seeded_env_file(tree: Tree) -> None:
 
 
 def test_failed_dependency_installation_fails_and_keeps_the_previous_code(tree: Tree):
-    tree.prepare_offline_venv()
     run = tree.run("--pip-args", f"{OFFLINE_PIP} --no-such-pip-option")
     assert run.returncode == 1
     assert "dependency installation failed" in run.stderr
@@ -251,3 +277,104 @@ def test_failed_dependency_installation_fails_and_keeps_the_previous_code(tree: 
     assert not (tree.install / "app").exists()
     assert not tree.env_file.exists() and not tree.units.exists()
     assert "systemctl daemon-reload" not in run.calls
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Tree:
+    tree = Tree(tmp_path_factory.mktemp("installed"))
+    tree.install_offline()
+    return tree
+
+
+def owner_and_mode(path: Path) -> tuple[int, int, int]:
+    info = path.lstat()
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+def code_and_config(tree: Tree) -> Iterator[Path]:
+    """Every path root runs or reads as configuration, and the two directories holding them."""
+    yield tree.install
+    yield tree.data
+    for top in (tree.install / "app", tree.venv, tree.install / "config"):
+        yield top
+        for directory, dirs, files in os.walk(top):  # not into links to directories
+            yield from (Path(directory, name) for name in dirs + files)
+
+
+def not_roots_alone(path: Path) -> bool:
+    """Not root's, or writable by the service group or by anyone (a link has no mode of its own)."""
+    info = path.lstat()
+    if info.st_uid != 0:
+        return True
+    if stat.S_ISLNK(info.st_mode):
+        return False
+    group_writes = info.st_gid == SERVICE_ID and info.st_mode & stat.S_IWGRP
+    return bool(group_writes or info.st_mode & stat.S_IWOTH)
+
+
+@root_only
+def test_root_owns_code_and_config_and_the_service_account_its_logs_cache_and_state(
+    installed: Tree,
+):
+    tree, config = installed, installed.install / "config"
+    expected = {
+        tree.install: (0, 0, 0o755),
+        tree.install / "app": (0, 0, 0o755),
+        tree.install / "app" / "pyproject.toml": (0, 0, 0o644),
+        tree.install / "app" / "deploy" / "install.sh": (0, 0, 0o755),
+        tree.venv: (0, 0, 0o755),
+        tree.venv / "bin" / "vpipe": (0, 0, 0o755),
+        tree.site_packages() / "vpipe_core" / "__init__.py": (0, 0, 0o644),
+        config: (0, SERVICE_ID, 0o750),
+        config / "plugins": (0, SERVICE_ID, 0o750),
+        tree.env_file: (0, SERVICE_ID, 0o640),
+        config / "env.template": (0, SERVICE_ID, 0o640),
+        tree.install / "logs": (SERVICE_ID, SERVICE_ID, 0o750),
+        tree.data: (0, SERVICE_ID, 0o750),
+        tree.data / "cache": (SERVICE_ID, SERVICE_ID, 0o750),
+        tree.data / "state": (SERVICE_ID, SERVICE_ID, 0o750),
+    }
+    assert {path: owner_and_mode(path) for path in expected} == expected
+
+
+@root_only
+def test_the_service_account_owns_and_can_write_no_code_and_no_config(installed: Tree):
+    assert [path for path in code_and_config(installed) if not_roots_alone(path)] == []
+
+
+@root_only
+def test_a_reinstall_gives_code_and_config_back_to_root(tree: Tree):
+    """As after an install where the service account owned everything, or a later chown."""
+    tree.install_offline()
+    plugin = tree.install / "config" / "plugins" / "trigger.toml"
+    plugin.write_text("plugin config")
+    module = tree.site_packages() / "vpipe_core" / "__init__.py"
+    module.write_text(module.read_text() + "TAMPERED = True\n")
+    for path, path_mode in [
+        (tree.install, 0o755),
+        (tree.install / "config", 0o777),
+        (plugin, 0o666),
+        (tree.env_file, 0o600),
+        (module, 0o666),
+        (tree.install / "app" / "README.md", 0o666),
+    ]:
+        os.chown(path, SERVICE_ID, SERVICE_ID)
+        path.chmod(path_mode)
+    os.chown(tree.data / "state", 0, 0)
+
+    second = tree.install_offline()
+    assert f"rebuilding {tree.venv}: root runs it, but {module} is not root's" in second.stdout
+    assert "TAMPERED" not in module.read_text(), "a venv the service account could write is reused"
+    assert [path for path in code_and_config(tree) if not_roots_alone(path)] == []
+    assert owner_and_mode(plugin) == (0, SERVICE_ID, 0o640)
+    assert plugin.read_text() == "plugin config"
+    assert owner_and_mode(tree.env_file) == (0, SERVICE_ID, 0o640)
+    assert owner_and_mode(tree.data / "state") == (SERVICE_ID, SERVICE_ID, 0o750)
+
+
+def test_a_link_where_root_would_chown_or_replace_is_refused(tree: Tree, tmp_path: Path):
+    (tree.install / "config").mkdir(parents=True)
+    (tree.install / "config" / ".env").symlink_to(tmp_path / "elsewhere")
+    run = tree.run("--dry-run")
+    assert run.returncode == 1
+    assert f"{tree.env_file} is a symbolic link" in run.stderr

@@ -51,7 +51,8 @@ HEADER = """\
 #
 # systemd reads this file too (EnvironmentFile=); vpipe refuses what systemd would read otherwise:
 # - one `NAME=value` per line; comments on their own line (`NAME=x  # note` keeps `# note`);
-# - no `export`; quote a value with a backslash: 'single' is literal, "double" knows \\\\ \\" \\$;
+# - no `export`; a `\\` at the end of a line continues the value on the next line;
+# - quote a value with any other `\\`: 'single' is literal, "double" knows \\\\ \\" \\$;
 # - `${OTHER}` and `${OTHER:-default}` are expanded by vpipe, quoted or not; a `$` may not be
 #   followed by `{` otherwise. Details: docs/DEPLOYMENT.md, "The .env file"."""
 
