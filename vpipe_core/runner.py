@@ -99,16 +99,27 @@ def _backfill(
 
 
 def _load_config(env_file: Path | None, spec: WorkerSpec) -> tuple[dict[str, str], CoreSettings]:
-    """The checks `vpipe config check` runs, for this worker; under systemd also the env file's."""
-    from vpipe_core.config.loader import ConfigError, load_environment, load_settings
+    """The checks `vpipe config check` runs, for this worker; under systemd also the env file's.
+    The secret values of every installed settings class are redacted from then on, whichever
+    code path prints them."""
+    from vpipe_core.config.loader import (
+        ConfigError,
+        all_settings_classes,
+        load_environment,
+        load_settings,
+        register_secret_settings,
+    )
     from vpipe_core.config.startup import configuration_problems, under_systemd
 
     try:
         environment = load_environment(env_file=env_file)
         env = environment.values
-        problems = configuration_problems(environment, [spec], under_systemd(env))
+        classes = all_settings_classes()
+        problems = configuration_problems(environment, [spec], under_systemd(env), classes)
         if problems:
             raise ConfigError(problems)
+        for cls in classes.values():
+            register_secret_settings(cls, env)
         return dict(env), load_settings(CoreSettings, env)
     except ConfigError as exc:
         raise StartupError(f"configuration error:\n{exc}") from exc
@@ -172,12 +183,6 @@ def configure_logging(
 
 
 def _setup_logs(ctx: WorkerContext) -> None:
-    from vpipe_core.config.loader import discover_settings_classes, register_secret_settings
-
-    # Every installed settings class, not only those this worker reads: a secret in the
-    # environment is redacted whichever code path prints it.
-    for cls in discover_settings_classes().classes.values():
-        register_secret_settings(cls, ctx.env)
     settings = ctx.settings
     try:
         path = configure_logging(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-_IMPLIED_PORTS = {"https": 443, "http": 80}
+from vpipe_core.transfer.policy import IMPLIED_PORTS
 
 
 def allow_attachments_from(*urls: str) -> dict[str, str]:
@@ -14,7 +14,7 @@ def allow_attachments_from(*urls: str) -> dict[str, str]:
         return {}
     parts = [urlsplit(url) for url in urls]
     hosts = {part.hostname or "" for part in parts}
-    ports = {part.port or _IMPLIED_PORTS[part.scheme] for part in parts}
+    ports = {part.port or IMPLIED_PORTS[part.scheme] for part in parts}
     return {
         "ALLOWED_ATTACHMENT_DOMAINS": ",".join(sorted(hosts)),
         "ALLOWED_ATTACHMENT_PORTS": ",".join(str(port) for port in sorted(ports)),

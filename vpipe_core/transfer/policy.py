@@ -36,7 +36,7 @@ METADATA_HOSTS = frozenset(
 DEFAULT_RESOLVE_TIMEOUT_S = 10.0
 DEFAULT_PORTS = frozenset({443})
 PORTS_SETTING = "ALLOWED_ATTACHMENT_PORTS"
-_IMPLIED_PORTS = {"https": 443, "http": 80}
+IMPLIED_PORTS = {"https": 443, "http": 80}  # the port of a URL that names none
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # RFC 8215 local-use NAT64: not globally reachable, and where the IPv4 address sits depends on
 # the operator's prefix length, so it cannot be read reliably.
@@ -211,7 +211,7 @@ class UrlPolicy:
         raise UrlRejected(f"scheme {parsed.scheme or '(none)'} is not allowed for {parsed.host}")
 
     def _check_port(self, parsed: ParsedUrl) -> None:
-        port = parsed.port or _IMPLIED_PORTS[parsed.scheme]
+        port = parsed.port or IMPLIED_PORTS[parsed.scheme]
         if port in self.allowed_ports:
             return
         allowed = ",".join(str(p) for p in sorted(self.allowed_ports))
