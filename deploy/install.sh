@@ -7,7 +7,7 @@
 set -euo pipefail
 
 readonly PROG="install.sh"
-SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 INSTALL_DIR="/opt/kafka-pipeline"
 DATA_DIR="/var/lib/kafka-pipeline"
 UNIT_DIR="/etc/systemd/system"
@@ -15,6 +15,7 @@ SERVICE_USER="kafka-pipeline"
 SERVICE_GROUP=""
 PYTHON="python3.11"
 WHEELS=""
+ALLOW_DOWNGRADE=0
 PIP_ARGS=""
 DRY_RUN=0
 readonly CODE_MODE="u=rwX,go=rX"     # directories and programs 755, other files 644
@@ -39,6 +40,7 @@ Options:
   --unit-dir DIR      where the units go  (default $UNIT_DIR)
   --python PATH       Python 3.11+ used to create the venv  (default $PYTHON)
   --wheels DIR        install from the wheels in DIR (offline) instead of this checkout
+  --allow-downgrade   install even if the version is older than the one installed
   --pip-args "ARGS"   extra pip install arguments, e.g. "--proxy http://proxy:3128"
   --dry-run           print every action without doing it
   -h, --help          this text
@@ -84,6 +86,7 @@ parse_args() {
             --python) PYTHON="$(option_value "$@")"; shift 2 ;;
             --wheels) WHEELS="$(option_value "$@")"; shift 2 ;;
             --pip-args) PIP_ARGS="$(option_value "$@")"; shift 2 ;;
+            --allow-downgrade) ALLOW_DOWNGRADE=1; shift ;;
             --dry-run) DRY_RUN=1; shift ;;
             -h | --help) usage; exit 0 ;;
             *) die "unknown option '$1' (see $PROG --help)" ;;
@@ -115,12 +118,29 @@ check_preconditions() {
     [[ -f "$SOURCE_DIR/deploy/env.template" ]] ||
         die "$SOURCE_DIR/deploy/env.template is missing: run $PROG from a vpipe checkout"
     if [[ -n "$WHEELS" ]]; then
-        compgen -G "$WHEELS/vpipe*.whl" >/dev/null ||
-            die "no vpipe*.whl in $WHEELS (build them with: pip wheel -w $WHEELS . plugins/*)"
+        check_wheelhouse
     else
         [[ -f "$SOURCE_DIR/pyproject.toml" && -d "$SOURCE_DIR/vpipe_core" ]] ||
             die "$SOURCE_DIR is not a vpipe checkout (no pyproject.toml); use --wheels DIR"
+        checkout_version_ok ||
+            die "cannot tell which version $SOURCE_DIR is: it is not a git checkout (or git is" \
+                "missing). Install from a git clone, or from wheels built in one (--wheels DIR)"
     fi
+}
+
+# One wheel per vpipe package: two versions of one would leave the choice to pip.
+check_wheelhouse() {
+    local wheel name
+    local -A seen=()
+    compgen -G "$WHEELS/vpipe*.whl" >/dev/null ||
+        die "no vpipe*.whl in $WHEELS (build them in a git clone with: pip wheel -w $WHEELS . plugins/*)"
+    for wheel in "$WHEELS"/vpipe*.whl; do
+        name="${wheel##*/}"
+        name="${name%%-*}"
+        [[ -z "${seen[$name]:-}" ]] ||
+            die "$WHEELS has two $name wheels (${seen[$name]##*/} and ${wheel##*/}): keep one"
+        seen[$name]="$wheel"
+    done
 }
 
 python_ok() {
@@ -184,23 +204,60 @@ make_directories() {
 
 # --- code and virtualenv ---------------------------------------------------------------------
 
+# What app/ keeps beside wheels/ (the vpipe wheels it was installed from).
 code_items() {
     local item
-    local -a items=(deploy docs)
-    [[ -n "$WHEELS" ]] || items+=(pyproject.toml README.md vpipe_core plugins)
-    for item in "${items[@]}"; do
+    for item in deploy docs; do
         [[ -e "$SOURCE_DIR/$item" ]] && printf '%s\n' "$item"
     done
+}
+
+# copy_items DIR ITEM...: copies the items from the checkout into DIR, without build leftovers.
+copy_items() {
+    local target="$1"
+    shift
+    rm -rf "$target"
+    mkdir -p "$target"
+    tar -C "$SOURCE_DIR" --exclude=__pycache__ --exclude='*.egg-info' --exclude=build \
+        -cf - "$@" | tar -C "$target" -xf -
 }
 
 copy_code() {
     local staging="$1"
     local -a items
     mapfile -t items < <(code_items)
-    rm -rf "$staging"
-    mkdir -p "$staging"
-    tar -C "$SOURCE_DIR" --exclude=__pycache__ --exclude='*.egg-info' --exclude=build \
-        -cf - "${items[@]}" | tar -C "$staging" -xf -
+    copy_items "$staging" "${items[@]}"
+    mkdir -p "$staging/wheels"
+}
+
+# A copy of a checkout carries no version: setuptools-scm reads it from the checkout itself.
+# git refuses a clone that another user owns to root; root already runs this checkout's script.
+trusting_checkout() {
+    GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0="$SOURCE_DIR" "$@"
+}
+
+checkout_version_ok() {
+    [[ -n "${SETUPTOOLS_SCM_PRETEND_VERSION:-}" ]] && return
+    trusting_checkout git -C "$SOURCE_DIR" rev-parse --is-inside-work-tree >/dev/null 2>&1
+}
+
+# build_wheels STAGING: the wheels of this checkout's packages into STAGING/wheels, built from a
+# copy (nothing is written into the checkout).
+build_wheels() {
+    local wheels="$1/wheels" build plugin rc=0
+    local -a sources extra=()
+    build="$(mktemp -d)"
+    copy_items "$build" pyproject.toml README.md vpipe_core plugins
+    sources=("$build")
+    for plugin in "$build"/plugins/*/pyproject.toml; do
+        [[ -e "$plugin" ]] && sources+=("$(dirname "$plugin")")
+    done
+    [[ -z "$PIP_ARGS" ]] || read -r -a extra <<<"$PIP_ARGS"
+    SETUPTOOLS_SCM_OVERRIDES="{root = '$SOURCE_DIR'}" trusting_checkout \
+        "$INSTALL_DIR/venv/bin/python" -m pip wheel --quiet "${extra[@]}" --no-deps \
+        --wheel-dir "$wheels" "${sources[@]}" || rc=$?
+    rm -rf "$build"
+    return "$rc"
 }
 
 replace_app() {
@@ -238,39 +295,83 @@ ensure_venv() {
     run "$PYTHON" -m venv "$venv"
 }
 
-pip_sources() {
-    local staging="$1" plugin
-    if [[ -n "$WHEELS" ]]; then
-        printf '%s\n' --no-index --find-links "$WHEELS" "$WHEELS"/vpipe*.whl
+# version_changes WHEEL...: a line per package, "name: installed -> new"; exit status 3 when one
+# would go back to an older version. The venv may hold nothing but pip yet, hence pip's packaging.
+version_changes() {
+    "$INSTALL_DIR/venv/bin/python" - "$@" <<'EOF'
+import importlib.metadata, pathlib, sys, sysconfig
+from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
+from pip._vendor.packaging.version import Version
+
+own = [sysconfig.get_paths()["purelib"]]  # not what a parent environment lends the venv
+installed = {
+    canonicalize_name(dist.metadata["Name"]): dist.version
+    for dist in importlib.metadata.distributions(path=own)
+}
+older = False
+for wheel in sys.argv[1:]:
+    name, new, _, _ = parse_wheel_filename(pathlib.Path(wheel).name)
+    old = installed.get(name)
+    if old is None:
+        print(f"{name}: {new} (new)")
+    elif Version(old) == new:
+        print(f"{name}: {new} (the same version, reinstalled)")
+    else:
+        print(f"{name}: {old} -> {new}")
+        older = older or Version(old) > new
+sys.exit(3 if older else 0)
+EOF
+}
+
+# Prints the versions replaced and installed; stops before a downgrade unless it was asked for.
+check_versions() {
+    local wheels="$1" rc=0
+    local -a found
+    if [[ $DRY_RUN -eq 1 ]]; then
+        printf 'versions: printed when the wheels are there (not in a dry run)\n'
         return
     fi
-    printf '%s\n' "$staging"
-    for plugin in "$SOURCE_DIR"/plugins/*/pyproject.toml; do
-        [[ -e "$plugin" ]] || continue
-        plugin="$(dirname "$plugin")"
-        printf '%s\n' "$staging/plugins/${plugin##*/}"
-    done
+    mapfile -t found < <(compgen -G "$wheels/vpipe*.whl")
+    version_changes "${found[@]}" || rc=$?
+    [[ $rc -ne 3 || $ALLOW_DOWNGRADE -eq 1 ]] || {
+        rm -rf "$wheels"
+        die "that would install an older version than the one installed; to go back on" \
+            "purpose, run $PROG again with --allow-downgrade"
+    }
+    [[ $rc -eq 0 || $rc -eq 3 ]] || die "could not read the installed versions (exit $rc)"
 }
 
 install_packages() {
     local staging="$INSTALL_DIR/app.new" rc=0
-    local -a sources extra=()
+    local -a extra=() index=()
     step "code and virtualenv"
     run_as "copy $(code_items | tr '\n' ' ')from $SOURCE_DIR to $staging" copy_code "$staging"
-    own_tree root:root "$CODE_MODE" "$staging"
     ensure_venv
-    mapfile -t sources < <(pip_sources "$staging")
-    [[ -z "$PIP_ARGS" ]] || read -r -a extra <<<"$PIP_ARGS"
-    run "$INSTALL_DIR/venv/bin/python" -m pip install "${extra[@]}" \
-        --constraint "$SOURCE_DIR/deploy/constraints.txt" "${sources[@]}" || rc=$?
-    if [[ $rc -ne 0 ]]; then
-        rm -rf "$staging"
-        die "dependency installation failed (pip exit $rc); the previous code in" \
-            "$INSTALL_DIR/app is still in place. Fix the cause above (behind a proxy:" \
-            "--pip-args \"--proxy URL\"; offline: --wheels DIR) and run $PROG again"
+    if [[ -n "$WHEELS" ]]; then
+        run cp "$WHEELS"/vpipe*.whl "$staging/wheels/"
+        index=(--no-index --find-links "$WHEELS")
+    else
+        run_as "build the wheels of $SOURCE_DIR into $staging/wheels" build_wheels "$staging" ||
+            fail_install "$staging" "building the vpipe wheels failed"
     fi
+    own_tree root:root "$CODE_MODE" "$staging"
+    check_versions "$staging/wheels"
+    [[ -z "$PIP_ARGS" ]] || read -r -a extra <<<"$PIP_ARGS"
+    run "$INSTALL_DIR/venv/bin/python" -m pip install "${extra[@]}" "${index[@]}" \
+        --constraint "$SOURCE_DIR/deploy/constraints.txt" "$staging"/wheels/vpipe*.whl || rc=$?
+    [[ $rc -eq 0 ]] || fail_install "$staging" "dependency installation failed (pip exit $rc)"
+    # pip keeps an installed distribution of the same version; the wheels' code must be what runs.
+    run "$INSTALL_DIR/venv/bin/python" -m pip install --quiet --no-deps --no-index \
+        --force-reinstall "$staging"/wheels/vpipe*.whl ||
+        fail_install "$staging" "reinstalling the vpipe wheels failed"
     own_tree root:root "$CODE_MODE" "$INSTALL_DIR/venv"
     run_as "replace $INSTALL_DIR/app with $staging" replace_app "$staging"
+}
+
+fail_install() {
+    rm -rf "$1"
+    die "$2; the previous code in $INSTALL_DIR/app is still in place. Fix the cause above" \
+        "(behind a proxy: --pip-args \"--proxy URL\"; offline: --wheels DIR) and run $PROG again"
 }
 
 # --- configuration ---------------------------------------------------------------------------

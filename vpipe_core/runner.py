@@ -238,9 +238,9 @@ def _serve(ctx: WorkerContext, port: int | None) -> int:
 
 
 def _version() -> str:
-    from vpipe_core import __version__
+    from vpipe_core.deploy.versions import core_version
 
-    return __version__
+    return core_version()
 
 
 def _build_handler(ctx: WorkerContext) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -140,10 +141,10 @@ def test_dry_run_prints_every_action_and_changes_nothing(tree: Tree):
     app_new = tree.install / "app.new"
     assert f"+ chown -R root:root {app_new}\n" in out
     assert f"-m venv {tree.venv}\n" in out
-    assert (
-        f"-m pip install --constraint {REPO / 'deploy' / 'constraints.txt'} {app_new} "
-        f"{app_new / 'plugins' / 'vpipe_claimx'} {app_new / 'plugins' / 'vpipe_xact'}\n" in out
-    )
+    assert f"+ build the wheels of {REPO} into {app_new / 'wheels'}\n" in out
+    constraints = REPO / "deploy" / "constraints.txt"
+    assert f"-m pip install --constraint {constraints} {app_new / 'wheels'}/vpipe\\*.whl\n" in out
+    assert f"--no-deps --no-index --force-reinstall {app_new / 'wheels'}/vpipe\\*.whl\n" in out
     assert f"+ write {tree.env_file} from deploy/env.template (mode 640)" in out
     assert f"+ chown {readers} {tree.env_file}\n" in out
     assert (
@@ -161,10 +162,9 @@ def test_dry_run_from_wheels_installs_offline_from_the_wheelhouse(tree: Tree, tm
         (wheels / name).write_text("")
     run = tree.run("--dry-run", "--wheels", str(wheels))
     assert run.returncode == 0, run.stderr
-    assert f"--no-index --find-links {wheels} {wheels / 'vpipe_core-0.1.0-py3-none-any.whl'}" in (
-        run.stdout
-    )
-    assert "+ copy deploy docs from" in run.stdout  # no sources: they come as wheels
+    assert f"--no-index --find-links {wheels} --constraint" in run.stdout
+    assert f"+ cp {wheels / 'vpipe_core-0.1.0-py3-none-any.whl'} " in run.stdout
+    assert "+ build the wheels" not in run.stdout
 
 
 def test_options_are_checked(tree: Tree):
@@ -224,8 +224,9 @@ def check_layout(tree: Tree) -> None:
     ]:
         assert directory.is_dir() and mode(directory) == expected, directory
     app = tree.install / "app"
-    for item in ("pyproject.toml", "vpipe_core", "plugins/vpipe_xact", "deploy/manage-workers.sh"):
-        assert (app / item).exists(), item
+    assert (app / "deploy" / "manage-workers.sh").exists()
+    wheels = sorted(path.name.split("-")[0] for path in (app / "wheels").glob("*.whl"))
+    assert wheels == ["vpipe_claimx", "vpipe_core", "vpipe_xact"]
     assert not (tree.install / "app.new").exists()
     venv = tree.install / "venv"
     for path in [*app.rglob("*"), *venv.rglob("*")]:
@@ -272,7 +273,7 @@ def check_the_seeded_env_file(tree: Tree) -> None:
 def test_failed_dependency_installation_fails_and_keeps_the_previous_code(tree: Tree):
     run = tree.run("--pip-args", f"{OFFLINE_PIP} --no-such-pip-option")
     assert run.returncode == 1
-    assert "dependency installation failed" in run.stderr
+    assert "building the vpipe wheels failed" in run.stderr
     assert not (tree.install / "app.new").exists()
     assert not (tree.install / "app").exists()
     assert not tree.env_file.exists() and not tree.units.exists()
@@ -320,7 +321,7 @@ def test_root_owns_code_and_config_and_the_service_account_its_logs_cache_and_st
     expected = {
         tree.install: (0, 0, 0o755),
         tree.install / "app": (0, 0, 0o755),
-        tree.install / "app" / "pyproject.toml": (0, 0, 0o644),
+        tree.install / "app" / "deploy" / "env.template": (0, 0, 0o644),
         tree.install / "app" / "deploy" / "install.sh": (0, 0, 0o755),
         tree.venv: (0, 0, 0o755),
         tree.venv / "bin" / "vpipe": (0, 0, 0o755),
@@ -356,7 +357,7 @@ def test_a_reinstall_gives_code_and_config_back_to_root(tree: Tree):
         (plugin, 0o666),
         (tree.env_file, 0o600),
         (module, 0o666),
-        (tree.install / "app" / "README.md", 0o666),
+        (tree.install / "app" / "deploy" / "env.template", 0o666),
     ]:
         os.chown(path, SERVICE_ID, SERVICE_ID)
         path.chmod(path_mode)
@@ -378,3 +379,108 @@ def test_a_link_where_root_would_chown_or_replace_is_refused(tree: Tree, tmp_pat
     run = tree.run("--dry-run")
     assert run.returncode == 1
     assert f"{tree.env_file} is a symbolic link" in run.stderr
+
+
+SHIPPED_TREES = (
+    "pyproject.toml",
+    "README.md",
+    "vpipe_core",
+    "plugins/vpipe_xact",
+    "plugins/vpipe_claimx",
+)
+
+
+def git(repo: Path, *args: str) -> None:
+    identity = ["-c", "user.name=vpipe tests", "-c", "user.email=tests@vpipe.invalid"]
+    subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
+
+
+def build_wheelhouse(repo: Path, wheels: Path) -> dict[str, str]:
+    """The three vpipe wheels of the repository's HEAD; their versions by distribution name."""
+    sources = [
+        str(repo),
+        str(repo / "plugins" / "vpipe_xact"),
+        str(repo / "plugins" / "vpipe_claimx"),
+    ]
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*command, "--wheel-dir", str(wheels), *sources], check=True, capture_output=True
+    )
+    names = (wheel.name.split("-") for wheel in wheels.glob("vpipe*.whl"))
+    return {name.replace("_", "-"): version for name, version, *_ in names}
+
+
+@pytest.fixture(scope="module")
+def two_commits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str]:
+    """Wheelhouses of two successive commits of a copy of this checkout (the second adds a mark)."""
+    root = tmp_path_factory.mktemp("history")
+    repo = root / "repo"
+    for item in SHIPPED_TREES:
+        source, target = REPO / item, repo / item
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+    git(repo, "init", "--quiet")
+    git(repo, "add", ".")
+    git(repo, "commit", "--quiet", "-m", "first")
+    first = build_wheelhouse(repo, root / "first")
+    with (repo / "vpipe_core" / "__init__.py").open("a") as module:
+        module.write('\nUPGRADE_MARK = "second commit"\n')
+    git(repo, "commit", "--quiet", "-am", "second")
+    second = build_wheelhouse(repo, root / "second")
+    assert set(first) == set(second) == {"vpipe-core", "vpipe-xact", "vpipe-claimx"}
+    assert len({*first.values()}) == 1 and first != second, "each commit has its own version"
+    return root / "first", root / "second", first["vpipe-core"], second["vpipe-core"]
+
+
+def running_code(tree: Tree) -> tuple[str, str]:
+    """`vpipe --version`'s vpipe-core line, and the marker the second commit added, if any."""
+    python = str(tree.venv / "bin" / "python")
+    mark = "import vpipe_core; print(getattr(vpipe_core.__dict__, 'get')('UPGRADE_MARK'))"
+    version = subprocess.run(
+        [str(tree.venv / "bin" / "vpipe"), "--version"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
+    marker = subprocess.run([python, "-I", "-c", mark], capture_output=True, text=True, check=True)
+    return version, marker.stdout.strip()
+
+
+def test_wheels_of_the_next_commit_upgrade_and_an_older_version_needs_a_flag(
+    tree: Tree, two_commits: tuple[Path, Path, str, str]
+):
+    first, second, old, new = two_commits
+    installed = tree.run("--wheels", str(first), "--pip-args", OFFLINE_PIP)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert f"vpipe-core: {old} (new)\n" in installed.stdout
+    assert running_code(tree) == (f"vpipe-core {old}", "None")
+
+    upgraded = tree.run("--wheels", str(second), "--pip-args", OFFLINE_PIP)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    for name in ("vpipe-core", "vpipe-xact", "vpipe-claimx"):
+        assert f"{name}: {old} -> {new}\n" in upgraded.stdout
+    assert running_code(tree) == (f"vpipe-core {new}", "second commit")
+    assert sorted(path.name for path in (tree.install / "app" / "wheels").iterdir()) == sorted(
+        path.name for path in second.glob("vpipe*.whl")
+    )
+
+    refused = tree.run("--wheels", str(first), "--pip-args", OFFLINE_PIP)
+    assert refused.returncode == 1
+    assert f"vpipe-core: {new} -> {old}\n" in refused.stdout
+    assert "--allow-downgrade" in refused.stderr
+    assert running_code(tree) == (f"vpipe-core {new}", "second commit")
+
+    downgraded = tree.run("--wheels", str(first), "--allow-downgrade", "--pip-args", OFFLINE_PIP)
+    assert downgraded.returncode == 0, downgraded.stdout + downgraded.stderr
+    assert running_code(tree) == (f"vpipe-core {old}", "None")
+
+
+def test_a_copy_without_git_history_is_refused_it_would_have_no_version(tree: Tree, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(DEPLOY, copy / "deploy")
+    shutil.copy(REPO / "pyproject.toml", copy / "pyproject.toml")
+    (copy / "vpipe_core").mkdir()
+    run = tree.system.run(copy / "deploy" / "install.sh", "--dry-run", VPIPE_INSTALL_STAGING="1")
+    assert run.returncode == 1
+    assert f"cannot tell which version {copy} is: it is not a git checkout" in run.stderr

@@ -49,8 +49,25 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(SUBCOMMANDS)])
 
 
+def print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from vpipe_core.deploy.versions import installed_versions
+
+    for name, version in installed_versions().items():
+        click.echo(f"{name} {version}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="vpipe-core")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_versions,
+    help="Print the version of vpipe-core and of every installed vpipe package, and exit.",
+)
 def main() -> None:
     """vpipe: Kafka worker pipelines for claims data.
 
