@@ -21,7 +21,7 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.kafka import retention
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError, Outbox
-from vpipe_core.logs import current_record_key, inline_record_key
+from vpipe_core.logs.trace import current_record_key, inline_record_key
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.backoff import backoff_s

@@ -166,7 +166,7 @@ def configure_logging(
     console_stream: TextIO | None = None,
 ) -> Path | None:
     """The logging of a worker from its settings; returns the log file path."""
-    from vpipe_core.logs import setup_logging
+    from vpipe_core.logs.setup import setup_logging
 
     return setup_logging(
         worker=worker,

@@ -15,7 +15,7 @@ import attrs
 import orjson
 import pytest
 
-from vpipe_core.logs import setup_logging
+from vpipe_core.logs.setup import setup_logging
 from vpipe_core.outcome import Dead, Retry
 from vpipe_core.record import Record
 from vpipe_core.redact import REDACTED, redact
