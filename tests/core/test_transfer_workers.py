@@ -20,7 +20,7 @@ from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
-from vpipe_core.storage.onelake import FileStore, OneLakeUploader
+from vpipe_core.storage import FileStore, OneLakeUploader
 from vpipe_core.testing.dfs import LocalDfs
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask

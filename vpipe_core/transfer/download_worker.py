@@ -29,7 +29,7 @@ from vpipe_core.record import Record
 from vpipe_core.retry.envelope import REPLAY
 from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.retry.topics import domain_delays
-from vpipe_core.storage.onelake import UploadError, safe_relative_path
+from vpipe_core.storage import UploadError, safe_relative_path
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
