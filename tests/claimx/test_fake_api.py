@@ -14,18 +14,18 @@ import pytest
 import urllib3
 
 from vpipe_claimx.api import ApiError, ClaimxApi
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
-from vpipe_claimx.testing.fake_data import (
-    FakeProject,
-    fixture_project,
-    generated_assignment_id,
-    generated_media_ids,
-)
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.download import Downloader, DownloadError
 from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
+from vpipe_testing.claimx.fake_data import (
+    FakeProject,
+    fixture_project,
+    generated_assignment_id,
+    generated_media_ids,
+)
 
 PROJECT = "5517342"
 DIRECT = ProxyConfig()  # no proxy, whatever the environment says
@@ -348,7 +348,7 @@ def test_counts_and_reset(fake: FakeClaimxApi, api: ClaimxApi) -> None:
 
 def test_importable_without_test_dependencies() -> None:
     code = (
-        "import sys; import vpipe_claimx.testing.fake_api, vpipe_claimx.api; "
+        "import sys; import vpipe_testing.claimx.fake_api, vpipe_claimx.api; "
         "heavy = {'pytest', 'deltalake', 'pyarrow', 'confluent_kafka', 'azure', 'moto'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )

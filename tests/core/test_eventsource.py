@@ -50,8 +50,8 @@ from vpipe_core.eventsource.times import (
 from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
 from vpipe_core.spec import Kind, WorkerSpec
-from vpipe_core.testing.kusto import KustoStandIn
 from vpipe_core.timestamps import parse_iso_utc
+from vpipe_testing.kusto import KustoStandIn
 
 T = "2026-02-03T09:40:07.1200000Z"
 EARLY = Position("2026-02-01T00:00:00.0000000Z", "")

@@ -21,7 +21,7 @@ from vpipe_core.storage import (
     make_store,
     parse_abfss,
 )
-from vpipe_core.testing.dfs import LocalDfs
+from vpipe_testing.dfs import LocalDfs
 
 FS = "workspace"
 BASE = "lh.Lakehouse/Files/vpipe"

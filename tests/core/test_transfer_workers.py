@@ -20,8 +20,6 @@ from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.storage.onelake import FileStore, OneLakeUploader
-from vpipe_core.testing.dfs import LocalDfs
-from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
 from vpipe_core.transfer.download import Downloader, DownloadResult
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
@@ -32,6 +30,8 @@ from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.seen import TransferLog
 from vpipe_core.transfer.space import SpaceGuard
 from vpipe_core.transfer.upload_worker import MAX_REDOWNLOADS, UploadWorker
+from vpipe_testing.dfs import LocalDfs
+from vpipe_testing.http_files import FileServer, Route
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 NOW = datetime(2026, 2, 5, tzinfo=UTC)

@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from vpipe_core.storage.onelake import make_store
-from vpipe_core.testing.dfs import LocalDfs
-from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.cleaner import CacheCleaner
 from vpipe_core.transfer.download import Downloader
 from vpipe_core.transfer.netconf import ProxyConfig, bypasses_proxy, ca_bundle
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.seen import CACHED, UPLOADED, Mark, TransferLog
+from vpipe_testing.dfs import LocalDfs
+from vpipe_testing.http_files import FileServer, Route
 
 DAY = 24 * 3600.0
 NOW = 1_800_000_000.0

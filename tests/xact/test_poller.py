@@ -13,9 +13,9 @@ import orjson
 import pytest
 from xact_fixtures import FIXTURES, fixture_rows
 
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
-from vpipe_core.testing.kusto import KustoStandIn, kusto_time
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.kusto import KustoStandIn, kusto_time
 
 RAW = "xact.events.raw"
 SHARED_TIME = "2026-02-03T09:40:07.1200000Z"

@@ -10,7 +10,7 @@ import click
 # command name -> "module:attribute" of a click command or group
 SUBCOMMANDS = {
     "config": "vpipe_core.cli.config_cmd:config",
-    "demo": "vpipe_core.cli.demo_cmd:demo",
+    "demo": "vpipe_testing.demo.command:demo",  # from the test kit, vpipe-testing
     "deploy": "vpipe_core.cli.deploy_cmd:deploy_group",
     "dlq": "vpipe_core.cli.dlq_cmd:dlq",
     "plugins": "vpipe_core.cli.plugins_cmd:plugins_group",
@@ -19,6 +19,9 @@ SUBCOMMANDS = {
     "topics": "vpipe_core.cli.topics_cmd:topics",
     "workers": "vpipe_core.cli.workers_cmd:workers_group",
 }
+
+# top-level package of a command's module -> the distribution to install when it is missing
+PROVIDED_BY = {"vpipe_testing": "vpipe-testing"}
 
 SUMMARIES = {
     "config": "Check or show the effective configuration.",
@@ -42,11 +45,36 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            package = module_name.partition(".")[0]
+            if exc.name != package or package not in PROVIDED_BY:
+                raise
+            return _not_installed(cmd_name, PROVIDED_BY[package])
+        return getattr(module, attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(SUBCOMMANDS)])
+
+
+def _not_installed(cmd_name: str, distribution: str) -> click.Command:
+    """A placeholder that says which distribution provides `cmd_name`, whatever its arguments."""
+
+    def explain() -> None:
+        raise click.ClickException(
+            f"`vpipe {cmd_name}` is part of {distribution}, which is not installed: "
+            f"pip install {distribution} (in a checkout: python3 run.py {cmd_name})"
+        )
+
+    return click.Command(
+        cmd_name,
+        callback=explain,
+        help=SUMMARIES[cmd_name],
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

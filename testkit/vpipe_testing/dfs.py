@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from vpipe_core.testing.http_server import LoopbackHTTPServer
-from vpipe_core.testing.tls import self_signed_pem
+from vpipe_testing.http_server import LoopbackHTTPServer
+from vpipe_testing.tls import self_signed_pem
 
 if TYPE_CHECKING:
     from azure.storage.filedatalake import DataLakeServiceClient

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpipe_core.testing.http_server import LoopbackHTTPServer
+from vpipe_testing.http_server import LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from azure.kusto.data import KustoClient
@@ -556,7 +556,7 @@ class KustoStandIn:
             self._private = None
 
     def _tls_context(self) -> ssl.SSLContext:
-        from vpipe_core.testing.tls import self_signed_pem
+        from vpipe_testing.tls import self_signed_pem
 
         cert, key = self_signed_pem("vpipe-kusto-standin")
         self._private = tempfile.TemporaryDirectory(prefix="kusto-standin-")
