@@ -125,7 +125,11 @@ def _downloader(url: str, out: Path, args: argparse.Namespace, ranged: bool) -> 
     host = urlsplit(url).hostname or ""
     threshold = args.threshold_mb if ranged else args.size_mb + 1
     downloader = Downloader(
-        UrlPolicy(frozenset({host}), allowed_ports=frozenset({urlsplit(url).port or 443})),
+        UrlPolicy(
+            frozenset({host}),
+            frozenset({host}),
+            allowed_ports=frozenset({urlsplit(url).port or 443}),
+        ),
         TypeRules(),
         out.parent / "cache",
         range_threshold_mb=threshold,

@@ -581,6 +581,11 @@ class KustoStandIn:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
+    @property
+    def env(self) -> dict[str, str]:
+        """What a poller needs besides the cluster URL: the stand-in takes no token."""
+        return {"EVENTHOUSE_AUTH": "none"}
+
     def client(self) -> KustoClient:
         """A real KustoClient for this stand-in: plain http, no AAD, default database set."""
         from azure.kusto.data import KustoClient, KustoConnectionStringBuilder

@@ -27,6 +27,8 @@ from vpipe_testing.claimx.fake_data import (
     generated_media_ids,
 )
 
+LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
+
 PROJECT = "5517342"
 DIRECT = ProxyConfig()  # no proxy, whatever the environment says
 E2_PATH = r"/export/project/5517342/media$"
@@ -198,7 +200,7 @@ def test_core_downloader_refreshes_an_expired_link_exactly_once(
     def refresh(url: str, error: DownloadError) -> str:
         return _link(api, "98810452")
 
-    policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({urlsplit(stale).port}))
+    policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({urlsplit(stale).port}))
     with Downloader(policy, TypeRules(), tmp_path / "cache") as downloader:
         result = downloader.download(
             stale, "98810452", "5517342/media/98810452_IMG_0001.jpg", refresh=refresh

@@ -134,6 +134,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
     ):
         env = {
             "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
+            **kusto.env,
             "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
             "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
             "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

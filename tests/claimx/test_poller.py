@@ -36,6 +36,7 @@ def standin() -> Iterator[KustoStandIn]:
 def eventhouse_env(standin: KustoStandIn, **overrides: str) -> dict[str, str]:
     return {
         "CLAIMX_EVENTHOUSE_CLUSTER_URL": standin.url,
+        **standin.env,
         "CLAIMX_EVENTHOUSE_DATABASE": standin.database,
         "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

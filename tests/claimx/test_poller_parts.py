@@ -49,6 +49,7 @@ def context(tmp_path: Path, **env: str) -> WorkerContext:
 def eventhouse_env(standin: KustoStandIn, batch_size: int) -> dict[str, str]:
     return {
         "CLAIMX_EVENTHOUSE_CLUSTER_URL": standin.url,
+        **standin.env,
         "CLAIMX_EVENTHOUSE_DATABASE": standin.database,
         "CLAIMX_EVENTHOUSE_BATCH_SIZE": str(batch_size),
         "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

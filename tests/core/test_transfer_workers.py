@@ -33,6 +33,8 @@ from vpipe_core.transfer.upload_worker import MAX_REDOWNLOADS, UploadWorker
 from vpipe_testing.dfs import LocalDfs
 from vpipe_testing.http_files import FileServer, Route
 
+LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
+
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 NOW = datetime(2026, 2, 5, tzinfo=UTC)
 PENDING, CACHED, RESULTS = "tdom.downloads.pending", "tdom.downloads.cached", "tdom.results"
@@ -138,7 +140,7 @@ def make_worker(
 
     def make(**options: Any) -> DownloadWorker:
         downloader = Downloader(
-            UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port})),
+            UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port})),
             TypeRules(),
             tmp_path / "cache",
             connect_timeout_s=2,

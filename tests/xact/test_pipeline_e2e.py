@@ -128,6 +128,7 @@ def test_fixture_file_end_to_end(xact_kafka, start_worker, tmp_path):
             store = tmp_path / "onelake"
             env = {
                 "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
+                **kusto.env,
                 "XACT_EVENTHOUSE_DATABASE": "xact",
                 "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
                 "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",

@@ -31,6 +31,7 @@ def standin() -> Iterator[KustoStandIn]:
 def eventhouse_env(standin: KustoStandIn, **overrides: str) -> dict[str, str]:
     return {
         "XACT_EVENTHOUSE_CLUSTER_URL": standin.url,
+        **standin.env,
         "XACT_EVENTHOUSE_DATABASE": standin.database,
         "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",

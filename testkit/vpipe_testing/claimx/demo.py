@@ -262,6 +262,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
     env = {
         "CLAIMX_EVENT_SOURCE": "eventhouse",
         "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        **kusto.env,
         "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
         "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

@@ -275,6 +275,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
     env = {
         "XACT_EVENT_SOURCE": "eventhouse",
         "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        **kusto.env,
         "XACT_EVENTHOUSE_DATABASE": "xact",
         "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
@@ -282,6 +283,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
         **table_env(tables),
         **allow_attachments_from(*generated.digests),
         "ONELAKE_BASE_PATH": dfs.url(ONELAKE_FILESYSTEM, "files"),
+        **dfs.env,
         "CA_BUNDLE": str(dfs.ca_file),
         **identity.env,
     }
