@@ -56,7 +56,7 @@ def test_without_the_test_kit_the_command_says_what_to_install(monkeypatch):
 
     from vpipe_core.cli import main
 
-    monkeypatch.setitem(main.SUBCOMMANDS, "demo", "no_such_kit.demo.command:demo")
+    monkeypatch.setitem(main.SUBCOMMANDS, "demo", ("no_such_kit.demo.command:demo", "Demo."))
     monkeypatch.setitem(main.PROVIDED_BY, "no_such_kit", "no-such-kit")
     for arguments in (["demo", "--events", "5"], ["demo", "--help"]):
         result = CliRunner().invoke(main.main, arguments)
