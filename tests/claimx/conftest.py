@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vpipe_core.testing.kafka import ensure_topics
+from vpipe_testing.kafka import ensure_topics
 
 sys.path.insert(0, str(Path(__file__).parent))  # claimx_fixtures
 

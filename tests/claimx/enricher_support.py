@@ -15,11 +15,11 @@ from vpipe_claimx.enricher import ClaimxEnricher
 from vpipe_claimx.events import enrichment_task, event_from_row
 from vpipe_claimx.fetching import Fetcher
 from vpipe_claimx.project_cache import ProjectCache
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_claimx.topics import DOWNLOADS, ENRICHMENT, ENTITIES
 from vpipe_core.outcome import Done, Output
 from vpipe_core.plugins.manager import plugin_set_from_objects
 from vpipe_core.record import Record
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 CREATED_AT = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 2, 4, 12, 0, 5, tzinfo=UTC)

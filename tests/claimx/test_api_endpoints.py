@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from vpipe_claimx.api import EMPTY_RESPONSE, ApiError, ClaimxApi
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.netconf import ProxyConfig
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 PROJECT = "5517342"
 DIRECT = ProxyConfig()  # no proxy, whatever the environment says

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from vpipe_claimx.api import CIRCUIT_OPEN, ApiError, CircuitLimits, CircuitState, ClaimxApi
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.circuit import CircuitBreaker, CircuitOpen
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.netconf import ProxyConfig
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 PROJECT = "5517342"
 DIRECT = ProxyConfig()  # no proxy, whatever the environment says

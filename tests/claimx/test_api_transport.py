@@ -10,10 +10,10 @@ import pytest
 
 from vpipe_claimx.api import ApiError, ClaimxApi
 from vpipe_claimx.settings import ClaimxSettings
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.netconf import ProxyConfig
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 PROJECT = "5517342"
 DIRECT = ProxyConfig()  # no proxy, whatever the environment says

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from vpipe_claimx.demo import table_env
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter
 from vpipe_core.registry import load_worker
+from vpipe_testing.claimx.demo import table_env
 
 WRITERS = ("claimx-delta-writer", "claimx-entity-writer", "claimx-result-processor")
 

@@ -14,8 +14,8 @@ from transfer_support import build_downloader, decoded, download_task, environme
 from transfer_support import record as task_record
 
 from vpipe_claimx.download import link_expiry
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.outcome import Category, Dead, Done, Retry
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 SAME_NAME = ("98810452", "98810467")  # both IMG_0001.jpg
 VIDEO = "98810473"  # a direct S3 link

@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 from transfer_support import download_task, media_items
 
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
-from vpipe_core.testing.attachments import allow_attachments_from
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.attachments import allow_attachments_from
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
+from vpipe_testing.kafka import produce, read_all
 
 STORED = ("98810452", "98810467", "98810473", "98810481")
 E2 = r"/export/project/5517342/media$"

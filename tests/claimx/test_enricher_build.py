@@ -13,12 +13,12 @@ from deltalake import write_deltalake
 from enricher_support import record, records, task_of
 
 from vpipe_claimx.enricher import ClaimxEnricher, build
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Dead
 from vpipe_core.registry import load_worker
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 E1 = r"/export/project/\d+$"
 

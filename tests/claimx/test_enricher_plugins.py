@@ -21,10 +21,10 @@ from enricher_support import (
 from vpipe_claimx.api import ClaimxApi
 from vpipe_claimx.plugin_context import ClaimxEnrichmentContext
 from vpipe_claimx.project_cache import ProjectCache
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.outcome import Done
 from vpipe_core.plugins.hookspecs import hookimpl
 from vpipe_core.plugins.types import EnrichmentContext, PluginInfo, PluginResult
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 TRACKING = "itel.cabinet.task.tracking"
 E1 = r"/export/project/\d+$"

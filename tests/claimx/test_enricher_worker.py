@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from enricher_support import task_of
 
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
+from vpipe_testing.kafka import produce, read_all
 
 ENRICHMENT = "claimx.enrichment.pending"
 SUCCESSFUL_ROWS = [*range(1, 15), 16, 21]  # 15: unknown type; 17-20: dead

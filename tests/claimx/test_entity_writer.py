@@ -30,7 +30,7 @@ from vpipe_core.delta.writers import WritesDisabled
 from vpipe_core.outcome import Dead, Done
 from vpipe_core.record import Record
 from vpipe_core.registry import load_worker
-from vpipe_core.testing.delta import table_rows
+from vpipe_testing.delta import table_rows
 
 TOPIC = "claimx.entities.rows"
 

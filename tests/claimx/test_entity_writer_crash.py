@@ -16,14 +16,14 @@ from entity_messages import numbered_message
 
 from vpipe_claimx.entity_writer import TABLE_SETTINGS
 from vpipe_claimx.tables import ENTITY_TABLES
-from vpipe_core.testing.delta import (
+from vpipe_testing.delta import (
     merged_source_rows,
     rewind_group,
     table_rows,
     wait_committed,
     wait_until,
 )
-from vpipe_core.testing.kafka import produce
+from vpipe_testing.kafka import produce
 
 WORKER = "claimx-entity-writer"
 TOPIC = "claimx.entities.rows"

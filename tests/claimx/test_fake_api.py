@@ -14,18 +14,20 @@ import pytest
 import urllib3
 
 from vpipe_claimx.api import ApiError, ClaimxApi
-from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
-from vpipe_claimx.testing.fake_data import (
-    FakeProject,
-    fixture_project,
-    generated_assignment_id,
-    generated_media_ids,
-)
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.download import Downloader, DownloadError
 from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
+from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
+from vpipe_testing.claimx.fake_data import (
+    FakeProject,
+    fixture_project,
+    generated_assignment_id,
+    generated_media_ids,
+)
+
+LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
 
 PROJECT = "5517342"
 DIRECT = ProxyConfig()  # no proxy, whatever the environment says
@@ -198,7 +200,7 @@ def test_core_downloader_refreshes_an_expired_link_exactly_once(
     def refresh(url: str, error: DownloadError) -> str:
         return _link(api, "98810452")
 
-    policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({urlsplit(stale).port}))
+    policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({urlsplit(stale).port}))
     with Downloader(policy, TypeRules(), tmp_path / "cache") as downloader:
         result = downloader.download(
             stale, "98810452", "5517342/media/98810452_IMG_0001.jpg", refresh=refresh
@@ -348,7 +350,7 @@ def test_counts_and_reset(fake: FakeClaimxApi, api: ClaimxApi) -> None:
 
 def test_importable_without_test_dependencies() -> None:
     code = (
-        "import sys; import vpipe_claimx.testing.fake_api, vpipe_claimx.api; "
+        "import sys; import vpipe_testing.claimx.fake_api, vpipe_claimx.api; "
         "heavy = {'pytest', 'deltalake', 'pyarrow', 'confluent_kafka', 'azure', 'moto'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )

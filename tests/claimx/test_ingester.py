@@ -6,8 +6,8 @@ import orjson
 from claimx_fixtures import fixture_rows
 
 from vpipe_claimx.events import InvalidEvent, check_enrichable, parse_raw, raw_message
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import produce, read_all
 
 
 def expected_ids() -> set[str]:

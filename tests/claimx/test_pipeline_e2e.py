@@ -11,13 +11,13 @@ import pytest
 from claimx_fixtures import fixture_rows
 from prometheus_client.parser import text_string_to_metric_families
 
-from vpipe_claimx.demo import SOURCE_COLUMNS, table_env
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
-from vpipe_core.demo import table_rows
-from vpipe_core.testing.attachments import allow_attachments_from
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import read_all
-from vpipe_core.testing.kusto import KustoStandIn
+from vpipe_testing.attachments import allow_attachments_from
+from vpipe_testing.claimx.demo import SOURCE_COLUMNS, table_env
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.demo import table_rows
+from vpipe_testing.kafka import read_all
+from vpipe_testing.kusto import KustoStandIn
 
 WORKERS = (
     "claimx-poller",
@@ -134,6 +134,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
     ):
         env = {
             "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
+            **kusto.env,
             "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
             "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
             "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

@@ -15,9 +15,9 @@ import pytest
 from claimx_fixtures import SPEC_IDS, fixture_rows
 
 from vpipe_claimx.events import raw_message
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
-from vpipe_core.testing.kusto import KustoStandIn, kusto_time
-from vpipe_core.testing.workers import worker_command, worker_environment
+from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.kusto import KustoStandIn, kusto_time
+from vpipe_testing.workers import worker_command, worker_environment
 
 RAW = "claimx.events.raw"
 FIXTURES = Path(__file__).parents[2] / "plugins/vpipe_claimx/vpipe_claimx/data/claimx_events.jsonl"
@@ -36,6 +36,7 @@ def standin() -> Iterator[KustoStandIn]:
 def eventhouse_env(standin: KustoStandIn, **overrides: str) -> dict[str, str]:
     return {
         "CLAIMX_EVENTHOUSE_CLUSTER_URL": standin.url,
+        **standin.env,
         "CLAIMX_EVENTHOUSE_DATABASE": standin.database,
         "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

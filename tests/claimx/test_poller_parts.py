@@ -21,7 +21,7 @@ from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import ConfigError, load_settings
 from vpipe_core.context import WorkerContext
 from vpipe_core.registry import load_worker
-from vpipe_core.testing.kusto import KustoStandIn
+from vpipe_testing.kusto import KustoStandIn
 
 FIXTURES = Path(__file__).parents[2] / "plugins/vpipe_claimx/vpipe_claimx/data/claimx_events.jsonl"
 SHARED_TIME = "2026-02-03T10:22:41.5093318Z"  # rows 4, 5 and 16
@@ -49,6 +49,7 @@ def context(tmp_path: Path, **env: str) -> WorkerContext:
 def eventhouse_env(standin: KustoStandIn, batch_size: int) -> dict[str, str]:
     return {
         "CLAIMX_EVENTHOUSE_CLUSTER_URL": standin.url,
+        **standin.env,
         "CLAIMX_EVENTHOUSE_DATABASE": standin.database,
         "CLAIMX_EVENTHOUSE_BATCH_SIZE": str(batch_size),
         "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

@@ -22,8 +22,8 @@ from vpipe_core.delta.multi_table import MultiTableWriter
 from vpipe_core.outcome import Dead, Done
 from vpipe_core.record import Record
 from vpipe_core.registry import load_worker
-from vpipe_core.testing.delta import rewind_group, table_rows, wait_committed, wait_until
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import rewind_group, table_rows, wait_committed, wait_until
+from vpipe_testing.kafka import produce, read_all
 
 WORKER = "claimx-result-processor"
 TOPIC = "claimx.downloads.results"

@@ -20,12 +20,12 @@ from transfer_support import (
 )
 
 from vpipe_claimx.result_processor import parse_result
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_claimx.upload import destination
 from vpipe_core.config.loader import ConfigError, load_settings
 from vpipe_core.outcome import Dead, Done
 from vpipe_core.transfer.presigned import stored_url
 from vpipe_core.transfer.settings import TransferSettings
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 SAME_NAME = ("98810452", "98810467")
 CACHED = "claimx.downloads.cached"

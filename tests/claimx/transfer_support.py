@@ -12,7 +12,6 @@ import orjson
 from vpipe_claimx.api import ClaimxApi
 from vpipe_claimx.paths import media_blob_path, media_file_name
 from vpipe_claimx.specs import downloader, uploader
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.context import WorkerContext
@@ -20,7 +19,8 @@ from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
 from vpipe_core.spec import WorkerSpec
-from vpipe_core.testing.attachments import allow_attachments_from
+from vpipe_testing.attachments import allow_attachments_from
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 PROJECT = "5517342"
 

@@ -17,7 +17,7 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Dead, Done
 from vpipe_core.record import Record
 from vpipe_core.registry import load_worker
-from vpipe_core.testing.delta import table_rows
+from vpipe_testing.delta import table_rows
 
 GOOD = [0, 1, 3, 4]
 

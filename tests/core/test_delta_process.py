@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vpipe_core.delta import Column, DeltaProcess, DeltaSink, TableSpec, WriteStatus
-from vpipe_core.testing.delta import table_rows
+from vpipe_testing.delta import table_rows
 
 EVENTS = TableSpec(name="events", columns=(Column("event_id", "string"), Column("at", "timestamp")))
 APP = "w-in-0"

@@ -49,3 +49,43 @@ def test_unknown_scenario_is_refused_with_the_installed_names(tmp_path):
     result = run_demo(tmp_path, "--scenario", "nope")
     assert result.returncode != 0
     assert "no scenario nope; installed:" in result.stderr and "echo" in result.stderr
+
+
+def test_without_the_test_kit_the_command_says_what_to_install(monkeypatch):
+    from click.testing import CliRunner
+
+    from vpipe_core.cli import main
+
+    monkeypatch.setitem(main.SUBCOMMANDS, "demo", ("no_such_kit.demo.command:demo", "Demo."))
+    monkeypatch.setitem(main.PROVIDED_BY, "no_such_kit", "no-such-kit")
+    for arguments in (["demo", "--events", "5"], ["demo", "--help"]):
+        result = CliRunner().invoke(main.main, arguments)
+        assert result.exit_code == 1
+        assert "is part of no-such-kit, which is not installed" in result.output
+        assert "pip install no-such-kit" in result.output
+
+
+class MissingImport:
+    """An entry point whose module fails to import `missing`."""
+
+    def __init__(self, name: str, module: str, missing: str) -> None:
+        self.name, self.module, self.missing = name, module, missing
+
+    def load(self) -> None:
+        raise ModuleNotFoundError(f"No module named {self.missing!r}", name=self.missing)
+
+
+def test_a_kit_scenario_whose_domain_is_not_installed_is_skipped(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import vpipe_testing.demo as demo
+
+    echo = EntryPoint("echo", "vpipe_testdomain.demo:echo", demo.DEMOS_GROUP)
+    gone = MissingImport("gone", "vpipe_testing.gone.demo", "vpipe_gone")
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [echo, gone])
+    assert list(demo.installed_scenarios()) == ["echo"]
+
+    broken = MissingImport("broken", "vpipe_testing.gone.demo", "vpipe_testing.gone")
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [echo, broken])
+    with pytest.raises(ModuleNotFoundError):
+        demo.installed_scenarios()

@@ -1,6 +1,6 @@
 """vpipe_core.transfer: URL policy, pre-flight checks, streaming, ranged resume, classification.
 
-A local file server (vpipe_core.testing.http_files) misbehaves on request and logs every
+A local file server (vpipe_testing.http_files) misbehaves on request and logs every
 request, so "refused before any request" is asserted on what reached it. Presigned URLs come
 from moto. Sizes, chunks and stalls are tiny to keep the run short.
 """
@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from vpipe_core.outcome import Category
-from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.download import INFRASTRUCTURE, Downloader, DownloadError
 from vpipe_core.transfer.policy import UrlPolicy, UrlRejected, is_public
 from vpipe_core.transfer.presigned import is_expired, presigned_expiry
 from vpipe_core.transfer.rules import ExtensionRejected, RulesFileError, TypeRules
+from vpipe_testing.http_files import FileServer, Route
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -296,7 +296,7 @@ def test_unsafe_destination_is_refused_without_a_request(
 @pytest.fixture(scope="module")
 def s3() -> Iterator[tuple[Any, str, int]]:
     pytest.importorskip("boto3")
-    from vpipe_core.testing.s3 import LocalS3
+    from vpipe_testing.s3 import LocalS3
 
     with LocalS3("claims") as local:
         yield local.client, local.host, local.port

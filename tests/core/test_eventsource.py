@@ -34,12 +34,12 @@ from vpipe_core.eventsource.eventhouse import (
     EventhouseReader,
     Position,
     SourceRow,
-    is_loopback,
     kusto_client,
     unpublished,
 )
-from vpipe_core.eventsource.eventhouse_source import EventhouseSource
+from vpipe_core.eventsource.eventhouse_source import EventhouseSource, eventhouse_problems
 from vpipe_core.eventsource.sample import ReplayPosition, SampleRow, SampleSource
+from vpipe_core.eventsource.settings import EventSourceSettings
 from vpipe_core.eventsource.times import (
     from_epoch_ms,
     ingestion_time,
@@ -50,8 +50,8 @@ from vpipe_core.eventsource.times import (
 from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
 from vpipe_core.spec import Kind, WorkerSpec
-from vpipe_core.testing.kusto import KustoStandIn
 from vpipe_core.timestamps import parse_iso_utc
+from vpipe_testing.kusto import KustoStandIn
 
 T = "2026-02-03T09:40:07.1200000Z"
 EARLY = Position("2026-02-01T00:00:00.0000000Z", "")
@@ -97,6 +97,8 @@ def domain(**eventhouse: Any) -> DomainSource:
 
 
 def context(tmp_path: Path, backfill: BackfillWindow | None = None, **env: str) -> WorkerContext:
+    """A poller's context; EVENTHOUSE_AUTH=none, as the Kusto stand-in takes no token."""
+    env = {"EVENTHOUSE_AUTH": "none", **env}
     settings = CoreSettings(state_dir=tmp_path / "state")
     logger = logging.getLogger("test")
     return WorkerContext(SPEC, 1, "g", settings, env, logger, backfill=backfill)
@@ -459,9 +461,17 @@ def test_the_ca_bundle_is_what_the_client_trusts(monkeypatch: pytest.MonkeyPatch
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value.__cause__)
 
 
-def test_only_plain_http_on_loopback_goes_without_authentication():
-    assert is_loopback("http://127.0.0.1:8080") and is_loopback("http://localhost")
-    assert not is_loopback("https://127.0.0.1") and not is_loopback("http://kusto.example")
+def test_plain_http_needs_eventhouse_auth_none_whatever_the_host():
+    from vpipe_core.config.loader import load_settings
+
+    def problems(url: str, **env: str) -> list[str]:
+        return eventhouse_problems(domain(cluster_url=url), load_settings(EventSourceSettings, env))
+
+    assert problems("https://kusto.example") == []
+    for url in ("http://127.0.0.1:8080", "http://kusto.example"):
+        [refused] = problems(url)
+        assert "expected an https:// URL" in refused and "EVENTHOUSE_AUTH=none" in refused
+        assert problems(url, EVENTHOUSE_AUTH="none") == []
 
 
 # --- backfill -----------------------------------------------------------------------------------

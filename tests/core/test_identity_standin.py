@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from vpipe_core.azure_auth import AzureCredential, load_auth_settings
-from vpipe_core.testing.identity import LocalManagedIdentity
+from vpipe_testing.identity import LocalManagedIdentity
 
 
 def test_the_worker_credential_gets_tokens_from_it(monkeypatch):

@@ -13,7 +13,7 @@ from azure.kusto.data import ClientRequestProperties, KustoClient
 from azure.kusto.data.exceptions import KustoApiError, KustoServiceError, KustoThrottlingError
 
 from vpipe_claimx.poller import bundled_events_file as claimx_events_file
-from vpipe_core.testing.kusto import KustoStandIn, kusto_time
+from vpipe_testing.kusto import KustoStandIn, kusto_time
 from vpipe_xact.poller import bundled_events_file as xact_events_file
 
 # The sample events the domain plugins ship (one copy, also the demo's sample source).

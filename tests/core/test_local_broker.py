@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.kafka.clientconf import consumer_config
-from vpipe_core.testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
+from vpipe_testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import time
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import produce, read_all
 
 
 def ids_of(messages) -> set[str]:

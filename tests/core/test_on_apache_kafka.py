@@ -12,8 +12,8 @@ import re
 import orjson
 import pytest
 
-from vpipe_core.testing.kafka import commit_offsets, ensure_topics, produce, read_all
-from vpipe_core.testing.workers import run_vpipe as vpipe
+from vpipe_testing.kafka import commit_offsets, ensure_topics, produce, read_all
+from vpipe_testing.workers import run_vpipe as vpipe
 
 TESTDOM_TOPICS = [
     "testdom.in",
@@ -147,7 +147,7 @@ def test_records_deleted_unread_by_retention_are_logged_and_counted(apache_kafka
 
 
 def test_status_lag_equals_kafka_consumer_groups_describe(apache_kafka, start_worker, tmp_path):
-    from vpipe_core.testing.delta import wait_committed
+    from vpipe_testing.delta import wait_committed
 
     bootstrap = apache_kafka.bootstrap
     # One partition: a partition the group never committed has no lag in either tool, so
@@ -175,7 +175,7 @@ def test_status_lag_equals_kafka_consumer_groups_describe(apache_kafka, start_wo
 def test_a_dead_letter_over_the_dlq_limit_stops_the_worker_uncommitted_and_loses_nothing(
     apache_kafka, start_worker
 ):
-    from vpipe_core.testing.delta import wait_committed
+    from vpipe_testing.delta import wait_committed
 
     bootstrap = apache_kafka.bootstrap
     ensure_topics(bootstrap, TESTDOM_TOPICS, partitions=1)

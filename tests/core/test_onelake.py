@@ -21,7 +21,9 @@ from vpipe_core.storage import (
     make_store,
     parse_abfss,
 )
-from vpipe_core.testing.dfs import LocalDfs
+from vpipe_testing.dfs import LocalDfs
+
+PATH_STYLE = frozenset({"127.0.0.1"})  # ONELAKE_PATH_STYLE_HOSTS of the parse tests
 
 FS = "workspace"
 BASE = "lh.Lakehouse/Files/vpipe"
@@ -140,7 +142,13 @@ def test_concurrent_uploads_fit_the_connection_pool(
     for i in range(12):
         sources.append(tmp_path / f"f{i}")
         write_file(sources[-1], 2000)
-    store = make_store(dfs.url(FS, BASE), dfs.credential, timeout_s=10, max_concurrency=12)
+    store = make_store(
+        dfs.url(FS, BASE),
+        dfs.credential,
+        timeout_s=10,
+        max_concurrency=12,
+        path_style_hosts=dfs.hosts,
+    )
     dfs.delay_next(0.3, n=12)  # hold the 12 creates so that all connections are open at once
     errors: list[BaseException] = []
 
@@ -170,7 +178,12 @@ def test_make_store_over_https_uses_the_bearer_credential(tmp_path: Path) -> Non
     with LocalDfs(tmp_path / "dfs", filesystems=[FS], tls=True) as dfs:
         credential = dfs.credential
         store = make_store(
-            dfs.url(FS, BASE), credential, timeout_s=10, max_concurrency=2, ca_bundle=dfs.ca_file
+            dfs.url(FS, BASE),
+            credential,
+            timeout_s=10,
+            max_concurrency=2,
+            ca_bundle=dfs.ca_file,
+            path_style_hosts=dfs.hosts,
         )
         result = store.upload(source, "doc")
         store.close()
@@ -445,7 +458,7 @@ def test_file_store_refuses_a_symlink_out_of_the_root(tmp_path: Path) -> None:
     ],
 )
 def test_parse_abfss_accepts(uri: str, expected: tuple[str, str, str]) -> None:
-    assert parse_abfss(uri) == expected
+    assert parse_abfss(uri, PATH_STYLE) == expected
 
 
 @pytest.mark.parametrize(
@@ -468,7 +481,13 @@ def test_parse_abfss_accepts(uri: str, expected: tuple[str, str, str]) -> None:
 )
 def test_parse_abfss_refuses(uri: str, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("$", r"\$").replace("(", r"\(")):
-        parse_abfss(uri)
+        parse_abfss(uri, PATH_STYLE)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_path_style_endpoint_needs_its_host_in_the_setting(scheme: str) -> None:
+    with pytest.raises(ValueError, match="ONELAKE_PATH_STYLE_HOSTS"):
+        parse_abfss(f"{scheme}://127.0.0.1:4567/devaccount/ws/lh.Lakehouse/Files/x")
 
 
 def test_make_store_refuses_relative_file_uris() -> None:

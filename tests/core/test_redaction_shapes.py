@@ -21,7 +21,7 @@ from vpipe_core.record import Record
 from vpipe_core.redact import REDACTED, redact
 from vpipe_core.retry.envelope import ERROR
 from vpipe_core.retry.router import OutcomeRouter
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.kafka import produce, read_all
 from vpipe_xact.messages import result
 from vpipe_xact.results import failed_row, parse_result
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import orjson
 
-from vpipe_core.testing.kafka import produce, read_all
-from vpipe_core.testing.workers import run_vpipe as vpipe
 from vpipe_core.timestamps import parse_iso_utc
+from vpipe_testing.kafka import produce, read_all
+from vpipe_testing.workers import run_vpipe as vpipe
 
 ENVELOPE = {
     "vpipe_origin_topic",

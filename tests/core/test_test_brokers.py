@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from vpipe_core.testing import apache_kafka, brokers
+from vpipe_testing import apache_kafka, brokers
 
 
 def test_the_pom_pins_the_kafka_version_the_kit_names():
-    pom = resources.files("vpipe_core.testing").joinpath("kafka_jars/pom.xml").read_text()
+    pom = resources.files("vpipe_testing").joinpath("kafka_jars/pom.xml").read_text()
     assert re.search(r"<kafka.version>([^<]+)</kafka.version>", pom).group(1) == (
         apache_kafka.KAFKA_VERSION
     )

@@ -21,8 +21,6 @@ from vpipe_core.outcome import Category, Dead, Done, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.storage import FileStore, OneLakeUploader
-from vpipe_core.testing.dfs import LocalDfs
-from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
 from vpipe_core.transfer.download import Downloader, DownloadResult
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
@@ -32,6 +30,10 @@ from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.seen import TransferLog
 from vpipe_core.transfer.space import SpaceGuard
 from vpipe_core.transfer.upload_worker import MAX_REDOWNLOADS, UploadWorker
+from vpipe_testing.dfs import LocalDfs
+from vpipe_testing.http_files import FileServer, Route
+
+LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 NOW = datetime(2026, 2, 5, tzinfo=UTC)
@@ -138,7 +140,7 @@ def make_worker(
 
     def make(**options: Any) -> DownloadWorker:
         downloader = Downloader(
-            UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port})),
+            UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port})),
             TypeRules(),
             tmp_path / "cache",
             connect_timeout_s=2,

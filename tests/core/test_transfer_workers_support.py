@@ -15,14 +15,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from vpipe_core.storage import make_store
-from vpipe_core.testing.dfs import LocalDfs
-from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.cleaner import CacheCleaner
 from vpipe_core.transfer.download import Downloader
 from vpipe_core.transfer.netconf import ProxyConfig, bypasses_proxy, ca_bundle
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.seen import CACHED, UPLOADED, Mark, TransferLog
+from vpipe_testing.dfs import LocalDfs
+from vpipe_testing.http_files import FileServer, Route
+
+LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
 
 DAY = 24 * 3600.0
 NOW = 1_800_000_000.0
@@ -86,7 +88,7 @@ def test_cleaner_runs_on_its_interval_and_stops(tmp_path: Path) -> None:
 def test_a_download_publishes_into_a_directory_the_cleaner_just_removed(tmp_path: Path) -> None:
     with FileServer() as server:
         server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-        policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
+        policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port}))
         downloader = Downloader(policy, TypeRules(), tmp_path)
         real_replace = os.replace
         calls = []
@@ -230,7 +232,7 @@ def test_downloads_go_through_the_proxy_unless_no_proxy_says_otherwise(
 ) -> None:
     with FileServer() as server:
         server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-        policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
+        policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port}))
         for no_proxy, via_proxy in (("", 1), ("127.0.0.1", 0)):
             config = ProxyConfig(http=proxy.url, no_proxy=no_proxy)
             with Downloader(policy, TypeRules(), tmp_path / no_proxy, proxy=config) as downloader:
@@ -249,7 +251,7 @@ def test_proxy_credentials_and_a_proxy_without_scheme(
     address = proxy.url.removeprefix("http://")
     with FileServer() as server:
         server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-        policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
+        policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port}))
         for name, proxy_url in (("auth", f"http://user:p%40ss@{address}"), ("bare", address)):
             config = ProxyConfig(http=proxy_url)
             with Downloader(policy, TypeRules(), tmp_path / name, proxy=config) as downloader:
@@ -264,7 +266,9 @@ def test_onelake_uploads_go_through_the_proxy(tmp_path: Path, proxy: ForwardingP
     with LocalDfs(tmp_path / "dfs", filesystems=["ws"]) as dfs:
         destination, account_url = dfs.url("ws", "Files/xact"), dfs.account_url
         proxies = ProxyConfig(http=proxy.url).requests_proxies(destination)
-        store = make_store(destination, dfs.credential, 10, 2, proxies=proxies)
+        store = make_store(
+            destination, dfs.credential, 10, 2, proxies=proxies, path_style_hosts=dfs.hosts
+        )
         with store:  # type: ignore[attr-defined]
             store.upload(source, "T1/a.pdf")
         assert dfs.local_path("ws", "Files/xact/T1/a.pdf").read_bytes() == PDF

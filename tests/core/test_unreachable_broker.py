@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vpipe_core.testing.workers import run_vpipe
+from vpipe_testing.workers import run_vpipe
 
 COMMANDS = [
     ("topics", "list"),

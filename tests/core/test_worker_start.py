@@ -14,8 +14,8 @@ import pytest
 import vpipe_core
 from vpipe_core import runner
 from vpipe_core.spec import WorkerSpec
-from vpipe_core.testing.kafka import produce, read_all
-from vpipe_core.testing.workers import worker_command, worker_environment
+from vpipe_testing.kafka import produce, read_all
+from vpipe_testing.workers import worker_command, worker_environment
 
 CORE_DIR = Path(vpipe_core.__file__).parent
 

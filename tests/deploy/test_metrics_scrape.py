@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from monitoring import exposed_sample_names, referenced_names
 
-from vpipe_core.testing.kafka import produce
-from vpipe_core.testing.workers import worker_environment
+from vpipe_testing.kafka import produce
+from vpipe_testing.workers import worker_environment
 
 INSTANCE = 10
 WORKERS = ("xact-download", "claimx-enricher")

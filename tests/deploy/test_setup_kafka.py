@@ -11,7 +11,7 @@ import yaml
 from deploy_facts import DEPLOY
 from fakes import FakeSystem, logging_command, write_command
 
-from vpipe_core.testing.apache_kafka import KAFKA_VERSION, production_settings
+from vpipe_testing.apache_kafka import KAFKA_VERSION, production_settings
 
 SCRIPT = DEPLOY / "setup-kafka.sh"
 COMPOSE = DEPLOY / "kafka-compose.yml"

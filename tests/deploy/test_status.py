@@ -165,7 +165,7 @@ def commit_lag(bootstrap: str, group: str, topic: str, ends: list[int], committe
     """`topic` with ends[p] records in partition p, and `group` committed at committed[p]."""
     from confluent_kafka import Producer, TopicPartition
 
-    from vpipe_core.testing.kafka import commit_offsets, ensure_topics
+    from vpipe_testing.kafka import commit_offsets, ensure_topics
 
     ensure_topics(bootstrap, [topic], partitions=len(ends))
     producer = Producer({"bootstrap.servers": bootstrap})

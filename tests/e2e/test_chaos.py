@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from vpipe_core.testing.brokers import broker_kind
+from vpipe_testing.brokers import broker_kind
 
 EVENTS = int(os.environ.get("VPIPE_CHAOS_EVENTS", "600"))
 

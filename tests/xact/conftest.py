@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpipe_core.testing.kafka import ensure_topics
+from vpipe_testing.kafka import ensure_topics
 
 XACT_TOPICS = [
     "xact.events.raw",

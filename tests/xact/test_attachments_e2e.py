@@ -11,10 +11,10 @@ import orjson
 import pytest
 from xact_fixtures import fixture_rows
 
-from vpipe_core.testing.attachments import allow_attachments_from
-from vpipe_core.testing.http_files import FileServer, Route
-from vpipe_core.testing.kafka import produce, read_all
-from vpipe_core.testing.s3 import LocalS3
+from vpipe_testing.attachments import allow_attachments_from
+from vpipe_testing.http_files import FileServer, Route
+from vpipe_testing.kafka import produce, read_all
+from vpipe_testing.s3 import LocalS3
 from vpipe_xact.events import parse_event
 from vpipe_xact.ingester import enrichment_task
 

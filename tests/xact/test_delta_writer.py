@@ -7,8 +7,8 @@ import signal
 import orjson
 from xact_fixtures import fixture_rows
 
-from vpipe_core.testing.delta import rewind_group, table_rows, wait_committed, wait_until
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import rewind_group, table_rows, wait_committed, wait_until
+from vpipe_testing.kafka import produce, read_all
 
 
 def test_writes_each_valid_event_once_even_after_a_lost_kafka_commit(

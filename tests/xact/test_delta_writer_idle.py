@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 from xact_fixtures import fixture_rows
 
-from vpipe_core.testing.delta import wait_rows
-from vpipe_core.testing.kafka import produce
+from vpipe_testing.delta import wait_rows
+from vpipe_testing.kafka import produce
 
 
 def test_an_idle_writer_holds_no_delta_process(xact_kafka, start_worker, tmp_path):

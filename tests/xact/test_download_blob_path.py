@@ -15,13 +15,15 @@ from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
-from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.download import Downloader
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
+from vpipe_testing.http_files import FileServer, Route
 from vpipe_xact.download import TRANSFER
 from vpipe_xact.topics import DOWNLOADS, RESULTS
+
+LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
 
 PDF = b"%PDF-1.7\n" + b"page" * 100
 
@@ -35,7 +37,7 @@ def server() -> Iterator[FileServer]:
 
 @pytest.fixture
 def worker(server: FileServer, tmp_path: Path) -> Iterator[DownloadWorker]:
-    policy = UrlPolicy(frozenset({"127.0.0.1"}), allowed_ports=frozenset({server.port}))
+    policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port}))
     downloader = Downloader(policy, TypeRules(), tmp_path / "cache", fsync=False)
     options = DownloadOptions(worker="xact-download", concurrency=1, delays=(1, 2))
     download = DownloadWorker(TRANSFER, downloader, options, InplaceRetry(HealthState()))

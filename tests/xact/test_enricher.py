@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import orjson
 from xact_fixtures import fixture_bytes
 
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import produce, read_all
 from vpipe_xact.events import parse_event
 from vpipe_xact.ingester import enrichment_task
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 from xact_fixtures import fixture_bytes
 
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.kafka import ensure_topics, produce, read_all
 from vpipe_xact.events import parse_event
 from vpipe_xact.ingester import enrichment_task
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from xact_fixtures import fixture_rows
 
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import produce, read_all
 from vpipe_xact.events import InvalidEvent, parse_event
 
 

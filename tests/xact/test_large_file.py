@@ -10,9 +10,9 @@ from pathlib import Path
 
 import orjson
 
-from vpipe_core.testing.attachments import allow_attachments_from
-from vpipe_core.testing.http_files import FileServer, Route
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.attachments import allow_attachments_from
+from vpipe_testing.http_files import FileServer, Route
+from vpipe_testing.kafka import produce, read_all
 
 SIZE = 200 * 1024 * 1024
 

@@ -13,11 +13,11 @@ import pytest
 from deltalake import DeltaTable
 from xact_fixtures import fixture_rows
 
-from vpipe_core.testing.attachments import allow_attachments_from
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import read_all
-from vpipe_core.testing.kusto import KustoStandIn
-from vpipe_core.testing.s3 import LocalS3
+from vpipe_testing.attachments import allow_attachments_from
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import read_all
+from vpipe_testing.kusto import KustoStandIn
+from vpipe_testing.s3 import LocalS3
 from vpipe_xact.events import InvalidEvent, attachments_of, parse_event
 from vpipe_xact.settings import DEFAULT_ATTACHMENT_HOSTS
 
@@ -128,6 +128,7 @@ def test_fixture_file_end_to_end(xact_kafka, start_worker, tmp_path):
             store = tmp_path / "onelake"
             env = {
                 "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
+                **kusto.env,
                 "XACT_EVENTHOUSE_DATABASE": "xact",
                 "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
                 "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",

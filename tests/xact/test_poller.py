@@ -13,9 +13,9 @@ import orjson
 import pytest
 from xact_fixtures import FIXTURES, fixture_rows
 
-from vpipe_core.testing.delta import wait_committed
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
-from vpipe_core.testing.kusto import KustoStandIn, kusto_time
+from vpipe_testing.delta import wait_committed
+from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.kusto import KustoStandIn, kusto_time
 
 RAW = "xact.events.raw"
 SHARED_TIME = "2026-02-03T09:40:07.1200000Z"
@@ -31,6 +31,7 @@ def standin() -> Iterator[KustoStandIn]:
 def eventhouse_env(standin: KustoStandIn, **overrides: str) -> dict[str, str]:
     return {
         "XACT_EVENTHOUSE_CLUSTER_URL": standin.url,
+        **standin.env,
         "XACT_EVENTHOUSE_DATABASE": standin.database,
         "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",

@@ -16,13 +16,13 @@ from vpipe_core.delta.errors import permanent, transient
 from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
 from vpipe_core.outcome import Dead, Done, Retry
 from vpipe_core.record import Record
-from vpipe_core.testing.delta import (
+from vpipe_testing.delta import (
     merged_source_rows,
     rewind_group,
     table_rows,
     wait_committed,
 )
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.kafka import produce, read_all
 from vpipe_xact.messages import InvalidMessage
 from vpipe_xact.result_processor import ResultRows
 from vpipe_xact.results import coalesce, parse_result

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import orjson
 
-from vpipe_core.testing.delta import table_rows, wait_committed
-from vpipe_core.testing.kafka import produce, read_all
+from vpipe_testing.delta import table_rows, wait_committed
+from vpipe_testing.kafka import produce, read_all
 
 ROWS = [
     {

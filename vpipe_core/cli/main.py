@@ -10,7 +10,10 @@ import click
 # command name -> ("module:attribute" of a click command or group, one-line summary for --help)
 SUBCOMMANDS = {
     "config": ("vpipe_core.cli.config_cmd:config", "Check or show the effective configuration."),
-    "demo": ("vpipe_core.cli.demo_cmd:demo", "Run the pipeline on a local broker and stand-ins."),
+    "demo": (  # from the test kit, vpipe-testing
+        "vpipe_testing.demo.command:demo",
+        "Run the pipeline on a local broker and stand-ins.",
+    ),
     "deploy": (
         "vpipe_core.cli.deploy_cmd:deploy_group",
         "Render systemd units, env template, port table, constraints.",
@@ -35,6 +38,9 @@ SUBCOMMANDS = {
     "workers": ("vpipe_core.cli.workers_cmd:workers_group", "List the installed workers."),
 }
 
+# top-level package of a command's module -> the distribution to install when it is missing
+PROVIDED_BY = {"vpipe_testing": "vpipe-testing"}
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -44,11 +50,36 @@ class LazyGroup(click.Group):
         if cmd_name not in SUBCOMMANDS:
             return None
         module_name, _, attr = SUBCOMMANDS[cmd_name][0].partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            package = module_name.partition(".")[0]
+            if exc.name != package or package not in PROVIDED_BY:
+                raise
+            return _not_installed(cmd_name, PROVIDED_BY[package])
+        return getattr(module, attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, SUBCOMMANDS[name][1]) for name in sorted(SUBCOMMANDS)])
+
+
+def _not_installed(cmd_name: str, distribution: str) -> click.Command:
+    """A placeholder that says which distribution provides `cmd_name`, whatever its arguments."""
+
+    def explain() -> None:
+        raise click.ClickException(
+            f"`vpipe {cmd_name}` is part of {distribution}, which is not installed: "
+            f"pip install {distribution} (in a checkout: python3 run.py {cmd_name})"
+        )
+
+    return click.Command(
+        cmd_name,
+        callback=explain,
+        help=SUBCOMMANDS[cmd_name][1],
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -39,7 +39,6 @@ MASKED = "****"
 
 # Read by the loader itself rather than by a settings class.
 LOADER_VARIABLES = frozenset({ENV_FILE_VARIABLE})
-TEST_KIT_PREFIX = "VPIPE_TEST_"
 
 LEGACY_REPLACEMENTS: Mapping[str, str] = {
     "LOCAL_KAFKA_BOOTSTRAP_SERVERS": "KAFKA_BOOTSTRAP_SERVERS",
@@ -415,8 +414,6 @@ def unknown_variables(
     for name in sorted(env):
         if name in accepted or not name.startswith(tuple(prefixes)):
             continue
-        if name.startswith(TEST_KIT_PREFIX):
-            continue  # the test kit's own switches (broker choice, jar cache); no worker reads them
         if legacy_problem(name) is not None:
             continue  # reported by the legacy guard with its replacement
         problems.append(_unknown_variable_problem(name, candidates))

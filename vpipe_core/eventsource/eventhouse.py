@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import attrs
 import orjson
@@ -35,7 +34,6 @@ log = logging.getLogger("vpipe.eventsource.eventhouse")
 
 LAST_KEY = "last_key"  # the query parameter holding the cursor key
 CURSOR_COLUMNS = frozenset({"ingestion_time", "ingestion_time_s", "cursor_key"})
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TABLE_NAME = IDENTIFIER
 
@@ -154,12 +152,6 @@ def page_query(table: EventhouseTable, after: Position, upper: str, take: int) -
     )
 
 
-def is_loopback(cluster_url: str) -> bool:
-    """A local stand-in (plain http on loopback), which takes no authentication."""
-    parts = urlsplit(cluster_url)
-    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
-
-
 def is_auth_error(exc: BaseException) -> bool:
     """A failure a fresh token may cure: a 401, or the credential failing to give a token."""
     from azure.core.exceptions import ClientAuthenticationError
@@ -178,7 +170,7 @@ def kusto_client(
     proxy_url: str | None,
     ca_bundle: str | None = None,
 ) -> KustoClient:
-    """A client for `cluster_url`: no authentication on loopback, else the shared credential;
+    """A client for `cluster_url`: the shared credential, or none (EVENTHOUSE_AUTH=none);
     through `proxy_url` if given, trusting `ca_bundle` if given.
 
     The SDK has no public setting for the CA bundle; its maintainers point to the client's

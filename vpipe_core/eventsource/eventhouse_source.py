@@ -20,11 +20,10 @@ from vpipe_core.eventsource.eventhouse import (
     TABLE_NAME,
     EventhouseReader,
     Position,
-    is_loopback,
     kusto_client,
     unpublished,
 )
-from vpipe_core.eventsource.settings import EventSourceSettings
+from vpipe_core.eventsource.settings import EventhouseAuth, EventSourceSettings
 from vpipe_core.eventsource.times import ingestion_time, tick_after, tick_before
 from vpipe_core.outcome import Output
 from vpipe_core.timestamps import parse_iso_utc
@@ -113,7 +112,7 @@ def build_eventhouse_source(
     cluster_url, database = _location(domain, shared)
     start_from = _start_from(domain)
     credential = None
-    if not is_loopback(cluster_url):
+    if shared.eventhouse_auth is EventhouseAuth.AZURE:
         from vpipe_core.azure_auth import shared_credential
 
         credential = shared_credential(ctx.env)
@@ -185,10 +184,10 @@ def _location(domain: DomainSource, shared: EventSourceSettings) -> tuple[str, s
             f"{variable}: required when the {domain.domain.upper()} event source is eventhouse "
             "(or set EVENTHOUSE_CLUSTER_URL)"
         )
-    elif not cluster_url.startswith("https://") and not is_loopback(cluster_url):
+    elif not cluster_url.startswith("https://") and shared.eventhouse_auth is EventhouseAuth.AZURE:
         problems.append(
-            f"{variable}: got '{cluster_url}', expected an https:// URL "
-            "(plain http only for a loopback stand-in)"
+            f"{variable}: got '{cluster_url}', expected an https:// URL (plain http only with "
+            "EVENTHOUSE_AUTH=none, for a local server that takes no token)"
         )
     database = (options.database or "").strip()
     if not database:

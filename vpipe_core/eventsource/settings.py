@@ -18,6 +18,11 @@ class EventSource(enum.StrEnum):
     SAMPLE = "sample"
 
 
+class EventhouseAuth(enum.StrEnum):
+    AZURE = "azure"  # the shared Azure credential (runtime.md §8)
+    NONE = "none"  # no token; plain http allowed (a local server such as the test kit's Kusto)
+
+
 class EventHubAuth(enum.StrEnum):
     CONNECTION_STRING = "connection-string"
     AAD = "aad"
@@ -30,6 +35,11 @@ class EventSourceSettings:
     )
     eventhouse_cluster_url: str | None = setting(
         "EVENTHOUSE_CLUSTER_URL", None, help="Eventhouse cluster shared by the domains"
+    )
+    eventhouse_auth: EventhouseAuth = setting(
+        "EVENTHOUSE_AUTH",
+        EventhouseAuth.AZURE,
+        help="azure (shared credential, https only) or none (no token, http allowed: local tests)",
     )
     eventhouse_proxy_url: str | None = setting(
         "EVENTHOUSE_PROXY_URL", None, help="explicit proxy for Kusto (default HTTPS_PROXY)"

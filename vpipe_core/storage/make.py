@@ -26,6 +26,7 @@ def make_store(
     ca_bundle: str | None = None,
     proxies: Mapping[str, str] | None = None,
     on_auth_error: Callable[[], object] | None = None,
+    path_style_hosts: frozenset[str] = frozenset(),
 ) -> Store:
     """`FileStore` for `file:///<dir>`, `OneLakeUploader` for DFS URIs (see `parse_abfss`).
 
@@ -37,7 +38,7 @@ def make_store(
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ValueError(f"expected file:///<absolute dir>, got {destination_uri!r}")
         return FileStore(unquote(parts.path))
-    account_url, filesystem, base_path = parse_abfss(destination_uri)
+    account_url, filesystem, base_path = parse_abfss(destination_uri, path_style_hosts)
 
     def factory() -> DataLakeServiceClient:
         return build_service_client(

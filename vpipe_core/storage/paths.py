@@ -10,17 +10,18 @@ from vpipe_core.storage.store import ErrorCategory, UploadError
 MAX_PATH_CHARS = 1024
 ONELAKE_HOST_SUFFIX = "onelake.dfs.fabric.microsoft.com"
 ADLS_HOST_SUFFIX = ".dfs.core.windows.net"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+PATH_STYLE_SETTING = "ONELAKE_PATH_STYLE_HOSTS"
 
 
-def parse_abfss(uri: str) -> tuple[str, str, str]:
+def parse_abfss(uri: str, path_style_hosts: frozenset[str] = frozenset()) -> tuple[str, str, str]:
     """Split a DFS destination into `(account_url, filesystem, base_path)`.
 
     Accepted: `abfss://<workspace>@onelake.dfs.fabric.microsoft.com/<item>/Files/<dir>`, the
     same as `https://onelake.dfs.fabric.microsoft.com/<workspace>/<item>/Files/<dir>`, ADLS Gen2
-    accounts (`abfss://<fs>@<account>.dfs.core.windows.net/<dir>`), and loopback DFS endpoints
-    (`http://127.0.0.1:<port>/<account>/<fs>/<dir>`, the test stand-in). OneLake destinations
-    must lie under an item's `Files` folder. Anything else raises `ValueError`.
+    accounts (`abfss://<fs>@<account>.dfs.core.windows.net/<dir>`), and endpoints addressed
+    path-style on `path_style_hosts` (ONELAKE_PATH_STYLE_HOSTS: `http(s)://<host>:<port>/<account>/
+    <fs>/<dir>`, local emulators such as the test kit's DFS stand-in). OneLake destinations must
+    lie under an item's `Files` folder. Anything else raises `ValueError`.
     """
     if "${" in uri:
         raise ValueError(f"unresolved variable in storage URI {uri!r}")
@@ -34,7 +35,7 @@ def parse_abfss(uri: str) -> tuple[str, str, str]:
             raise ValueError(f"expected abfss://<workspace>@<host>/<path>, got {uri!r}")
         _check_dfs_host(host, uri)
         account_url = f"https://{host}"
-    elif scheme in ("https", "http") and host in LOOPBACK_HOSTS:
+    elif scheme in ("https", "http") and host in path_style_hosts:
         if len(segments) < 2:
             raise ValueError(f"expected {scheme}://{host}:<port>/<account>/<fs>/..., got {uri!r}")
         account_url = f"{scheme}://{parts.netloc}/{segments.pop(0)}"
@@ -48,7 +49,8 @@ def parse_abfss(uri: str) -> tuple[str, str, str]:
     else:
         raise ValueError(
             f"unsupported storage URI {uri!r}: expected abfss://<workspace>@"
-            f"{ONELAKE_HOST_SUFFIX}/<lakehouse>.Lakehouse/Files/<dir> or file:///<dir>"
+            f"{ONELAKE_HOST_SUFFIX}/<lakehouse>.Lakehouse/Files/<dir> or file:///<dir> "
+            f"(a local DFS endpoint needs its host in {PATH_STYLE_SETTING})"
         )
     if host.endswith(ONELAKE_HOST_SUFFIX) and (len(segments) < 2 or segments[1] != "Files"):
         raise ValueError(
@@ -61,7 +63,7 @@ def _check_dfs_host(host: str, uri: str) -> None:
     if not (host.endswith(ONELAKE_HOST_SUFFIX) or host.endswith(ADLS_HOST_SUFFIX)):
         raise ValueError(
             f"not a DFS endpoint in {uri!r}: expected {ONELAKE_HOST_SUFFIX} or "
-            f"<account>{ADLS_HOST_SUFFIX}"
+            f"<account>{ADLS_HOST_SUFFIX} (a local one needs its host in {PATH_STYLE_SETTING})"
         )
 
 

@@ -1,9 +1,9 @@
 """Which URLs may be fetched (xact.md §10.1): checked before every request and every redirect hop.
 
-A URL passes when its scheme is https (http only for local hosts that are allow-listed), its
+A URL passes when its scheme is https (http only for hosts of ALLOWED_ATTACHMENT_HTTP_HOSTS), its
 lower-cased host equals an allow-list entry, its port (443 when implied) is an allowed one, it
 is not a non-public IP literal or a cloud metadata name (unless allow-listed), and every address
-the host resolves to is public (unless the host is allow-listed as local). The downloader
+the host resolves to is public (unless the host is in ALLOWED_ATTACHMENT_HTTP_HOSTS). The downloader
 connects only to addresses that passed the same guard, so a name that resolves differently
 between the check and the connection (DNS rebinding) is still refused.
 """
@@ -22,7 +22,6 @@ from vpipe_core.redact import redact
 if TYPE_CHECKING:
     from vpipe_core.transfer.settings import TransferSettings
 
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 METADATA_HOSTS = frozenset(
     {
         "169.254.169.254",
@@ -36,6 +35,7 @@ METADATA_HOSTS = frozenset(
 DEFAULT_RESOLVE_TIMEOUT_S = 10.0
 DEFAULT_PORTS = frozenset({443})
 PORTS_SETTING = "ALLOWED_ATTACHMENT_PORTS"
+HTTP_HOSTS_SETTING = "ALLOWED_ATTACHMENT_HTTP_HOSTS"
 IMPLIED_PORTS = {"https": 443, "http": 80}  # the port of a URL that names none
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # RFC 8215 local-use NAT64: not globally reachable, and where the IPv4 address sits depends on
@@ -137,15 +137,16 @@ class UrlPolicy:
 
     `allowed_hosts` are compared exactly (lower-cased, no wildcards); `allowed_ports` are the
     ports any of them may be reached on (the scheme's port when the URL has none). Hosts in
-    `allow_http_hosts` that are also allowed may use plain http and may resolve to loopback or
-    private addresses (local test servers); every other allowed name must resolve to public
-    addresses only. An IP literal is allowed only when it is itself on the allow-list.
+    `allow_http_hosts` (ALLOWED_ATTACHMENT_HTTP_HOSTS, none by default) that are also allowed may
+    use plain http and may resolve to loopback or private addresses (local test servers); every
+    other allowed name must resolve to public addresses only. An IP literal is allowed only when
+    it is itself on the allow-list.
     """
 
     def __init__(
         self,
         allowed_hosts: frozenset[str],
-        allow_http_hosts: frozenset[str] = LOCAL_HOSTS,
+        allow_http_hosts: frozenset[str] = frozenset(),
         *,
         allowed_ports: frozenset[int] = DEFAULT_PORTS,
         resolver: Resolver | None = None,
@@ -179,7 +180,10 @@ class UrlPolicy:
         for address in addresses:
             ip = _ip_literal(address.split("%", 1)[0])
             if ip is None or not is_public(ip):
-                raise UrlRejected(f"host {host} resolves to a non-public address {address}")
+                raise UrlRejected(
+                    f"host {host} resolves to a non-public address {address} "
+                    f"(allowed only for hosts in {HTTP_HOSTS_SETTING})"
+                )
         return addresses
 
     def _resolved(self, host: str) -> list[str]:
@@ -208,7 +212,14 @@ class UrlPolicy:
             return
         if parsed.scheme == "http" and parsed.host in self._local_hosts:
             return
-        raise UrlRejected(f"scheme {parsed.scheme or '(none)'} is not allowed for {parsed.host}")
+        hint = (
+            f" (plain http needs the host in {HTTP_HOSTS_SETTING})"
+            if parsed.scheme == "http"
+            else ""
+        )
+        raise UrlRejected(
+            f"scheme {parsed.scheme or '(none)'} is not allowed for {parsed.host}{hint}"
+        )
 
     def _check_port(self, parsed: ParsedUrl) -> None:
         port = parsed.port or IMPLIED_PORTS[parsed.scheme]
@@ -222,9 +233,10 @@ class UrlPolicy:
 
 
 def url_policy(transfer: TransferSettings) -> UrlPolicy:
-    """The policy of ALLOWED_ATTACHMENT_DOMAINS and ALLOWED_ATTACHMENT_PORTS."""
+    """The policy of ALLOWED_ATTACHMENT_DOMAINS, _PORTS and _HTTP_HOSTS."""
     return UrlPolicy(
         frozenset(transfer.allowed_attachment_domains),
+        frozenset(transfer.allowed_attachment_http_hosts),
         allowed_ports=frozenset(transfer.allowed_attachment_ports),
     )
 

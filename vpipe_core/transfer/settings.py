@@ -7,7 +7,8 @@ from pathlib import Path
 import attrs
 
 from vpipe_core.config.fields import setting
-from vpipe_core.transfer.policy import DEFAULT_PORTS, PORTS_SETTING
+from vpipe_core.storage.paths import PATH_STYLE_SETTING
+from vpipe_core.transfer.policy import DEFAULT_PORTS, HTTP_HOSTS_SETTING, PORTS_SETTING
 
 # xact.md §10.1: the hosts both domains' attachments come from (XACT exports, ClaimX media).
 DEFAULT_ATTACHMENT_HOSTS = (
@@ -33,6 +34,12 @@ class TransferSettings:
         min=1,
         max=65535,
         help="ports the allow-listed hosts may be reached on (https without a port: 443)",
+    )
+    allowed_attachment_http_hosts: tuple[str, ...] = setting(
+        HTTP_HOSTS_SETTING,
+        (),
+        help="allow-listed hosts that may use plain http and private or loopback addresses "
+        "(local test servers; none in production)",
     )
     connect_timeout_s: int = setting(
         "DOWNLOAD_CONNECT_TIMEOUT_SECONDS", 30, min=1, max=600, help="connect timeout"
@@ -61,6 +68,12 @@ class TransferSettings:
     )
     onelake_base_path: str | None = setting(
         "ONELAKE_BASE_PATH", None, help="OneLake Files directory (abfss://…) or file:///dir"
+    )
+    onelake_path_style_hosts: tuple[str, ...] = setting(
+        PATH_STYLE_SETTING,
+        (),
+        help="hosts whose DFS endpoint is addressed path-style, http allowed: "
+        "http(s)://<host>:<port>/<account>/<fs>/<dir> (local emulators, the test kit's stand-in)",
     )
     onelake_timeout_s: int = setting(
         "ONELAKE_TIMEOUT_SECONDS", 300, min=1, max=3600, help="OneLake call timeout"

@@ -248,6 +248,7 @@ def build_upload_worker(
             ca_bundle=ca_bundle(ctx.settings.ca_bundle, ctx.env),
             proxies=ProxyConfig.from_env(ctx.env).requests_proxies(_account_url(destination)),
             on_auth_error=on_auth_error,
+            path_style_hosts=frozenset(transfer.onelake_path_style_hosts),
         )
     except ValueError as exc:  # exit 2 naming the setting, not a traceback systemd restarts
         where = f"OneLake destination of {ctx.spec.name} (ONELAKE_BASE_PATH or its domain path)"

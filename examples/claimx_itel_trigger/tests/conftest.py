@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from itel_support import PLUGIN
 
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.plugins.manager import PluginSet, load_plugins
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from vpipe_claimx.enricher import ClaimxEnricher
 from vpipe_claimx.events import enrichment_task, event_from_row
 from vpipe_claimx.fetching import Fetcher
 from vpipe_claimx.project_cache import ProjectCache
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done, Output
 from vpipe_core.plugins.manager import PluginSet
 from vpipe_core.record import Record
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 PLUGIN = "claimx_itel_trigger"
 TRACKING = "itel.cabinet.task.tracking"

@@ -11,9 +11,9 @@ from claimx_itel_trigger.tracking import TrackingHandler
 from itel_support import COMPLETED, NOW, TRACKING
 
 from vpipe_claimx.api import ClaimxApi
-from vpipe_claimx.testing.fake_api import Fault
 from vpipe_core.outcome import Category, Dead, Done, Retry
 from vpipe_core.record import Record
+from vpipe_testing.claimx.fake_api import Fault
 
 TRACKED = {
     "trigger_name": "itel_cabinet_repair",

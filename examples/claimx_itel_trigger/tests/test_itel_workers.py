@@ -11,10 +11,10 @@ import orjson
 import pytest
 from itel_support import COMPLETED, PLUGIN, TRACKING, task_of
 
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.registry import load_worker
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
-from vpipe_core.testing.workers import WorkerProcess, worker_environment
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
+from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.workers import WorkerProcess, worker_environment
 
 TOPICS = [
     "claimx.enrichment.pending",

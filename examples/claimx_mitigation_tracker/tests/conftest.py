@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mitigation_support import PLUGIN, mitigation_project
 
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.plugins.manager import PluginSet, load_plugins
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from mitigation_support import (
     task_event,
 )
 
-from vpipe_claimx.testing.fake_api import Fault
 from vpipe_claimx.topics import ENTITIES
 from vpipe_core.plugins.manager import PluginLoadError
+from vpipe_testing.claimx.fake_api import Fault
 
 
 def published(outcome: object, topic: str = TOPIC) -> dict:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import orjson
 from mitigation_support import PLUGIN, TOPIC, WATER, mitigation_project, task_event
 
-from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_core.registry import load_worker
-from vpipe_core.testing.kafka import ensure_topics, produce, read_all
-from vpipe_core.testing.workers import WorkerProcess, worker_environment
+from vpipe_testing.claimx.fake_api import FakeClaimxApi
+from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.workers import WorkerProcess, worker_environment
 
 TOPICS = [
     "claimx.enrichment.pending",

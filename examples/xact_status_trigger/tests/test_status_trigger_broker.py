@@ -12,7 +12,7 @@ from status_trigger_support import EVENT_ID, xact_context
 
 from vpipe_core.outcome import Output
 from vpipe_core.plugins.manager import PluginSet
-from vpipe_core.testing.kafka import ensure_topics, read_all
+from vpipe_testing.kafka import ensure_topics, read_all
 
 Loader = Callable[..., PluginSet]
 

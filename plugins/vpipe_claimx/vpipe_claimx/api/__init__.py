@@ -10,7 +10,7 @@ One client per process, shared by its threads::
         ...  # error.category: PERMANENT → dead; TRANSIENT / AUTH → retry, not before
         # error.retry_after_s (Retry-After, or the time left while the circuit is open)
 
-Tests run it against `vpipe_claimx.testing.fake_api.FakeClaimxApi`.
+Tests run it against `vpipe_testing.claimx.fake_api.FakeClaimxApi`.
 """
 
 from vpipe_claimx.api.client import CIRCUIT_NAME, CircuitLimits, ClaimxApi

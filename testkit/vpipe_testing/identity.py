@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from vpipe_core.testing.http_server import LoopbackHTTPServer
+from vpipe_testing.http_server import LoopbackHTTPServer
 
 TOKEN_PATH = "/msi/token"
 

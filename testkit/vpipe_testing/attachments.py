@@ -8,8 +8,9 @@ from vpipe_core.transfer.policy import IMPLIED_PORTS
 
 
 def allow_attachments_from(*urls: str) -> dict[str, str]:
-    """ALLOWED_ATTACHMENT_DOMAINS and ALLOWED_ATTACHMENT_PORTS letting workers fetch from the
-    hosts and ports of `urls` (e.g. each stand-in's base URL); none: the defaults stay."""
+    """ALLOWED_ATTACHMENT_DOMAINS, _PORTS and _HTTP_HOSTS letting workers fetch from the hosts
+    and ports of `urls` (each stand-in's base URL: local, so plain http and loopback addresses
+    are allowed for them); none: the defaults stay."""
     if not urls:
         return {}
     parts = [urlsplit(url) for url in urls]
@@ -18,4 +19,5 @@ def allow_attachments_from(*urls: str) -> dict[str, str]:
     return {
         "ALLOWED_ATTACHMENT_DOMAINS": ",".join(sorted(hosts)),
         "ALLOWED_ATTACHMENT_PORTS": ",".join(str(port) for port in sorted(ports)),
+        "ALLOWED_ATTACHMENT_HTTP_HOSTS": ",".join(sorted(hosts)),
     }

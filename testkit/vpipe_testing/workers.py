@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from vpipe_core.testing.brokers import session_timeout_ms
+from vpipe_testing.brokers import session_timeout_ms
 
 GUARDED_PREFIXES = ("VPIPE_", "KAFKA_", "RETRY_", "LOG_")
 # Set by systemd for the service that runs the tests or the demo; the workers they start are not
@@ -24,7 +24,7 @@ NOT_INHERITED = ("INVOCATION_ID",)
 
 def worker_environment(bootstrap: str, root: Path, **overrides: str) -> dict[str, str]:
     """A clean environment for workers under test: loopback broker, logs and state in `root`,
-    the shortest session timeout the test broker accepts (vpipe_core.testing.brokers)."""
+    the shortest session timeout the test broker accepts (vpipe_testing.brokers)."""
     root.mkdir(parents=True, exist_ok=True)
     env_file = root / "test.env"
     env_file.touch()

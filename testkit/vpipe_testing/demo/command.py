@@ -1,10 +1,10 @@
 """`vpipe demo`: the installed domains end to end on loopback, with live progress.
 
 Starts the local broker, creates every topic the chosen workers declare, lets each scenario
-(entry-point group `vpipe.demos`, see `vpipe_core.demo`) start its stand-ins and feed its events,
-runs one process per worker instance, shows per-stage progress from the workers' own /metrics,
-and exits 0 only when every event is accounted for. Every process it started is stopped, also
-on Ctrl-C or SIGTERM.
+(entry-point group `vpipe.demos`, see `vpipe_testing.demo`) start its stand-ins and feed its
+events, runs one process per worker instance, shows per-stage progress from the workers' own
+/metrics, and exits 0 only when every event is accounted for. Every process it started is
+stopped, also on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any
 import attrs
 import click
 
-from vpipe_core.cli.demo_chaos import Chaos, Spawn
-from vpipe_core.demo import (
+from vpipe_testing.demo import (
     Accounting,
     DemoOptions,
     DemoRun,
@@ -31,6 +30,7 @@ from vpipe_core.demo import (
     MetricsSnapshot,
     installed_scenarios,
 )
+from vpipe_testing.demo.chaos import Chaos, Spawn
 
 EXIT_INTERRUPTED = 130
 
@@ -124,7 +124,10 @@ def demo(
 
 def _choose(installed: dict[str, DemoScenario], chosen: Sequence[str]) -> list[DemoScenario]:
     if not installed:
-        raise click.ClickException("no demo scenario is installed; run `python3 run.py demo`")
+        raise click.ClickException(
+            "no demo scenario is installed (the test kit's scenarios need their domain: "
+            "vpipe-xact, vpipe-claimx); from a checkout run `python3 run.py demo`"
+        )
     unknown = [name for name in chosen if name not in installed]
     if unknown:
         raise click.ClickException(
@@ -168,7 +171,7 @@ def _run(
     broker_kind: str,
     plan: ChaosPlan,
 ) -> int:
-    from vpipe_core.testing.brokers import describe, running_broker
+    from vpipe_testing.brokers import describe, running_broker
 
     started = time.monotonic()
     workers: list[Any] = []
@@ -230,7 +233,7 @@ def _spawner(
 ) -> Spawn:
     """spawn(worker name, instance) -> a started WorkerProcess with its scenario's settings."""
     from vpipe_core.registry import load_worker
-    from vpipe_core.testing.workers import WorkerProcess, worker_environment
+    from vpipe_testing.workers import WorkerProcess, worker_environment
 
     env_of: dict[str, dict[str, str]] = {}
     for scenario, run in zip(scenarios, runs, strict=True):

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from vpipe_core.testing.broker import BrokerError, free_port
+from vpipe_testing.broker import BrokerError, free_port
 
 KAFKA_VERSION = "4.1.1"
 
@@ -123,7 +123,7 @@ def _copy_dependencies(root: Path, libs: Path) -> None:
             "(apt-get install maven, or run the tests with VPIPE_TEST_BROKER=local)"
         )
     shutil.rmtree(libs, ignore_errors=True)
-    pom = resources.files("vpipe_core.testing").joinpath("kafka_jars/pom.xml")
+    pom = resources.files("vpipe_testing").joinpath("kafka_jars/pom.xml")
     with resources.as_file(pom) as pom_path:
         result = subprocess.run(
             [

@@ -53,7 +53,7 @@ def rewind_group(bootstrap: str, group: str, topic: str, partitions: int = 3) ->
     group's committed offsets back at 0 (committed as a member of the group)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from vpipe_core.testing.brokers import session_timeout_ms
+    from vpipe_testing.brokers import session_timeout_ms
 
     consumer = Consumer(
         {

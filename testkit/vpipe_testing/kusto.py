@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpipe_core.testing.http_server import LoopbackHTTPServer
+from vpipe_testing.http_server import LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from azure.kusto.data import KustoClient
@@ -556,7 +556,7 @@ class KustoStandIn:
             self._private = None
 
     def _tls_context(self) -> ssl.SSLContext:
-        from vpipe_core.testing.tls import self_signed_pem
+        from vpipe_testing.tls import self_signed_pem
 
         cert, key = self_signed_pem("vpipe-kusto-standin")
         self._private = tempfile.TemporaryDirectory(prefix="kusto-standin-")
@@ -580,6 +580,11 @@ class KustoStandIn:
             raise RuntimeError("the Kusto stand-in is not started")
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a poller needs besides the cluster URL: the stand-in takes no token."""
+        return {"EVENTHOUSE_AUTH": "none"}
 
     def client(self) -> KustoClient:
         """A real KustoClient for this stand-in: plain http, no AAD, default database set."""

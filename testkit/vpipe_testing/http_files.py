@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from vpipe_core.testing.http_server import LoopbackHTTPServer
+from vpipe_testing.http_server import LoopbackHTTPServer
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 PACED_SLICE = 256 * 1024  # bytes per write of a paced body

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from vpipe_claimx.testing.fake_data import (
+from vpipe_testing.claimx.fake_data import (
     DEFAULT_MEDIA_PER_PROJECT,
     Catalogue,
     FakeProject,
@@ -49,7 +49,7 @@ from vpipe_claimx.testing.fake_data import (
     file_bytes,
     fixture_project,
 )
-from vpipe_claimx.testing.fake_links import (
+from vpipe_testing.claimx.fake_links import (
     FILE_SERVICE_PREFIX,
     S3_EXPIRES_S,
     S3_PREFIX,
@@ -243,7 +243,7 @@ class FakeClaimxApi:
         self._server.serve_forever(poll_interval=0.05)
 
     def _tls_context(self) -> ssl.SSLContext:
-        from vpipe_core.testing.tls import self_signed_pem
+        from vpipe_testing.tls import self_signed_pem
 
         cert, key = self_signed_pem("vpipe-fake-claimx")
         cert_file, key_file = self._private / "cert.pem", self._private / "key.pem"
@@ -610,7 +610,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m vpipe_claimx.testing.fake_api [--port N] [--generate FIRST-LAST]`: serve
+    """`python -m vpipe_testing.claimx.fake_api [--port N] [--generate FIRST-LAST]`: serve
     until interrupted, printing the CLAIMX_API_URL and CLAIMX_API_TOKEN to use."""
     import argparse
 

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 
 if TYPE_CHECKING:
-    from vpipe_core.testing.http_files import FileServer
-    from vpipe_core.testing.s3 import LocalS3
+    from vpipe_testing.http_files import FileServer
+    from vpipe_testing.s3 import LocalS3
 
 DEMOS_GROUP = "vpipe.demos"
+KIT_PACKAGE = __name__.partition(".")[0]
 T = TypeVar("T")
 
 
@@ -120,7 +121,7 @@ class DemoServices:
 
     def s3(self) -> LocalS3:
         if self._s3 is None:
-            from vpipe_core.testing.s3 import LocalS3
+            from vpipe_testing.s3 import LocalS3
 
             self._s3 = self.start(LocalS3())
         return self._s3
@@ -133,7 +134,7 @@ class DemoServices:
 
     def files(self) -> FileServer:
         if self._files is None:
-            from vpipe_core.testing.http_files import FileServer
+            from vpipe_testing.http_files import FileServer
 
             self._files = self.start(FileServer())
         return self._files
@@ -234,11 +235,24 @@ def query_hint(table: Path) -> str:
 
 
 def installed_scenarios() -> dict[str, DemoScenario]:
+    """Every scenario of the group; the test kit's own (`vpipe_testing.<domain>.demo`) only where
+    their domain package is installed."""
     from importlib.metadata import entry_points
 
     scenarios: dict[str, DemoScenario] = {}
     for entry_point in entry_points(group=DEMOS_GROUP):
-        scenario = entry_point.load()
+        try:
+            scenario = entry_point.load()
+        except ModuleNotFoundError as exc:
+            if _domain_missing(entry_point.module, exc):
+                continue
+            raise
         if isinstance(scenario, DemoScenario):
             scenarios[entry_point.name] = scenario
     return scenarios
+
+
+def _domain_missing(module: str, exc: ModuleNotFoundError) -> bool:
+    """A test kit scenario whose domain package (not the kit itself) cannot be imported."""
+    missing = (exc.name or "").partition(".")[0]
+    return module.startswith(f"{KIT_PACKAGE}.") and missing not in ("", KIT_PACKAGE)
