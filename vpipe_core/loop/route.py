@@ -138,11 +138,9 @@ class Route:
                 self.inplace_attempts.pop(key, None)
 
     def _route_other(self, record: Record, outcome: Outcome) -> None:
-        if isinstance(outcome, Done | Output):
-            self._telemetry.done += 1
-            if self.inplace_attempts:
-                self.inplace_attempts.pop(partition_key(record), None)
-            self._send(record, outcome.outputs if isinstance(outcome, Done) else (outcome,))
+        if isinstance(outcome, Done | Output):  # a subclass: routed as the outcome it extends
+            outputs = tuple(outcome.outputs) if isinstance(outcome, Done) else (outcome,)
+            self.route_all(((record, Done(outputs)),), keep_house=False)
         elif isinstance(outcome, Retry):
             self._telemetry.tally["retried"] += 1
             self._route_retry(record, outcome)
