@@ -17,7 +17,7 @@ from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.logs import current_record_key, inline_record_key
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import POLL_TIMEOUT_S, Consume, partition_key
-from vpipe_core.loop.route import Route
+from vpipe_core.loop.route import Route, Routed
 from vpipe_core.outcome import Category, Outcome, Retry
 from vpipe_core.record import Record
 from vpipe_core.spec import BatchHandler
@@ -114,13 +114,15 @@ class Inline(_Strategy):
         self._route.route_all(self._outcomes(messages))
         self._seconds.observe(time.perf_counter() - started)
 
-    def _outcomes(self, messages: list[Any]) -> Iterator[tuple[Record, Outcome]]:
+    def _outcomes(self, messages: list[Any]) -> Iterator[Routed]:
         """The hot path, kept flat on purpose: each record built in place and handled with its
         key as log context; records of a partition seeked back meanwhile are skipped. A fetch
-        holds runs of one topic's records, so consumed records are counted per run."""
+        holds runs of one partition's records: consumed records are counted per run, and the
+        run's (topic, partition) is one object."""
         handle, rewound, log_key = self._handler.handle, self._consume.rewound, inline_record_key
         new_record, consumed = tuple.__new__, self._consume.consumed
-        run_topic, run_count = "", 0
+        run_topic, run_partition, run_count = "", -1, 0
+        run_key = (run_topic, run_partition)
         try:
             for message in messages:
                 if message.error() is not None:
@@ -133,10 +135,11 @@ class Inline(_Strategy):
                     and offset >= rewound[topic, partition]
                 ):
                     continue
-                if topic != run_topic:
+                if partition != run_partition or topic != run_topic:
                     if run_count:
                         consumed[run_topic] = consumed.get(run_topic, 0) + run_count
-                    run_topic, run_count = topic, 0
+                    run_topic, run_partition, run_count = topic, partition, 0
+                    run_key = (topic, partition)
                 run_count += 1
                 key = message.key()
                 record = new_record(
@@ -147,7 +150,7 @@ class Inline(_Strategy):
                     outcome = handle(record)
                 except Exception as exc:  # the contract: unclassified errors are transient retries
                     outcome = unexpected_error(record, exc)
-                yield record, outcome
+                yield record, outcome, run_key
         finally:
             log_key.key = None
             if run_count:
@@ -209,7 +212,11 @@ class Batched(_Strategy):
         self._seconds.observe(time.perf_counter() - started)
         is_rewound = self._consume.is_rewound
         pairs = zip(records, outcomes, strict=True)
-        routed = ((record, outcome) for record, outcome in pairs if not is_rewound(record))
+        routed = (
+            (record, outcome, partition_key(record))
+            for record, outcome in pairs
+            if not is_rewound(record)
+        )
         self._route.route_all(routed, keep_house)
 
 
@@ -254,7 +261,7 @@ class Concurrent(_Strategy):
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _collect(self) -> Iterator[tuple[Record, Outcome]]:
+    def _collect(self) -> Iterator[Routed]:
         assigned = self._consume.assigned
         while True:
             try:
@@ -262,8 +269,9 @@ class Concurrent(_Strategy):
             except queue.Empty:
                 return
             self.in_flight -= 1
-            if partition_key(record) in assigned:
-                yield record, future.result()
+            key = partition_key(record)
+            if key in assigned:
+                yield record, future.result(), key
 
     def _call(self, record: Record) -> Outcome:
         started = time.perf_counter()

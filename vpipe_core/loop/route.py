@@ -30,6 +30,9 @@ log = logging.getLogger("vpipe.loop")
 INPLACE_UNEXPECTED_LIMIT = 5  # unclassified errors in in-place workers: then dead (exhausted)
 NEVER = float("inf")
 
+# A record, the handler's outcome (whatever it returned), the record's (topic, partition).
+Routed = tuple[Record, Any, TopicPartitionKey]
+
 
 class Route:
     def __init__(
@@ -58,24 +61,27 @@ class Route:
         self.inplace_attempts: dict[TopicPartitionKey, int] = {}
         self._unexpected: dict[tuple[str, int, int], int] = {}
 
-    def route_all(self, routed: Iterable[tuple[Record, Any]], keep_house: bool = True) -> None:
-        """Route each (record, outcome) pair before the next is taken (the outcome is whatever
-        the handler returned): a lazy `routed` then skips the records of a partition this sends
-        back. Kept flat on purpose (per-record calls and dict updates are a measurable share of
-        the loop's cost): a `Done`'s outputs (or a bare `Output`) are produced right here,
-        anything else takes `_route_other`. Records come in runs of one partition, so
-        committable positions are booked per run and counts of produced records per run of one
-        output topic; all are booked before anything can commit. With `keep_house`, slow
-        handlers still commit and show progress meanwhile."""
+    def route_all(self, routed: Iterable[Routed], keep_house: bool = True) -> None:
+        """Route each (record, outcome, key) before the next is taken: a lazy `routed` then
+        skips the records of a partition this sends back. The outcome is whatever the handler
+        returned; `key` is the record's (topic, partition), one object per run of a partition's
+        records (the positions of a run are booked when the next run starts).
+
+        Kept flat on purpose (per-record calls, dict updates and Record field reads are a
+        measurable share of the loop's cost): a `Done`'s outputs (or a bare `Output`) are
+        produced right here, anything else takes `_route_other`; committable positions are
+        booked per run and counts of produced records per run of one output topic, all before
+        anything can commit. With `keep_house`, slow handlers still commit and show progress."""
         send, monotonic, in_order = self._outbox.send, time.monotonic, self._in_order
         produce, unconfirmed = self._outbox.hot_path()
         routed_out_of_order = self._offsets.routed
         positions: dict[TopicPartitionKey, int] = {}
         done = 0
-        run_topic, run_partition, run_position = "", -1, 0
+        run_key: TopicPartitionKey | None = None
+        run_last: Record | None = None  # the last done record of the run, not booked yet
         produced_topic, produced = "", 0
         housekeeping_at = self._commits.due_at if keep_house else NEVER
-        for record, outcome in routed:
+        for record, outcome, key in routed:
             kind = type(outcome)
             if kind is Output or kind is Done:
                 done += 1
@@ -98,34 +104,34 @@ class Route:
                                 unconfirmed.get(produced_topic, 0) + produced
                             )
                         produced_topic, produced = out_topic, 1
-                topic, partition, offset = record[0], record[1], record[2]
-                if in_order:
-                    if partition != run_partition or topic != run_topic:
-                        if run_position:
-                            positions[run_topic, run_partition] = run_position
-                        run_topic, run_partition = topic, partition
-                    run_position = offset + 1
+                if not in_order:
+                    routed_out_of_order(key, record.offset)
+                elif key is run_key:
+                    run_last = record
                 else:
-                    routed_out_of_order((topic, partition), offset)
+                    if run_last is not None:
+                        positions[run_last.topic, run_last.partition] = run_last.offset + 1
+                    run_key, run_last = key, record
             else:  # book what is done first: routing this record moves its partition too
-                if run_position:
-                    positions[run_topic, run_partition] = run_position
-                run_position = 0
+                if run_last is not None:
+                    positions[run_last.topic, run_last.partition] = run_last.offset + 1
+                    run_last = None
                 self._routed_done(positions, done)
                 positions, done = {}, 0
                 self._route_other(record, outcome)
             if monotonic() >= housekeeping_at:
-                if run_position:
-                    positions[run_topic, run_partition] = run_position
+                if run_last is not None:
+                    positions[run_last.topic, run_last.partition] = run_last.offset + 1
+                    run_last = None
                 if produced:
                     unconfirmed[produced_topic] = unconfirmed.get(produced_topic, 0) + produced
-                run_position = produced = 0
+                    produced = 0
                 self._routed_done(positions, done)
                 positions, done = {}, 0
                 self._housekeeping()
                 housekeeping_at = self._commits.due_at
-        if run_position:
-            positions[run_topic, run_partition] = run_position
+        if run_last is not None:
+            positions[run_last.topic, run_last.partition] = run_last.offset + 1
         if produced:
             unconfirmed[produced_topic] = unconfirmed.get(produced_topic, 0) + produced
         self._routed_done(positions, done)
@@ -140,7 +146,7 @@ class Route:
     def _route_other(self, record: Record, outcome: Outcome) -> None:
         if isinstance(outcome, Done | Output):  # a subclass: routed as the outcome it extends
             outputs = tuple(outcome.outputs) if isinstance(outcome, Done) else (outcome,)
-            self.route_all(((record, Done(outputs)),), keep_house=False)
+            self.route_all(((record, Done(outputs), partition_key(record)),), keep_house=False)
         elif isinstance(outcome, Retry):
             self._telemetry.tally["retried"] += 1
             self._route_retry(record, outcome)
