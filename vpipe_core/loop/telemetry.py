@@ -34,6 +34,7 @@ class Telemetry:
         self.tally = {"done": 0, "retried": 0, "dead": 0}
         self._last_summary = time.monotonic()
         self._progress = metrics.loop_last_progress.labels(self._worker)
+        self._retry_seconds = metrics.inplace_retry_seconds.labels(self._worker)
 
     def flush(self, in_flight: int) -> None:
         """Per-record counts go to Prometheus in bulk (a labelled inc costs more than a record)."""
@@ -66,9 +67,7 @@ class Telemetry:
         elif not retrying:
             health.inplace_retry_since = None
         since = health.inplace_since()  # concurrent handlers retry in their threads
-        metrics.inplace_retry_seconds.labels(self._worker).set(
-            time.monotonic() - since if since else 0.0
-        )
+        self._retry_seconds.set(time.monotonic() - since if since else 0.0)
 
     def report_assigned(self) -> None:
         self._ctx.health.assigned = len(self._assigned)
