@@ -8,7 +8,6 @@ acknowledged, `rebalance` handles assignment changes, `shutdown` stops in order.
 from __future__ import annotations
 
 import gc
-import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,8 +26,6 @@ from vpipe_core.loop.shutdown import shut_down
 from vpipe_core.loop.telemetry import Telemetry
 from vpipe_core.router import OutcomeRouter
 from vpipe_core.spec import RetryMode
-
-log = logging.getLogger("vpipe.loop")
 
 
 class ProcessingLoop:
