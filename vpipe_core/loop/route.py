@@ -85,25 +85,43 @@ class Route:
             kind = type(outcome)
             if kind is Output or kind is Done:
                 done += 1
-                # A bare Output skips the tuple and the loop (the lightest handlers' outcome).
-                for output in outcome.outputs if kind is Done else (outcome,):
-                    out_topic, headers = output.topic, output.headers
+                if kind is Output:  # the lightest handlers' outcome: no tuple, no loop
+                    out_topic, headers = outcome.topic, outcome.headers
                     try:
                         if headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
-                            produce(out_topic, output.value, output.key)
+                            produce(out_topic, outcome.value, outcome.key)
                         else:
-                            produce(out_topic, output.value, output.key, headers=headers)
+                            produce(out_topic, outcome.value, outcome.key, headers=headers)
                     except (BufferError, KafkaException):
-                        send(record, (output,))  # the outbox's slow, careful path
-                        continue
-                    if out_topic is produced_topic:  # handlers pass one str object per topic
-                        produced += 1
+                        send(record, (outcome,))  # the outbox's slow, careful path
                     else:
-                        if produced:
-                            unconfirmed[produced_topic] = (
-                                unconfirmed.get(produced_topic, 0) + produced
-                            )
-                        produced_topic, produced = out_topic, 1
+                        if out_topic is produced_topic:  # handlers pass one str per topic
+                            produced += 1
+                        else:
+                            if produced:
+                                unconfirmed[produced_topic] = (
+                                    unconfirmed.get(produced_topic, 0) + produced
+                                )
+                            produced_topic, produced = out_topic, 1
+                else:  # a Done: each output as a bare one above (a call per output costs more)
+                    for output in outcome.outputs:
+                        out_topic, headers = output.topic, output.headers
+                        try:
+                            if headers is None:
+                                produce(out_topic, output.value, output.key)
+                            else:
+                                produce(out_topic, output.value, output.key, headers=headers)
+                        except (BufferError, KafkaException):
+                            send(record, (output,))
+                            continue
+                        if out_topic is produced_topic:
+                            produced += 1
+                        else:
+                            if produced:
+                                unconfirmed[produced_topic] = (
+                                    unconfirmed.get(produced_topic, 0) + produced
+                                )
+                            produced_topic, produced = out_topic, 1
                 if not in_order:
                     routed_out_of_order(key, record.offset)
                 elif key is run_key:
