@@ -7,29 +7,32 @@ from typing import Any
 
 import click
 
-# command name -> "module:attribute" of a click command or group
+# command name -> ("module:attribute" of a click command or group, one-line summary for --help)
 SUBCOMMANDS = {
-    "config": "vpipe_core.cli.config_cmd:config",
-    "demo": "vpipe_core.cli.demo_cmd:demo",
-    "deploy": "vpipe_core.cli.deploy_cmd:deploy_group",
-    "dlq": "vpipe_core.cli.dlq_cmd:dlq",
-    "plugins": "vpipe_core.cli.plugins_cmd:plugins_group",
-    "ports": "vpipe_core.cli.workers_cmd:ports_cmd",
-    "status": "vpipe_core.cli.status_cmd:status",
-    "topics": "vpipe_core.cli.topics_cmd:topics",
-    "workers": "vpipe_core.cli.workers_cmd:workers_group",
-}
-
-SUMMARIES = {
-    "config": "Check or show the effective configuration.",
-    "demo": "Run the pipeline on a local broker and stand-ins.",
-    "deploy": "Render systemd units, env template, port table, constraints.",
-    "dlq": "List, show, replay or purge dead-lettered records.",
-    "plugins": "List installed enrichment plugins, or diagnose broken ones.",
-    "ports": "Show each worker's metrics port range and any overlap.",
-    "status": "Worker instances (state, health) and consumer lag per partition.",
-    "topics": "Create or list the topics the installed workers declare.",
-    "workers": "List the installed workers.",
+    "config": ("vpipe_core.cli.config_cmd:config", "Check or show the effective configuration."),
+    "demo": ("vpipe_core.cli.demo_cmd:demo", "Run the pipeline on a local broker and stand-ins."),
+    "deploy": (
+        "vpipe_core.cli.deploy_cmd:deploy_group",
+        "Render systemd units, env template, port table, constraints.",
+    ),
+    "dlq": ("vpipe_core.cli.dlq_cmd:dlq", "List, show, replay or purge dead-lettered records."),
+    "plugins": (
+        "vpipe_core.cli.plugins_cmd:plugins_group",
+        "List installed enrichment plugins, or diagnose broken ones.",
+    ),
+    "ports": (
+        "vpipe_core.cli.workers_cmd:ports_cmd",
+        "Show each worker's metrics port range and any overlap.",
+    ),
+    "status": (
+        "vpipe_core.cli.status_cmd:status",
+        "Worker instances (state, health) and consumer lag per partition.",
+    ),
+    "topics": (
+        "vpipe_core.cli.topics_cmd:topics",
+        "Create or list the topics the installed workers declare.",
+    ),
+    "workers": ("vpipe_core.cli.workers_cmd:workers_group", "List the installed workers."),
 }
 
 
@@ -38,15 +41,14 @@ class LazyGroup(click.Group):
         return sorted(SUBCOMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> Any:
-        target = SUBCOMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in SUBCOMMANDS:
             return None
-        module_name, _, attr = target.partition(":")
+        module_name, _, attr = SUBCOMMANDS[cmd_name][0].partition(":")
         return getattr(importlib.import_module(module_name), attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(SUBCOMMANDS)])
+            formatter.write_dl([(name, SUBCOMMANDS[name][1]) for name in sorted(SUBCOMMANDS)])
 
 
 def print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

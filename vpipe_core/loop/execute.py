@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from vpipe_core import metrics
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
-from vpipe_core.logs import current_record_key, inline_record_key
+from vpipe_core.logs.trace import current_record_key, inline_record_key
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import POLL_TIMEOUT_S, Consume, partition_key
 from vpipe_core.loop.route import Route, Routed
@@ -59,7 +59,7 @@ def choose(
     if inplace and threads > 1:
         # Seeking back would redeliver records of the partition that other threads have
         # already handled. Concurrent handlers retry infrastructure failures in their own
-        # thread instead (vpipe_core.transfer.inplace.InplaceRetry).
+        # thread instead (vpipe_core.retry.inplace.InplaceRetry).
         raise ValueError("in-place retry needs an inline handler (concurrency 1)")
     if isinstance(handler, BatchHandler):
         return Batched(handler, worker, consume, commits, route)

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.outbox import Outbox
-from vpipe_core.logs import inline_record_key
+from vpipe_core.logs.trace import inline_record_key
 from vpipe_core.loop import execute
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
@@ -24,7 +24,7 @@ from vpipe_core.loop.rebalance import Rebalance
 from vpipe_core.loop.route import Route
 from vpipe_core.loop.shutdown import shut_down
 from vpipe_core.loop.telemetry import Telemetry
-from vpipe_core.router import OutcomeRouter
+from vpipe_core.retry.router import OutcomeRouter
 from vpipe_core.spec import RetryMode
 
 

@@ -5,7 +5,6 @@ back; each routed record's offset becomes committable after the next barrier."""
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -22,7 +21,8 @@ from vpipe_core.loop.consume import Consume, partition_key
 from vpipe_core.loop.telemetry import Telemetry
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
-from vpipe_core.router import OutcomeRouter
+from vpipe_core.retry.backoff import backoff_s
+from vpipe_core.retry.router import OutcomeRouter
 from vpipe_core.spec import RetryMode
 
 log = logging.getLogger("vpipe.loop")
@@ -189,7 +189,7 @@ class Route:
         key = partition_key(record)
         attempt = self.inplace_attempts.get(key, 0) + 1
         self.inplace_attempts[key] = attempt
-        delay = min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+        delay = backoff_s(attempt)
         metrics.message_outcomes.labels(self._worker, "retry", outcome.category.value).inc()
         log.warning(
             "retrying in place",

@@ -26,7 +26,7 @@ from urllib3.exceptions import HTTPError, LocationValueError, MaxRetryError, Rea
 
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
-from vpipe_core.retry_after import retry_after_s
+from vpipe_core.retry.retry_after import retry_after_s
 from vpipe_core.transfer.cache_paths import PART_DIR, UnsafeCachePath, cache_file
 from vpipe_core.transfer.errors import INFRASTRUCTURE as INFRASTRUCTURE
 from vpipe_core.transfer.errors import DownloadError
