@@ -20,8 +20,8 @@ from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
-from vpipe_xact.download import TRANSFER
 from vpipe_xact.topics import DOWNLOADS, RESULTS
+from vpipe_xact.transfer import TRANSFER
 
 PDF = b"%PDF-1.7\n" + b"page" * 100
 

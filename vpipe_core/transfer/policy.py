@@ -1,4 +1,4 @@
-"""Which URLs may be fetched (xact.md §10.1): checked before every request and every redirect hop.
+"""Which URLs may be fetched: checked before every request and every redirect hop.
 
 A URL passes when its scheme is https (http only for local hosts that are allow-listed), its
 lower-cased host equals an allow-list entry, its port (443 when implied) is an allowed one, it
@@ -222,9 +222,16 @@ class UrlPolicy:
 
 
 def url_policy(transfer: TransferSettings) -> UrlPolicy:
-    """The policy of ALLOWED_ATTACHMENT_DOMAINS and ALLOWED_ATTACHMENT_PORTS."""
+    """The policy of ALLOWED_ATTACHMENT_DOMAINS (default: the hosts the installed domains
+    declare) and ALLOWED_ATTACHMENT_PORTS."""
+    hosts = transfer.allowed_attachment_domains
+    if hosts is None:
+        from vpipe_core.config.loader import all_settings_classes
+        from vpipe_core.transfer.settings import declared_attachment_hosts
+
+        hosts = declared_attachment_hosts(all_settings_classes().values())
     return UrlPolicy(
-        frozenset(transfer.allowed_attachment_domains),
+        frozenset(hosts),
         allowed_ports=frozenset(transfer.allowed_attachment_ports),
     )
 

@@ -10,7 +10,8 @@ import pytest
 from mitigation_support import PLUGIN, mitigation_project
 
 from vpipe_claimx.testing.fake_api import FakeClaimxApi
-from vpipe_core.plugins.manager import PluginSet, load_plugins
+from vpipe_core.plugins.manager import load_plugins
+from vpipe_core.plugins.plugin_set import PluginSet
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from vpipe_claimx.testing.fake_api import FakeClaimxApi
 from vpipe_claimx.testing.fake_data import FakeProject, fixture_project
 from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done, Output
-from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.record import Record
 
 PLUGIN = "claimx_mitigation_tracker"

@@ -21,7 +21,7 @@ from mitigation_support import (
 
 from vpipe_claimx.testing.fake_api import Fault
 from vpipe_claimx.topics import ENTITIES
-from vpipe_core.plugins.manager import PluginLoadError
+from vpipe_core.plugins.plugin_set import PluginLoadError
 
 
 def published(outcome: object, topic: str = TOPIC) -> dict:
