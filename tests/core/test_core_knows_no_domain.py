@@ -9,7 +9,8 @@ from pathlib import Path
 import vpipe_core
 
 CORE = Path(vpipe_core.__file__).parent
-DOMAIN_WORDS = re.compile(r"\b(xact|claimx)\b|xactware|claimxperience", re.IGNORECASE)
+# The names alone or inside identifiers (`XACT_`, `vpipe_claimx`), not `exactly`; the hosts.
+DOMAIN_WORDS = re.compile(r"(?<![a-z])(xact|claimx)(?![a-z])|xactware|claimxperience", re.I)
 # The test kit is leaving vpipe_core; multi_table.py's wording belongs to another change.
 NOT_CHECKED = (CORE / "testing", CORE / "delta" / "multi_table.py")
 
