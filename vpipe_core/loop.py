@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,11 +21,12 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.kafka import retention
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError, Outbox
-from vpipe_core.logs import current_record_key, inline_record_key
+from vpipe_core.logs.trace import current_record_key, inline_record_key
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
+from vpipe_core.retry.backoff import backoff_s
+from vpipe_core.retry.router import OutcomeRouter
 from vpipe_core.retry.topics import tier_delay
-from vpipe_core.router import OutcomeRouter
 from vpipe_core.spec import BatchHandler, RetryMode
 
 log = logging.getLogger("vpipe.loop")
@@ -68,7 +68,7 @@ class ProcessingLoop:
         if self._inplace and self._concurrency > 1:
             # Seeking back would redeliver records of the partition that other threads have
             # already handled. Concurrent handlers retry infrastructure failures in their own
-            # thread instead (vpipe_core.transfer.inplace.InplaceRetry).
+            # thread instead (vpipe_core.retry.inplace.InplaceRetry).
             raise ValueError("in-place retry needs an inline handler (concurrency 1)")
         self._offsets = OffsetTracker()
         self._outbox = Outbox(producer, self._worker, router.too_large)
@@ -410,7 +410,7 @@ class ProcessingLoop:
         key = _key(record)
         attempt = self._inplace_attempts.get(key, 0) + 1
         self._inplace_attempts[key] = attempt
-        delay = min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+        delay = backoff_s(attempt)
         metrics.message_outcomes.labels(self._worker, "retry", outcome.category.value).inc()
         log.warning(
             "retrying in place",

@@ -166,7 +166,7 @@ def configure_logging(
     console_stream: TextIO | None = None,
 ) -> Path | None:
     """The logging of a worker from its settings; returns the log file path."""
-    from vpipe_core.logs import setup_logging
+    from vpipe_core.logs.setup import setup_logging
 
     return setup_logging(
         worker=worker,
@@ -266,8 +266,8 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
 
     from vpipe_core.kafka.clientconf import consumer_config, producer_config
     from vpipe_core.loop import ProcessingLoop
+    from vpipe_core.retry.router import OutcomeRouter
     from vpipe_core.retry.topics import dlq_topic, domain_delays
-    from vpipe_core.router import OutcomeRouter
 
     settings = ctx.settings
     required = {*topics, *ctx.spec.output_topics, dlq_topic(ctx.domain)}

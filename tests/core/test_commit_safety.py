@@ -17,7 +17,7 @@ from vpipe_core.loop import ProcessingLoop
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Dead, Output, Retry
 from vpipe_core.record import Record
-from vpipe_core.router import OutcomeRouter
+from vpipe_core.retry.router import OutcomeRouter
 from vpipe_core.runner import _context
 from vpipe_core.spec import WorkerSpec
 

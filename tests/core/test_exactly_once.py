@@ -1,9 +1,10 @@
-"""ExactlyOnceWriter: skipping what the table already holds, and rejected rows."""
+"""MultiTableWriter with one appended table: skipping what the table already holds, and
+rejected rows."""
 
 from __future__ import annotations
 
 from vpipe_core.delta.errors import permanent, transient
-from vpipe_core.delta.exactly_once import ExactlyOnceWriter
+from vpipe_core.delta.multi_table import MultiTableWriter, Table, rows_each
 from vpipe_core.delta.schema import Column, TableSpec
 from vpipe_core.outcome import Dead, Done, Retry
 from vpipe_core.record import Record
@@ -20,10 +21,12 @@ class FakeSink:
         self.recorded = recorded
         self.version_reads = 0
 
-    def append(self, rows, app_id, version):
+    def write(self, operation, rows, transactions):
+        assert operation == "append"
         bad = tuple(i for i, row in enumerate(rows) if row["v"] == "bad")
         if bad:
             raise permanent("value does not fit", bad)
+        [(app_id, version)] = transactions.items()
         self.appends.append((rows, app_id, version))
 
     def ensure_table(self): ...
@@ -41,8 +44,13 @@ def records(*values: str) -> list[Record]:
     return [Record("in", 0, offset, None, value.encode()) for offset, value in enumerate(values)]
 
 
-def writer(sink: FakeSink) -> ExactlyOnceWriter:
-    return ExactlyOnceWriter(sink, "w", lambda r: {"v": r.value.decode()}, batch_size=10)
+def writer(sink: FakeSink) -> MultiTableWriter:
+    table = Table("t", sink, "append")  # type: ignore[arg-type]
+    return MultiTableWriter([table], "w", value_rows, batch_size=10, batch_max_wait_s=1.0)
+
+
+def value_rows(batch: list[Record]) -> list:
+    return rows_each("t", lambda r: {"v": r.value.decode()}, batch)
 
 
 def test_a_rejected_row_is_dead_alone_and_the_rest_is_written_now():

@@ -12,15 +12,10 @@ from typing import Any
 
 import pytest
 
-from vpipe_core.logs import (
-    DailyArchiveFileHandler,
-    JsonFormatter,
-    current_trace_id,
-    inline_record_key,
-    set_trace_id,
-    setup_logging,
-    trace_context,
-)
+from vpipe_core.logs.files import DailyArchiveFileHandler
+from vpipe_core.logs.formatting import JsonFormatter
+from vpipe_core.logs.setup import setup_logging
+from vpipe_core.logs.trace import current_trace_id, inline_record_key, set_trace_id, trace_context
 from vpipe_core.redact import REDACTED, redact, register_secret, truncate
 
 STARTED = datetime(2026, 1, 20, 14, 30, 5, tzinfo=UTC)

@@ -15,12 +15,12 @@ import attrs
 import orjson
 import pytest
 
-from vpipe_core.logs import setup_logging
+from vpipe_core.logs.setup import setup_logging
 from vpipe_core.outcome import Dead, Retry
 from vpipe_core.record import Record
 from vpipe_core.redact import REDACTED, redact
 from vpipe_core.retry.envelope import ERROR
-from vpipe_core.router import OutcomeRouter
+from vpipe_core.retry.router import OutcomeRouter
 from vpipe_core.testing.kafka import produce, read_all
 from vpipe_xact.messages import result
 from vpipe_xact.results import failed_row, parse_result

@@ -19,13 +19,13 @@ import pytest
 from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done, Output, Retry
 from vpipe_core.record import Record
-from vpipe_core.storage.onelake import FileStore, OneLakeUploader
+from vpipe_core.retry.inplace import InplaceRetry
+from vpipe_core.storage import FileStore, OneLakeUploader
 from vpipe_core.testing.dfs import LocalDfs
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
 from vpipe_core.transfer.download import Downloader, DownloadResult
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
-from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.presigned import presigned_expiry
 from vpipe_core.transfer.rules import TypeRules

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from vpipe_core.storage.onelake import make_store
+from vpipe_core.storage import make_store
 from vpipe_core.testing.dfs import LocalDfs
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.cleaner import CacheCleaner

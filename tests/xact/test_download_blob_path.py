@@ -14,10 +14,10 @@ import pytest
 from vpipe_core.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done
 from vpipe_core.record import Record
+from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.testing.http_files import FileServer, Route
 from vpipe_core.transfer.download import Downloader
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
-from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_xact.topics import DOWNLOADS, RESULTS

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from vpipe_core.dlq.reader import DlqEntry, DlqFilter
+from vpipe_core.retry.dlq.reader import DlqEntry, DlqFilter
 
 
 def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
@@ -93,7 +93,7 @@ def _settings(bootstrap: str | None) -> tuple[dict[str, Any], int]:
 
 
 def _read(client: dict[str, Any], domain: str, idle_s: float) -> list[DlqEntry]:
-    from vpipe_core.dlq.reader import read_dlq
+    from vpipe_core.retry.dlq.reader import read_dlq
 
     def counter(count: int) -> None:
         if sys.stderr.isatty():
@@ -204,8 +204,8 @@ def replay_cmd(
     """Send selected records back to the topic they failed on, with a replay counter."""
     from confluent_kafka import Producer
 
-    from vpipe_core.dlq.actions import plan_replay, replay
     from vpipe_core.kafka.clientconf import MAX_MESSAGE_BYTES
+    from vpipe_core.retry.dlq.actions import plan_replay, replay
 
     client, max_replays = _settings(bootstrap)
     plan = plan_replay(
@@ -240,7 +240,7 @@ def purge_cmd(
     **filters: Any,
 ) -> None:
     """Mark selected records handled (the tool's group commits past them)."""
-    from vpipe_core.dlq.actions import commit_purge, purge_positions
+    from vpipe_core.retry.dlq.actions import commit_purge, purge_positions
 
     client, _ = _settings(bootstrap)
     entries = _read(client, domain, idle_seconds)

@@ -1,53 +1,63 @@
-"""A batch handler writing each record's rows into several Delta tables, exactly once.
+"""Exactly once into Delta: the batch handler of every table writer, for one table or several.
 
-The sibling of `vpipe_core.delta.exactly_once.ExactlyOnceWriter` for workers whose records feed
-more than one table: one record gives a row of one table (the result processors:
-`*_attachments` or `*_attachments_failed`), or rows of several (a `claimx.entities.rows`
-message carries rows for up to seven entity tables).
+One record gives a row of one table (the events writers: `xact_events`, `claimx_events`; the
+result processors: `*_attachments` or `*_attachments_failed`), rows of several (a
+`claimx.entities.rows` message carries rows for up to seven entity tables), or none. A
+single-table writer is this writer with one table; `rows_each` turns a per-record converter of
+one table into its `RowsFor`.
 
-Exactly once, per table and partition: a batch is written with one commit per table, carrying
-one application transaction `<worker>-<topic>-<partition>` per partition of the batch, with
-version = that partition's last offset in the batch. Each table has its own watermark per
-partition (its recorded version, read from that table's log on first use after an assignment); a
-record's rows for a table are written only when the record's offset is above that table's
-watermark for its partition. (A merge that changes nothing makes no commit, so its versions are
-not recorded; redelivered, it changes nothing again.)
+How every row lands exactly once in its table, across crashes and replays:
 
-Crash ordering. The tables are written one after the other, in the declared order, each in its
-own commit: Delta has no atomic commit across tables. A crash (or a storage failure) between two
-commits of one batch leaves the earlier table ahead of the later one. Because the watermarks are
-per table, the redelivered batch skips, in the earlier table, the records it already holds and
-writes, in the later table, the rows it lacks: every row lands exactly once in its table whichever
-commit was lost. Until the redelivery, a reader can see the batch's rows in the earlier table
-without its rows in the later one (never the reverse, and never a duplicate). Kafka offsets are
-committed only after every commit of the batch succeeded (the records are routed only then).
-
-A record is dead as a whole when any of its rows does not convert to its table's schema (e.g. a
-key the table does not declare: logged at ERROR with the table and the message): its other rows
-are not written either, and the rest of the batch is. So is a record on which `rows_for` raises
-(`vpipe_core.delta.isolate`). The check runs before the watermarks are
-applied, so a record whose dead letter was lost in a crash is dead-lettered again. Any other
-Delta failure retries the whole batch in place (the tables already committed skip their part).
+1. Application transactions. Each table is written with one commit per batch, carrying one Delta
+   application transaction per partition of the batch: `<worker>-<topic>-<partition>`, version =
+   that partition's last offset in the batch. Rows and transactions commit atomically.
+2. Watermarks. Per partition, each table has its watermark: the version it records for the
+   partition, read from that table's log on the partition's first batch after an assignment
+   (read then, not on the assignment, so an assignment does not start the Delta process of an
+   idle writer; read again after every assignment, since another member may have written
+   meanwhile). A record's rows for a table are written only when the record's offset is above
+   that table's watermark; once the commit succeeded the watermark moves to the batch's offset.
+3. Offsets last. Kafka offsets are committed only after every commit of the batch succeeded (the
+   records are routed only then). After a crash between a Delta commit and the Kafka commit, the
+   redelivered records (even when the new batch starts inside the old one) are at or below the
+   watermark: acknowledged without a write, never duplicate rows. (A merge that changes nothing
+   makes no commit, so its versions are not recorded; redelivered, it changes nothing again.)
+4. Crash ordering across tables. The tables are written one after the other, in the declared
+   order, each in its own commit: Delta has no atomic commit across tables. A crash (or a
+   storage failure) between two commits of one batch leaves the earlier table ahead of the later
+   one. Because the watermarks are per table, the redelivered batch skips, in the earlier table,
+   the records it already holds and writes, in the later table, the rows it lacks. Until the
+   redelivery, a reader can see the batch's rows in the earlier table without its rows in the
+   later one (never the reverse, and never a duplicate).
+5. Dead letters derived again. Every record of the batch, replayed ones included, is converted
+   and checked against its tables' schemas before the watermarks apply: a record that was dead
+   is dead again, since the commit that moved the watermark past it may have been the last thing
+   the process did before its dead letter was sent. A record is dead as a whole when `rows_for`
+   says so, raises on it alone (`vpipe_core.delta.isolate`), or gives a row its table rejects
+   (e.g. a key the table does not declare: logged at ERROR with the table and the message): its
+   other rows are not written either, and the rest of the batch is.
+6. Failures. Rows a write rejects by position (permanent) are dead and the rest is written now:
+   retrying them in place would fail the same batch forever. Any other Delta failure retries the
+   whole batch in place (the tables already committed skip their part).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
 from vpipe_core.delta.convert import rejected_rows
 from vpipe_core.delta.errors import DeltaWriteError
-from vpipe_core.delta.isolate import batch_or_each
+from vpipe_core.delta.isolate import batch_or_each, each_or_dead
 from vpipe_core.delta.process import DeltaProcess
-from vpipe_core.delta.sink import DeltaSink
+from vpipe_core.delta.sink import DeltaSink, Operation
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Retry
 from vpipe_core.record import Record
 
 TopicPartitionKey = tuple[str, int]
-Operation = Literal["append", "merge"]
 NOTHING = Done(())
 
 log = logging.getLogger("vpipe.delta")
@@ -62,9 +72,12 @@ class Table:
     operation: Operation = "merge"
 
 
+Row = dict[str, Any]
+
+
 class TableRow(NamedTuple):
     table: str
-    row: dict[str, Any]
+    row: Row
 
 
 RecordRows = TableRow | Sequence[TableRow] | Dead | None
@@ -74,14 +87,36 @@ sequence of them for any of the tables), `Dead` (the record is invalid), or None
 write)."""
 
 
+@runtime_checkable
+class BatchScoped(Protocol):
+    """A `RowsFor` whose state spans the partitions of one batch (e.g. a duplicate check within
+    the batch): the writer calls `new_batch` before each batch."""
+
+    def new_batch(self) -> None: ...
+
+
+def rows_each(
+    table: str, to_row: Callable[[Record], Row | Dead | None], records: Sequence[Record]
+) -> list[RecordRows]:
+    """`to_row` (one record → its row of `table`, `Dead`, or None) applied to each record; a
+    record it raises on is dead alone, and `to_row` never sees a record twice."""
+    items = each_or_dead(to_row, records)
+    return [
+        item if item is None or isinstance(item, Dead) else TableRow(table, item) for item in items
+    ]
+
+
 class _Pending(NamedTuple):
     at: int  # position in the batch handed to handle_batch
     partition: TopicPartitionKey
     offset: int
-    row: dict[str, Any]
+    row: Row
 
 
 class MultiTableWriter:
+    """The batch handler writing `rows_for`'s rows into `tables` exactly once (module docstring).
+    `process`: the Delta process the tables' sinks share, stopped and closed with them."""
+
     def __init__(
         self,
         tables: Sequence[Table],
@@ -132,6 +167,8 @@ class MultiTableWriter:
     def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
         """One commit per table for the whole batch, carrying one application transaction per
         partition (version = the partition's last offset in the batch)."""
+        if isinstance(self._rows_for, BatchScoped):
+            self._rows_for.new_batch()
         out: list[Outcome] = [NOTHING] * len(records)
         last: dict[TopicPartitionKey, int] = {}
         for record in records:

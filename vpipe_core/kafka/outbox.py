@@ -9,7 +9,6 @@ The loop commits offsets only after a successful barrier.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException
 from vpipe_core import metrics
 from vpipe_core.outcome import Headers, Output
 from vpipe_core.record import Record
+from vpipe_core.retry.backoff import backoff_s
 
 log = logging.getLogger("vpipe.outbox")
 
@@ -139,7 +139,7 @@ class Outbox:
                     "max.message.bytes), then restart"
                 )
             return
-        delay = min(60.0, 2.0**attempt) * random.uniform(0.8, 1.2)
+        delay = backoff_s(attempt + 1)
         if self.failing_since is None:
             self.failing_since = time.monotonic()
         log.warning(

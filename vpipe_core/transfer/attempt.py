@@ -13,7 +13,7 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact
-from vpipe_core.retry_after import retry_after_s
+from vpipe_core.retry.retry_after import retry_after_s
 from vpipe_core.transfer.errors import DownloadError
 from vpipe_core.transfer.http import discard
 from vpipe_core.transfer.part_file import PartFile

@@ -27,8 +27,9 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.envelope import REPLAY
+from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.retry.topics import domain_delays
-from vpipe_core.storage.onelake import UploadError, safe_relative_path
+from vpipe_core.storage import UploadError, safe_relative_path
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
@@ -47,7 +48,6 @@ from vpipe_core.transfer.download import (
     DownloadResult,
     ExpiryReader,
 )
-from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
 from vpipe_core.transfer.policy import url_policy
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry

@@ -27,7 +27,8 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.domain_settings import DomainSettings
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
-from vpipe_core.storage.onelake import ErrorCategory, Store, UploadError, UploadResult, make_store
+from vpipe_core.retry.inplace import InplaceRetry
+from vpipe_core.storage import ErrorCategory, Store, UploadError, UploadResult, make_store
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
@@ -43,7 +44,6 @@ from vpipe_core.transfer.domain import (
     Report,
     TransferDomain,
 )
-from vpipe_core.transfer.inplace import InplaceRetry
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
 from vpipe_core.transfer.seen import UPLOADED, Mark, TransferLog, log_path
 from vpipe_core.transfer.settings import TransferSettings

@@ -26,15 +26,8 @@ from vpipe_claimx.events import ClaimxEvent, InvalidEvent, ingested_datetime, pa
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.tables import CLAIMX_EVENTS
 from vpipe_core.context import WorkerContext
-from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, Table, TableRow
-from vpipe_core.delta.writers import (
-    WritesDisabled,
-    delta_settings,
-    ensure_at_start,
-    required_table,
-    table_sink,
-    writes_disabled,
-)
+from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, TableRow
+from vpipe_core.delta.writers import TableTarget, WritesDisabled, table_writer
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
 
@@ -83,20 +76,5 @@ class EventRows:
 
 def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     settings = ctx.settings_for(ClaimxSettings)
-    delta = delta_settings(ctx)
-    disabled = writes_disabled(ctx, delta, settings.delta_batch_size, BATCH_MAX_WAIT_S)
-    if disabled is not None:
-        return disabled
-    uri = required_table(
-        settings.delta_events_table, "CLAIMX_DELTA_EVENTS_TABLE", ctx, CLAIMX_EVENTS.name
-    )
-    sink = table_sink(ctx, uri, CLAIMX_EVENTS, delta)
-    writer = MultiTableWriter(
-        [Table(CLAIMX_EVENTS.name, sink)],
-        ctx.spec.name,
-        EventRows(),
-        settings.delta_batch_size,
-        BATCH_MAX_WAIT_S,
-    )
-    ensure_at_start(writer)
-    return writer
+    table = TableTarget(CLAIMX_EVENTS, settings.delta_events_table, "CLAIMX_DELTA_EVENTS_TABLE")
+    return table_writer(ctx, [table], EventRows(), settings.delta_batch_size, BATCH_MAX_WAIT_S)

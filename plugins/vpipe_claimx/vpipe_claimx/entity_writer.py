@@ -23,20 +23,11 @@ import orjson
 
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.tables import ENTITY_TABLES
-from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.json_rows import typed_row
-from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, Table, TableRow
+from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, TableRow
 from vpipe_core.delta.schema import TableSpec
-from vpipe_core.delta.writers import (
-    WritesDisabled,
-    delta_settings,
-    ensure_at_start,
-    missing_table,
-    table_sink,
-    writer_process,
-    writes_disabled,
-)
+from vpipe_core.delta.writers import TableTarget, WritesDisabled, table_writer
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
 
@@ -119,38 +110,13 @@ class EntityMessageRows:
         ]
 
 
-def table_uris(settings: ClaimxSettings) -> dict[str, str]:
-    """Rows key → table URI; ConfigError naming every missing variable."""
-    uris = {key: getattr(settings, attribute) for key, (attribute, _) in TABLE_SETTINGS.items()}
-    missing = [
-        missing_table(variable, "claimx-entity-writer", ENTITY_TABLES[key].name)
-        for key, (_, variable) in TABLE_SETTINGS.items()
-        if not uris[key]
-    ]
-    if missing:
-        raise ConfigError(missing)
-    return uris
-
-
 def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     settings = ctx.settings_for(ClaimxSettings)
-    delta = delta_settings(ctx)
-    disabled = writes_disabled(ctx, delta, settings.entity_batch_size, BATCH_MAX_WAIT_S)
-    if disabled is not None:
-        return disabled
-    uris = table_uris(settings)
-    process = writer_process(ctx, delta)
-    tables = [
-        Table(spec.name, table_sink(ctx, uris[key], spec, delta, process))
-        for key, spec in ENTITY_TABLES.items()
-    ]
-    writer = MultiTableWriter(
-        tables,
-        ctx.spec.name,
-        EntityMessageRows(),
-        settings.entity_batch_size,
-        BATCH_MAX_WAIT_S,
-        process=process,
-    )
-    ensure_at_start(writer)
-    return writer
+    tables = [table_target(key, spec, settings) for key, spec in ENTITY_TABLES.items()]
+    rows = EntityMessageRows()
+    return table_writer(ctx, tables, rows, settings.entity_batch_size, BATCH_MAX_WAIT_S)
+
+
+def table_target(key: str, spec: TableSpec, settings: ClaimxSettings) -> TableTarget:
+    attribute, variable = TABLE_SETTINGS[key]
+    return TableTarget(spec, getattr(settings, attribute), variable)

@@ -26,16 +26,8 @@ from prometheus_client import Counter
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.tables import CLAIMX_ATTACHMENTS, CLAIMX_ATTACHMENTS_FAILED
 from vpipe_core.context import WorkerContext
-from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, Table, TableRow
-from vpipe_core.delta.writers import (
-    WritesDisabled,
-    delta_settings,
-    ensure_at_start,
-    required_table,
-    table_sink,
-    writer_process,
-    writes_disabled,
-)
+from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, TableRow
+from vpipe_core.delta.writers import TableTarget, WritesDisabled, table_writer
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
@@ -230,34 +222,19 @@ def _warn_unrecorded(result: Result) -> None:
 
 def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     settings = ctx.settings_for(ClaimxSettings)
-    delta = delta_settings(ctx)
-    disabled = writes_disabled(ctx, delta, BATCH_SIZE, BATCH_MAX_WAIT_S)
-    if disabled is not None:
-        return disabled
-    uri = required_table(
-        settings.delta_inventory_table,
-        "CLAIMX_DELTA_INVENTORY_TABLE",
-        ctx,
-        CLAIMX_ATTACHMENTS.name,
-    )
-    if not settings.delta_failed_table:
+    failed_table = settings.delta_failed_table
+    tables = [
+        TableTarget(
+            CLAIMX_ATTACHMENTS, settings.delta_inventory_table, "CLAIMX_DELTA_INVENTORY_TABLE"
+        )
+    ]
+    if failed_table:
+        tables.append(
+            TableTarget(CLAIMX_ATTACHMENTS_FAILED, failed_table, "CLAIMX_DELTA_FAILED_TABLE")
+        )
+    else:
         log.warning(
             "CLAIMX_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
-    process = writer_process(ctx, delta)
-    tables = [Table(ATTACHMENTS, table_sink(ctx, uri, CLAIMX_ATTACHMENTS, delta, process))]
-    if settings.delta_failed_table:
-        uri = settings.delta_failed_table
-        tables.append(
-            Table(FAILED, table_sink(ctx, uri, CLAIMX_ATTACHMENTS_FAILED, delta, process))
-        )
-    writer = MultiTableWriter(
-        tables,
-        ctx.spec.name,
-        ResultRows(record_failures=bool(settings.delta_failed_table)),
-        BATCH_SIZE,
-        BATCH_MAX_WAIT_S,
-        process=process,
-    )
-    ensure_at_start(writer)
-    return writer
+    rows = ResultRows(record_failures=bool(failed_table))
+    return table_writer(ctx, tables, rows, BATCH_SIZE, BATCH_MAX_WAIT_S)

@@ -16,15 +16,8 @@ from datetime import UTC, datetime
 from prometheus_client import Counter
 
 from vpipe_core.context import WorkerContext
-from vpipe_core.delta.multi_table import MultiTableWriter, Table, TableRow
-from vpipe_core.delta.writers import (
-    WritesDisabled,
-    delta_settings,
-    required_table,
-    table_sink,
-    writer_process,
-    writes_disabled,
-)
+from vpipe_core.delta.multi_table import MultiTableWriter, TableRow
+from vpipe_core.delta.writers import TableTarget, WritesDisabled, table_writer
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
@@ -111,27 +104,15 @@ def _warn_unrecorded(result: DownloadResult) -> None:
 
 def build(ctx: WorkerContext) -> MultiTableWriter | WritesDisabled:
     settings = ctx.settings_for(XactSettings)
-    delta = delta_settings(ctx)
-    disabled = writes_disabled(ctx, delta, BATCH_SIZE, BATCH_MAX_WAIT_S)
-    if disabled is not None:
-        return disabled
-    uri = required_table(
-        settings.delta_inventory_table, "XACT_DELTA_INVENTORY_TABLE", ctx, XACT_ATTACHMENTS.name
-    )
-    if not settings.delta_failed_table:
+    failed_table = settings.delta_failed_table
+    tables = [
+        TableTarget(XACT_ATTACHMENTS, settings.delta_inventory_table, "XACT_DELTA_INVENTORY_TABLE")
+    ]
+    if failed_table:
+        tables.append(TableTarget(XACT_ATTACHMENTS_FAILED, failed_table, "XACT_DELTA_FAILED_TABLE"))
+    else:
         log.warning(
             "XACT_DELTA_FAILED_TABLE is not set: failure results are logged and counted only"
         )
-    process = writer_process(ctx, delta)
-    tables = [Table(ATTACHMENTS, table_sink(ctx, uri, XACT_ATTACHMENTS, delta, process))]
-    if settings.delta_failed_table:
-        uri = settings.delta_failed_table
-        tables.append(Table(FAILED, table_sink(ctx, uri, XACT_ATTACHMENTS_FAILED, delta, process)))
-    return MultiTableWriter(
-        tables,
-        ctx.spec.name,
-        ResultRows(record_failures=bool(settings.delta_failed_table)),
-        BATCH_SIZE,
-        BATCH_MAX_WAIT_S,
-        process=process,
-    )
+    rows = ResultRows(record_failures=bool(failed_table))
+    return table_writer(ctx, tables, rows, BATCH_SIZE, BATCH_MAX_WAIT_S)

@@ -31,7 +31,7 @@ from vpipe_core.circuit import CircuitBreaker, CircuitOpen, Permit
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.outcome import Category
 from vpipe_core.redact import redact, register_secret, truncate
-from vpipe_core.retry_after import retry_after_s
+from vpipe_core.retry.retry_after import retry_after_s
 from vpipe_core.transfer.netconf import ProxyConfig
 
 log = logging.getLogger("vpipe.claimx.api")

@@ -1,8 +1,8 @@
 """In-place retry of infrastructure failures inside a concurrent handler's own thread.
 
-runtime.md §4 wants local-disk and storage-configuration failures retried in place (backoff
-1 s → 60 s, doubling, jitter), without consuming the record's retry tiers, and `/readyz` 503 once it
-lasts longer than `INPLACE_RETRY_ALERT_SECONDS`.
+runtime.md §4 wants local-disk and storage-configuration failures retried in place (with the
+shared `backoff`: 1 s → 60 s, doubling, jitter), without consuming the record's retry tiers, and
+`/readyz` 503 once it lasts longer than `INPLACE_RETRY_ALERT_SECONDS`.
 
 Why here and not in the processing loop: the loop retries in place by pausing the partition
 and seeking back to the failing record. With a thread pool, later records of the same
@@ -21,19 +21,17 @@ rebalance during such an outage takes that long; and each waiting record holds a
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 from vpipe_core.health_state import HealthState
 from vpipe_core.redact import redact
+from vpipe_core.retry.backoff import backoff_s, random_jitter
 
-log = logging.getLogger("vpipe.transfer.inplace")
+log = logging.getLogger("vpipe.retry.inplace")
 
 T = TypeVar("T")
-FIRST_DELAY_S = 1.0
-MAX_DELAY_S = 60.0
 # exception -> a short name of the infrastructure problem, or None for any other failure.
 Classifier = Callable[[BaseException], str | None]
 
@@ -48,7 +46,7 @@ class InplaceRetry:
         health: HealthState,
         *,
         wait: Callable[[float], bool] | None = None,
-        jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2),
+        jitter: Callable[[], float] = random_jitter,
     ) -> None:
         self._health = health
         self._stopping = threading.Event()
@@ -78,7 +76,7 @@ class InplaceRetry:
                     failures += 1
                     if token is None:
                         token = self._health.handler_retry_started()
-                    delay = min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** (failures - 1)) * self._jitter()
+                    delay = backoff_s(failures, self._jitter)
                     _log_retry(problem, exc, failures, delay)
                     if self._wait(delay) or self._stopping.is_set():
                         raise

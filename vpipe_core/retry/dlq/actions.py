@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 from confluent_kafka import Consumer, TopicPartition
 
-from vpipe_core.dlq.reader import DlqEntry, tool_group
 from vpipe_core.retry import envelope as env
+from vpipe_core.retry.dlq.reader import DlqEntry, tool_group
 from vpipe_core.retry.topics import dlq_topic
 
 audit = logging.getLogger("vpipe.audit.dlq")

@@ -1,1 +1,0 @@
-"""Reading, replaying and purging a domain's dead-letter topic (runtime.md §5)."""
