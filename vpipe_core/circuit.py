@@ -1,6 +1,6 @@
 """A thread-safe circuit breaker for calls to one remote service (gauge `vpipe_circuit_state`).
 
-    breaker = CircuitBreaker("claimx_api")
+    breaker = CircuitBreaker("acme_api")
     permit = breaker.acquire()          # raises CircuitOpen while the circuit is open
     try:
         answer = call()

@@ -14,7 +14,7 @@ from vpipe_core.spec import WorkerSpec
 
 if TYPE_CHECKING:
     from vpipe_core.eventsource.backfill import BackfillWindow
-    from vpipe_core.plugins.manager import PluginSet
+    from vpipe_core.plugins.plugin_set import PluginSet
 
 T = TypeVar("T")
 

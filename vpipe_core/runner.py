@@ -102,10 +102,10 @@ def _load_config(env_file: Path | None, spec: WorkerSpec) -> tuple[dict[str, str
     """The checks `vpipe config check` runs, for this worker; under systemd also the env file's.
     The secret values of every installed settings class are redacted from then on, whichever
     code path prints them."""
+    from vpipe_core.config.environment import load_environment
     from vpipe_core.config.loader import (
         ConfigError,
         all_settings_classes,
-        load_environment,
         load_settings,
         register_secret_settings,
     )
@@ -245,7 +245,7 @@ def _version() -> str:
 
 def _build_handler(ctx: WorkerContext) -> Any:
     from vpipe_core.config.loader import ConfigError
-    from vpipe_core.plugins.manager import PluginLoadError
+    from vpipe_core.plugins.plugin_set import PluginLoadError
 
     try:
         return ctx.spec.load_factory()(ctx)

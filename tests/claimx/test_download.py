@@ -13,7 +13,7 @@ import pytest
 from transfer_support import build_downloader, decoded, download_task, environment, media_items
 from transfer_support import record as task_record
 
-from vpipe_claimx.download import link_expiry
+from vpipe_claimx.links import link_expiry
 from vpipe_core.outcome import Category, Dead, Done, Retry
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 

@@ -15,7 +15,7 @@ import pytest
 from claimx_fixtures import SPEC_IDS, fixture_row, fixture_rows
 
 from vpipe_claimx.events import raw_message
-from vpipe_claimx.poller import CURSOR_KEY, build, claimx_source, raw_event, republished
+from vpipe_claimx.poller import CURSOR_KEY, POLLER, build, raw_event, republished
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import ConfigError, load_settings
@@ -164,7 +164,7 @@ def test_an_unreadable_row_is_still_published_for_consumers_to_dead_letter():
 
 
 def test_the_settings_describe_the_claimx_source():
-    source = claimx_source(load_settings(ClaimxSettings, {"CLAIMX_EVENT_SOURCE": "sample"}))
+    source = POLLER.source(load_settings(ClaimxSettings, {"CLAIMX_EVENT_SOURCE": "sample"}))
 
     assert source.event_source is not None and source.event_source.value == "sample"
     assert source.eventhouse.table.name == "ClaimXEvents"

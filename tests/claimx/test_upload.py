@@ -20,9 +20,9 @@ from transfer_support import (
 )
 
 from vpipe_claimx.result_processor import parse_result
-from vpipe_claimx.upload import destination
 from vpipe_core.config.loader import ConfigError, load_settings
 from vpipe_core.outcome import Dead, Done
+from vpipe_core.transfer.destination import upload_destination
 from vpipe_core.transfer.presigned import stored_url
 from vpipe_core.transfer.settings import TransferSettings
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
@@ -133,11 +133,14 @@ def test_destination_from_settings(fake, tmp_path: Path):
 
     from vpipe_claimx.settings import ClaimxSettings
 
+    def destination(settings: ClaimxSettings, transfer: TransferSettings) -> str:
+        return upload_destination("claimx", settings.onelake_path, transfer, "claimx-uploader")
+
     claimx = load_settings(ClaimxSettings, env)
     assert destination(claimx, transfer()) == f"file://{tmp_path / 'onelake'}/claimx"
     explicit = load_settings(ClaimxSettings, {**env, "ONELAKE_CLAIMX_PATH": "file:///x/cx"})
     assert destination(explicit, transfer()) == "file:///x/cx"
-    with pytest.raises(ConfigError, match="ONELAKE_CLAIMX_PATH"):
+    with pytest.raises(ConfigError, match="ONELAKE_CLAIMX_PATH or ONELAKE_BASE_PATH"):
         destination(claimx, transfer(ONELAKE_BASE_PATH=""))
 
 

@@ -12,25 +12,29 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
+from vpipe_claimx.settings import ClaimxSettings
 from vpipe_core.cli.config_cmd import config_group
+from vpipe_core.config import environment as env_module
 from vpipe_core.config import loader
 from vpipe_core.config.core import CoreSettings, LogLevel
 from vpipe_core.config.envfile import EnvFileError, parse_env_text
+from vpipe_core.config.environment import effective_environment, load_environment
 from vpipe_core.config.fields import setting
-from vpipe_core.config.loader import (
-    LEGACY_REPLACEMENTS,
-    ConfigError,
-    all_settings_classes,
-    describe,
-    discover_settings_classes,
-    effective_environment,
-    load_environment,
-    load_settings,
-    mask,
+from vpipe_core.config.guards import (
+    retired_variables,
     settings_problems,
     typo_guard_prefixes,
     unknown_variables,
 )
+from vpipe_core.config.loader import (
+    ConfigError,
+    all_settings_classes,
+    describe,
+    discover_settings_classes,
+    load_settings,
+    mask,
+)
+from vpipe_xact.settings import XactSettings
 
 
 class Color(enum.Enum):
@@ -330,7 +334,7 @@ def test_missing_explicit_env_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_missing_default_env_file_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader, "DEFAULT_ENV_FILE", tmp_path / "absent.env")
+    monkeypatch.setattr(env_module, "DEFAULT_ENV_FILE", tmp_path / "absent.env")
     environment = load_environment({"A": "1"})
     assert environment.values == {"A": "1"}
     assert environment.env_file is None
@@ -367,23 +371,29 @@ def _empty_env_file(tmp_path: Path) -> Path:
 # --- guards ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("legacy", "replacement"), sorted(LEGACY_REPLACEMENTS.items()))
-def test_legacy_names_fail_with_their_replacement(legacy: str, replacement: str) -> None:
-    problems = settings_problems({"core": CoreSettings}, {legacy: "x"})
-    assert problems == [f"{legacy}: no longer read, use {replacement}"]
+RETIRED = retired_variables([CoreSettings, XactSettings, ClaimxSettings])
+REPLACED = sorted((name, reason) for name, reason in RETIRED.items() if not name.endswith("*"))
+
+
+@pytest.mark.parametrize(("legacy", "reason"), REPLACED)
+def test_legacy_names_fail_with_their_replacement(legacy: str, reason: str) -> None:
+    classes = {"core": CoreSettings, "xact": XactSettings, "claimx": ClaimxSettings}
+    problems = settings_problems(classes, {legacy: "x"})
+    assert problems == [f"{legacy}: {reason}"]
 
 
 def test_spec_legacy_replacements() -> None:
-    assert LEGACY_REPLACEMENTS["LOCAL_KAFKA_BOOTSTRAP_SERVERS"] == "KAFKA_BOOTSTRAP_SERVERS"
-    assert LEGACY_REPLACEMENTS["NO_DELTA"] == "ENABLE_DELTA_WRITES=false"
-    assert LEGACY_REPLACEMENTS["AZURE_TOKEN_FILE"] == "AZURE_AUTH_METHOD=cli"
-    assert LEGACY_REPLACEMENTS["CLAIMX_API_KEY"] == "CLAIMX_API_TOKEN"
+    assert RETIRED["LOCAL_KAFKA_BOOTSTRAP_SERVERS"] == "no longer read, use KAFKA_BOOTSTRAP_SERVERS"
+    assert RETIRED["NO_DELTA"] == "no longer read, use ENABLE_DELTA_WRITES=false"
+    assert RETIRED["AZURE_TOKEN_FILE"] == "no longer read, use AZURE_AUTH_METHOD=cli"
+    assert RETIRED["CLAIMX_API_KEY"] == "no longer read, use CLAIMX_API_TOKEN"
+    assert RETIRED["POLL_BATCH_SIZE"] == "no longer read, use XACT_EVENTHOUSE_BATCH_SIZE"
 
 
 @pytest.mark.parametrize("name", ["XACT_S3_BUCKET", "CLAIMX_S3_REGION"])
 def test_s3_variables_are_reported_once_as_unused(name: str) -> None:
-    classes = {"core": CoreSettings, "xact": SampleSettings, "claimx": RequiredSettings}
-    problems = settings_problems(classes, {name: "x", "T_TABLE": "t", "T_SIZE": "1"})
+    classes = {"core": CoreSettings, "xact": XactSettings, "claimx": ClaimxSettings}
+    problems = settings_problems(classes, {name: "x"})
     assert problems == [f"{name}: not used: downloads rely on presigned URLs"]
 
 
@@ -478,7 +488,7 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         monkeypatch.delenv(name)
     _fake_entry_points(monkeypatch, [])
-    monkeypatch.setattr(loader, "DEFAULT_ENV_FILE", tmp_path / "absent.env")
+    monkeypatch.setattr(env_module, "DEFAULT_ENV_FILE", tmp_path / "absent.env")
     monkeypatch.setattr("vpipe_core.registry.load_all_workers", lambda: ([], []))
 
 
@@ -554,9 +564,9 @@ def test_the_default_env_file_is_the_one_of_the_install_the_venv_belongs_to(
     install = tmp_path / "srv" / "vpipe"
     (install / "config").mkdir(parents=True)
     monkeypatch.setattr("sys.prefix", str(install / "venv"))
-    assert loader.default_env_file() == loader.DEFAULT_ENV_FILE, "no .env there yet"
+    assert env_module.default_env_file() == env_module.DEFAULT_ENV_FILE, "no .env there yet"
     (install / "config" / ".env").write_text("LOG_LEVEL=DEBUG\n")
-    assert loader.default_env_file() == install / "config" / ".env"
+    assert env_module.default_env_file() == install / "config" / ".env"
     environment = load_environment({}, None)
     assert environment.env_file == install / "config" / ".env"
     assert environment.values["LOG_LEVEL"] == "DEBUG"

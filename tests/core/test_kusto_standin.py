@@ -12,14 +12,14 @@ import pytest
 from azure.kusto.data import ClientRequestProperties, KustoClient
 from azure.kusto.data.exceptions import KustoApiError, KustoServiceError, KustoThrottlingError
 
-from vpipe_claimx.poller import bundled_events_file as claimx_events_file
+from vpipe_claimx.poller import POLLER as CLAIMX_POLLER
 from vpipe_testing.kusto import KustoStandIn, kusto_time
-from vpipe_xact.poller import bundled_events_file as xact_events_file
+from vpipe_xact.poller import POLLER as XACT_POLLER
 
 # The sample events the domain plugins ship (one copy, also the demo's sample source).
 FIXTURES = {
-    "xact_events.jsonl": xact_events_file(),
-    "claimx_events.jsonl": claimx_events_file(),
+    "xact_events.jsonl": XACT_POLLER.bundled_events_file(),
+    "claimx_events.jsonl": CLAIMX_POLLER.bundled_events_file(),
 }
 T = "2026-01-20T14:30:00.1234567Z"
 EARLY = "2026-01-20T00:00:00.0000000Z"

@@ -14,7 +14,8 @@ from vpipe_core.outcome import Category
 from vpipe_core.transfer.cache_paths import UnsafeCachePath, cache_file
 from vpipe_core.transfer.errors import INFRASTRUCTURE, DownloadError, local_disk
 from vpipe_core.transfer.names import MAX_COMPONENT_BYTES, cap_component
-from vpipe_xact.events import attachments_of, parse_event
+from vpipe_xact.events import parse_event
+from vpipe_xact.paths import attachments_of
 
 
 def fits(component: str) -> bool:

@@ -28,14 +28,9 @@ from vpipe_core.plugins import (
     PluginResult,
     hookimpl,
 )
-from vpipe_core.plugins.manager import (
-    PluginLoadError,
-    PluginSet,
-    declared_plugin_topics,
-    doctor,
-    load_plugins,
-    plugin_set_from_objects,
-)
+from vpipe_core.plugins.doctor import doctor
+from vpipe_core.plugins.manager import declared_plugin_topics, load_plugins, plugin_set_from_objects
+from vpipe_core.plugins.plugin_set import PluginLoadError, PluginSet
 
 TEST_DOMAIN = "plugintest"
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from vpipe_claimx import result_processor as claimx_results
-from vpipe_claimx.download import ClaimxTransfer
+from vpipe_claimx.transfer import ClaimxTransfer
 from vpipe_core.record import Record
 from vpipe_core.transfer.domain import Report
 from vpipe_core.transfer.presigned import stored_url

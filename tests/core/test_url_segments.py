@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vpipe_core.transfer.rules import TypeRules, extension_of, split_segment
-from vpipe_xact.events import base_name, file_type
+from vpipe_xact.paths import base_name, file_type
 
 CASES = [
     # segment, (name, extension), XACT file type, allowed by the download worker

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from deploy_facts import DEPLOY, REGENERATE_ENV_TEMPLATE, SHIPPED_PACKAGES
 
-from vpipe_core.config.loader import effective_environment, settings_problems
+from vpipe_core.config.environment import effective_environment
+from vpipe_core.config.guards import settings_problems
 from vpipe_core.deploy.catalogue import installed_specs, settings_sections, spec_domains
 from vpipe_core.deploy.envtemplate import (
     code_variables,

@@ -20,8 +20,8 @@ from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_testing.http_files import FileServer, Route
-from vpipe_xact.download import TRANSFER
 from vpipe_xact.topics import DOWNLOADS, RESULTS
+from vpipe_xact.transfer import TRANSFER
 
 LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
 

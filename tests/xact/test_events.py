@@ -7,14 +7,8 @@ import pytest
 from xact_fixtures import fixture_bytes, fixture_rows
 
 from vpipe_core.timestamps import iso_utc
-from vpipe_xact.events import (
-    InvalidEvent,
-    attachments_of,
-    coerce_id,
-    event_id,
-    media_id,
-    parse_event,
-)
+from vpipe_xact.events import InvalidEvent, coerce_id, event_id, media_id, parse_event
+from vpipe_xact.paths import attachments_of
 
 URL_A1 = fixture_rows()[0]["data"]["attachments"][0]
 URL_A2 = fixture_rows()[0]["data"]["attachments"][1]

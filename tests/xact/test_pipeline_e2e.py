@@ -18,8 +18,9 @@ from vpipe_testing.delta import wait_committed
 from vpipe_testing.kafka import read_all
 from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.s3 import LocalS3
-from vpipe_xact.events import InvalidEvent, attachments_of, parse_event
-from vpipe_xact.settings import DEFAULT_ATTACHMENT_HOSTS
+from vpipe_xact.events import InvalidEvent, parse_event
+from vpipe_xact.paths import attachments_of
+from vpipe_xact.settings import XactSettings
 
 WORKERS = (
     "xact-poller",
@@ -68,7 +69,7 @@ def rehost(rows: list[dict], s3: LocalS3) -> tuple[list[dict], dict[str, bytes]]
         for index, url in enumerate(data["attachments"]):
             if (
                 not isinstance(url, str)
-                or urlsplit(url.strip()).hostname not in DEFAULT_ATTACHMENT_HOSTS
+                or urlsplit(url.strip()).hostname not in XactSettings.ATTACHMENT_HOSTS
             ):
                 urls.append(url)
                 continue

@@ -13,14 +13,14 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.eventsource.eventhub import consumer_config
 from vpipe_core.eventsource.settings import EventSourceSettings
 from vpipe_core.registry import load_worker
-from vpipe_xact.poller import bundled_events_file, raw_event, republished, xact_source
+from vpipe_xact.poller import POLLER, raw_event, republished
 from vpipe_xact.settings import XactSettings
 
 T = "2026-02-03T09:40:07.1200000Z"
 
 
 def test_the_xact_source_pages_by_trace_id_after_the_ingestion_time():
-    source = xact_source(
+    source = POLLER.source(
         load_settings(XactSettings, {"XACT_EVENTHOUSE_SOURCE_TABLE": "XactEvents"})
     )
 
@@ -30,7 +30,7 @@ def test_the_xact_source_pages_by_trace_id_after_the_ingestion_time():
         'coalesce(tostring(traceId), tostring(column_ifexists("trace_id", "")))'
     )
     assert source.eventhouse.table.time_column is None  # ingestion_time()
-    assert source.sample_file == bundled_events_file() and source.sample_file.exists()
+    assert source.sample_file == POLLER.bundled_events_file() and source.sample_file.exists()
     assert source.replay_id_fields == ("traceId", "trace_id")
 
 
@@ -55,7 +55,7 @@ def test_an_event_hub_record_takes_its_ingestion_time_from_the_record_timestamp(
 
 def config(**env: str) -> dict:
     ctx = WorkerContext(load_worker("xact-poller"), 1, "g", CoreSettings(), env, None)  # type: ignore[arg-type]
-    domain = xact_source(load_settings(XactSettings, env))
+    domain = POLLER.source(load_settings(XactSettings, env))
     return consumer_config(ctx, domain, load_settings(EventSourceSettings, env))
 
 

@@ -8,9 +8,9 @@ import json
 
 import orjson
 
-from vpipe_xact.poller import bundled_events_file
+from vpipe_xact.poller import POLLER
 
-FIXTURES = bundled_events_file()
+FIXTURES = POLLER.bundled_events_file()
 
 
 def fixture_rows() -> list[dict]:

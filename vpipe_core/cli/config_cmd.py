@@ -8,16 +8,15 @@ from typing import NoReturn
 
 import click
 
+from vpipe_core.config.environment import EffectiveEnvironment, load_environment
+from vpipe_core.config.guards import settings_problems
 from vpipe_core.config.loader import (
     ConfigError,
-    EffectiveEnvironment,
     SettingsCatalogue,
     declared_names,
     describe,
     discover_settings_classes,
-    load_environment,
     mask,
-    settings_problems,
 )
 
 CONFIG_ERROR_EXIT_CODE = 2

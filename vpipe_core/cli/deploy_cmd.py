@@ -12,7 +12,7 @@ package_option = click.option(
     "--package",
     "packages",
     multiple=True,
-    help="Only what this distribution registers, e.g. vpipe-xact (repeatable; default: "
+    help="Only what this distribution registers, e.g. vpipe-acme (repeatable; default: "
     "everything installed). vpipe-core's own settings are always included.",
 )
 check_option = click.option(

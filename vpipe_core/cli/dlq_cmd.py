@@ -42,7 +42,7 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
             "-d",
             required=True,
             callback=_installed_domain,
-            help="Domain whose DLQ to read (xact, claimx).",
+            help="Domain whose DLQ to read (an installed domain).",
         ),
         click.option("--bootstrap", help="Broker host:port (default KAFKA_BOOTSTRAP_SERVERS)."),
         click.option(
@@ -77,7 +77,8 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
 def _settings(bootstrap: str | None) -> tuple[dict[str, Any], int]:
     from vpipe_core.cli.broker_probe import reachable_client_config
     from vpipe_core.config.core import CoreSettings
-    from vpipe_core.config.loader import ConfigError, effective_environment, load_settings
+    from vpipe_core.config.environment import effective_environment
+    from vpipe_core.config.loader import ConfigError, load_settings
     from vpipe_core.kafka.clientconf import common_config
 
     try:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from vpipe_core.plugins.manager import LoadedPlugin, doctor, load_plugins
+from vpipe_core.plugins.doctor import doctor
+from vpipe_core.plugins.manager import load_plugins
+from vpipe_core.plugins.plugin_set import LoadedPlugin
 
 DEFAULT_CONFIG_DIR = Path("/opt/kafka-pipeline/config/plugins")
 

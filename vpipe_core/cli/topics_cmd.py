@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 def _settings_and_env(bootstrap: str | None) -> tuple[CoreSettings, dict[str, str]]:
     from vpipe_core.config.core import CoreSettings
-    from vpipe_core.config.loader import ConfigError, effective_environment, load_settings
+    from vpipe_core.config.environment import effective_environment
+    from vpipe_core.config.loader import ConfigError, load_settings
 
     try:
         env = dict(effective_environment())

@@ -9,7 +9,7 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--name", "-n", required=True, help="Worker to run, e.g. xact-download.")
+@click.option("--name", "-n", required=True, help="Worker to run, e.g. acme-download.")
 @click.option(
     "--instance",
     "-i",

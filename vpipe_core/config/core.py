@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import attrs
 
-from vpipe_core.config.fields import setting
+from vpipe_core.config.fields import replaced_by, setting
 
 
 class OffsetReset(enum.StrEnum):
@@ -29,6 +31,12 @@ class LogLevel(enum.StrEnum):
 
 @attrs.frozen
 class CoreSettings:
+    RETIRED_VARIABLES: ClassVar[Mapping[str, str]] = {
+        "LOCAL_KAFKA_BOOTSTRAP_SERVERS": replaced_by("KAFKA_BOOTSTRAP_SERVERS"),
+        "NO_DELTA": replaced_by("ENABLE_DELTA_WRITES=false"),
+        "AZURE_TOKEN_FILE": replaced_by("AZURE_AUTH_METHOD=cli"),
+    }
+
     kafka_bootstrap_servers: str = setting(
         "KAFKA_BOOTSTRAP_SERVERS", "localhost:9094", help="pipeline broker, host:port[,host:port]"
     )

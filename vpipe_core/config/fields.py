@@ -11,6 +11,10 @@ SECRET = "vpipe_secret"
 HELP = "vpipe_help"
 MIN = "vpipe_min"
 MAX = "vpipe_max"
+# A variable name with a `*` is a domain's: `*` stands for its settings class's `ENV_PREFIX`
+# (a base class shared by several domains declares such fields once: `*_EVENTHUB_NAME`).
+DOMAIN_MARK = "*"
+PREFIX_ATTRIBUTE = "ENV_PREFIX"
 
 
 def setting(
@@ -40,3 +44,20 @@ def env_name(field: attrs.Attribute) -> str:
 
 def is_secret(field: attrs.Attribute) -> bool:
     return bool(field.metadata.get(SECRET))
+
+
+def replaced_by(replacement: str) -> str:
+    """A retired variable's reason (`RETIRED_VARIABLES`, `config.guards`): what replaced it."""
+    return f"no longer read, use {replacement}"
+
+
+def with_domain_prefix(cls: type, field: attrs.Attribute) -> attrs.Attribute:
+    """`field` with the `*` of its variable replaced by `cls.ENV_PREFIX` (`*_NAME` read as
+    `<ENV_PREFIX>_NAME`); TypeError when the class declares no prefix."""
+    name = env_name(field)
+    if DOMAIN_MARK not in name:
+        return field
+    prefix = getattr(cls, PREFIX_ATTRIBUTE, None)
+    if not prefix:
+        raise TypeError(f"{cls.__name__}: {name} needs the class attribute {PREFIX_ATTRIBUTE}")
+    return field.evolve(metadata={**field.metadata, ENV: name.replace(DOMAIN_MARK, prefix)})

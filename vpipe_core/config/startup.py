@@ -14,13 +14,9 @@ import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from vpipe_core.config.loader import (
-    ENV_FILE_VARIABLE,
-    EffectiveEnvironment,
-    all_settings_classes,
-    default_env_file,
-    settings_problems,
-)
+from vpipe_core.config.environment import ENV_FILE_VARIABLE, EffectiveEnvironment, default_env_file
+from vpipe_core.config.guards import settings_problems
+from vpipe_core.config.loader import all_settings_classes
 from vpipe_core.retry.topics import retry_delay_problems
 from vpipe_core.spec import WorkerSpec
 

@@ -3,10 +3,10 @@
 Insert-only tables (`TableSpec.insert_only`) get no update clause. Otherwise two rule sets,
 chosen by `TableSpec.partial_rows`:
 
-Whole rows (XACT): a matched row is replaced by the source row when the source is newer or equal
+Whole rows: a matched row is replaced by the source row when the source is newer or equal
 by `order_column`; `keep_on_update` columns stay as inserted.
 
-Partial rows (ClaimX entity tables, claimx.md §9.1), per column `c` the source carries:
+Partial rows (tables fed by several partial sources), per column `c` the source carries:
 - ordinary: `s.c` when the source row carries `c` (its mask, `convert.mask_name`) and is not
   older by `order_column` (a source without an order value, e.g. a partial project row, makes
   no claim about its age and counts as newer); otherwise `t.c`. A full row's null does blank a

@@ -79,7 +79,7 @@ def spec_domains(specs: Sequence[WorkerSpec]) -> list[str]:
 
 
 def normal(name: str) -> str:
-    """A distribution name as pip compares them: `vpipe_xact` and `vpipe-xact` are the same."""
+    """A distribution name as pip compares them: `vpipe_acme` and `vpipe-acme` are the same."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 

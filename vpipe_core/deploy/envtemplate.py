@@ -12,15 +12,11 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from vpipe_core.config.environment import ENV_FILE_VARIABLE
 from vpipe_core.config.fields import HELP, MAX, MIN, env_name, is_secret
-from vpipe_core.config.loader import (
-    ENV_FILE_VARIABLE,
-    LOADER_VARIABLES,
-    format_value,
-    settings_fields,
-    split_optional,
-    value_form,
-)
+from vpipe_core.config.forms import split_optional, value_form
+from vpipe_core.config.guards import LOADER_VARIABLES
+from vpipe_core.config.loader import format_value, settings_fields
 from vpipe_core.deploy.catalogue import SettingsSection
 from vpipe_core.transfer.netconf import CA_FALLBACKS
 

@@ -22,7 +22,7 @@ class PartitionLag:
     partition: int
     lag: int | None
     committed: int | None
-    instance: str  # the worker id scraped, e.g. xact-download-2
+    instance: str  # the worker id scraped, e.g. acme-download-2
 
 
 def partition_lags(metrics_text: str, instance: str) -> list[PartitionLag]:

@@ -1,4 +1,4 @@
-"""`vpipe-worker --name <poller> --backfill-from <ISO> --backfill-to <ISO>` (xact.md §6).
+"""`vpipe-worker --name <poller> --backfill-from <ISO> --backfill-to <ISO>`.
 
 A backfill re-reads a closed window of the Eventhouse table with the live poller's paging, from
 its own cursor file (so the live cursor is never touched and an interrupted run resumes where it

@@ -1,8 +1,8 @@
 """What a domain tells the shared sources: where its events are and how a row is published.
 
-A domain's `poller.py` builds one `DomainSource` from its settings and hands it to
-`vpipe_core.eventsource.build.build_source`; everything else (paging, cursor, Event Hub
-offsets, sample pacing, backfill) is shared.
+A domain's `poller.py` declares a `DomainPoller` (`domain_poller`), which builds one
+`DomainSource` from the settings and hands it to `vpipe_core.eventsource.build.build_source`;
+everything else (paging, cursor, Event Hub offsets, sample pacing, backfill) is shared.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class EventHubOptions:
 
 @attrs.frozen
 class DomainSource:
-    """One domain's poller. `domain` names its variables in messages (`xact` ->
-    `XACT_EVENTHOUSE_DATABASE`); `event_source` is its override of EVENT_SOURCE."""
+    """One domain's poller. `domain` names its variables in messages (`acme` ->
+    `ACME_EVENTHOUSE_DATABASE`); `event_source` is its override of EVENT_SOURCE."""
 
     domain: str
     topic: str
@@ -71,5 +71,5 @@ class DomainSource:
     replay_id_fields: tuple[str, ...] = ()
 
     def variable(self, suffix: str) -> str:
-        """The domain's variable for `suffix`: `EVENTHOUSE_DATABASE` -> `XACT_EVENTHOUSE_...`."""
+        """The domain's variable for `suffix`: `EVENTHOUSE_DATABASE` -> `ACME_EVENTHOUSE_...`."""
         return f"{self.domain.upper()}_{suffix}"

@@ -1,4 +1,4 @@
-"""Reading an Eventhouse table one page at a time (xact.md §6, claimx.md §4 and Clarifications).
+"""Reading an Eventhouse table one page at a time.
 
 A page is the rows at or after a composite position `(ingestion time, cursor key)`, below an
 upper bound, in that order. Paging uses `>=` on the composite key, so rows sharing both the time

@@ -1,4 +1,4 @@
-"""The Eventhouse source: pages of a domain's table after its durable position (xact.md §6).
+"""The Eventhouse source: pages of a domain's table after its durable position.
 
 `poll()` returns one page; only `acknowledged()` writes the cursor file. A live poller reads up
 to `now - settle` every cycle and never ends. A backfill reads a closed window with its own

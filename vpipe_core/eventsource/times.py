@@ -1,4 +1,4 @@
-"""Eventhouse ingestion times as strings with 7 fractional digits (100 ns ticks), xact.md §1/§6.
+"""Eventhouse ingestion times as strings with 7 fractional digits (100 ns ticks).
 
 The cursor keeps these strings as the server wrote them and never turns them into datetimes
 (microseconds would drop the last digit and re-read or skip rows). Datetimes are only turned

@@ -6,7 +6,7 @@ Plugin authors import from here::
 
     @hookimpl
     def vpipe_plugin_info() -> PluginInfo:
-        return PluginInfo(name="my_trigger", version="1.0", domains=("claimx",))
+        return PluginInfo(name="my_trigger", version="1.0", domains=("acme",))
 
     @hookimpl
     def vpipe_enrich(ctx: EnrichmentContext) -> PluginResult | None:
@@ -14,17 +14,13 @@ Plugin authors import from here::
         return PluginResult.ok()
 
 and register the module under the ``vpipe.plugins`` entry-point group. The runtime side (loading,
-running, doctor) is in `vpipe_core.plugins.manager`; this module stays import-light.
+running, doctor) is in `vpipe_core.plugins.manager`, `plugin_set` and `doctor`; this module stays
+import-light.
 """
 
+from vpipe_core.plugins.conditions import Condition, Conditions
 from vpipe_core.plugins.hookspecs import hookimpl, hookspec
-from vpipe_core.plugins.types import (
-    Condition,
-    Conditions,
-    EnrichmentContext,
-    PluginInfo,
-    PluginResult,
-)
+from vpipe_core.plugins.types import EnrichmentContext, PluginInfo, PluginResult
 
 __all__ = [
     "Condition",

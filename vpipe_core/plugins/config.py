@@ -5,7 +5,7 @@ Shape (nothing else is accepted)::
     enabled = true          # optional, default true
     priority = 50           # optional, overrides PluginInfo.priority
     [config]                # optional, structured into PluginInfo.config_class
-    topic = "${NOTIFY_TOPIC:-xact.notifications}"
+    topic = "${NOTIFY_TOPIC:-acme.notifications}"
 
 ``${VAR}`` and ``${VAR:-default}`` in the ``[config]`` strings are expanded from the environment;
 an unresolved one is an error naming the variable and the file.

@@ -14,7 +14,6 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -24,11 +23,10 @@ import stevedore
 from vpipe_core.plugins import hookspecs
 from vpipe_core.plugins.config import (
     PluginConfigError,
-    PluginSettings,
     config_path,
     read_plugin_settings,
 )
-from vpipe_core.plugins.execution import StageResult, StageRunner
+from vpipe_core.plugins.plugin_set import LoadedPlugin, PluginLoadError, PluginProblem, PluginSet
 from vpipe_core.plugins.types import EnrichmentContext, PluginInfo
 from vpipe_core.spec import WorkerSpec
 
@@ -36,130 +34,6 @@ logger = logging.getLogger("vpipe.plugins")
 
 DEFAULT_GROUP = "vpipe.plugins"
 NOT_INSTALLED = "-"
-
-
-@attrs.frozen
-class PluginProblem:
-    """A plugin that could not be used.
-
-    Attributes:
-        name: the entry-point (plugin) name.
-        target: the entry point's ``module:object``, or ``"-"`` when nothing is installed.
-        error: what is wrong, fit for an operator.
-    """
-
-    name: str
-    target: str
-    error: str
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.target}): {self.error}"
-
-
-class PluginLoadError(RuntimeError):
-    """Strict mode: at least one plugin could not be loaded. ``problems`` lists them all."""
-
-    def __init__(self, problems: Sequence[PluginProblem]) -> None:
-        self.problems = tuple(problems)
-        listing = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"{len(self.problems)} plugin(s) could not be loaded:\n{listing}")
-
-
-@attrs.frozen
-class LoadedPlugin:
-    """A plugin that passed every check.
-
-    Attributes:
-        info: what the plugin says about itself.
-        target: the entry point's ``module:object`` (or the object's name).
-        settings: its config file, read and validated.
-        enrich: its ``vpipe_enrich`` implementation, ``None`` when it has none.
-        topics: topics it publishes to (``vpipe_topics``).
-        companion_workers: workers it needs (``vpipe_companion_workers``).
-    """
-
-    info: PluginInfo
-    target: str
-    settings: PluginSettings
-    enrich: Callable[[EnrichmentContext], object] | None
-    topics: tuple[str, ...] = ()
-    companion_workers: tuple[WorkerSpec, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def priority(self) -> int:
-        return self.settings.priority
-
-    @property
-    def enabled(self) -> bool:
-        return self.settings.enabled
-
-    @property
-    def config(self) -> Any:
-        return self.settings.config
-
-
-def _run_order(plugin: LoadedPlugin) -> tuple[int, str]:
-    return (plugin.priority, plugin.name)
-
-
-class PluginSet:
-    """The loaded plugins of a process, ready to run for events.
-
-    Attributes:
-        plugins: enabled plugins in run order (priority, then name).
-        disabled: plugins switched off by ``enabled = false`` in their config file.
-        problems: plugins that could not be used.
-        plugin_manager: the pluggy manager every usable plugin is registered in.
-    """
-
-    def __init__(
-        self,
-        plugins: Iterable[LoadedPlugin],
-        problems: Iterable[PluginProblem],
-        plugin_manager: pluggy.PluginManager,
-        *,
-        max_workers: int | None = None,
-    ) -> None:
-        ordered = sorted(plugins, key=_run_order)
-        self.plugins: tuple[LoadedPlugin, ...] = tuple(p for p in ordered if p.enabled)
-        self.disabled: tuple[LoadedPlugin, ...] = tuple(p for p in ordered if not p.enabled)
-        self.problems: tuple[PluginProblem, ...] = tuple(problems)
-        self.plugin_manager = plugin_manager
-        self._runner = StageRunner(max_workers or len(self.plugins) + 4)
-
-    def run(self, ctx: EnrichmentContext, *, timeout_s: float = 10.0) -> StageResult:
-        """Call every plugin that matches `ctx`, in order, each with `timeout_s`.
-
-        A plugin that raises, times out or returns something invalid is logged, counted and
-        ignored; it never fails the event. `ctx` itself is not changed: use the result.
-        """
-        return self._runner.run(self.plugins, ctx, timeout_s)
-
-    def topics(self) -> list[str]:
-        """Every topic the enabled plugins publish to, sorted, once each."""
-        return sorted({topic for plugin in self.plugins for topic in plugin.topics})
-
-    def companion_workers(self) -> list[WorkerSpec]:
-        """Every worker the enabled plugins declared, in plugin order."""
-        return [spec for plugin in self.plugins for spec in plugin.companion_workers]
-
-    def close(self) -> None:
-        self._runner.close()
-
-    def __enter__(self) -> PluginSet:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- loading
@@ -458,69 +332,3 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, (_Rejected, PluginConfigError)):
         return str(error)
     return f"{type(error).__name__}: {error}"
-
-
-# --------------------------------------------------------------------------- doctor
-
-
-@attrs.frozen
-class DoctorRow:
-    """One line of ``vpipe plugins doctor``.
-
-    Attributes:
-        name: the plugin (entry-point) name, or a config file's stem.
-        version: the plugin's version, ``"-"`` when unknown.
-        status: ``"ok"`` or ``"error"``.
-        detail: the error, or a note (``disabled``, ``not selected``).
-    """
-
-    name: str
-    version: str
-    status: str
-    detail: str = ""
-
-
-def doctor(
-    *,
-    config_dir: Path | None,
-    selected: Sequence[str] | None = None,
-    group: str = DEFAULT_GROUP,
-    environ: Mapping[str, str] | None = None,
-) -> list[DoctorRow]:
-    """Check every installed plugin (selected or not) and every config file; one row each."""
-    candidates, problems = discover_plugins(group, None)
-    if selected is not None:
-        installed = {candidate.name for candidate in candidates} | {p.name for p in problems}
-        problems += [
-            PluginProblem(name, NOT_INSTALLED, f"selected but not installed (group {group!r})")
-            for name in selected
-            if name not in installed
-        ]
-    with build_plugin_set(
-        candidates, strict=False, config_dir=config_dir, environ=environ, known_problems=problems
-    ) as plugin_set:
-        rows = [_plugin_row(plugin, selected) for plugin in plugin_set.plugins]
-        rows += [_plugin_row(plugin, selected) for plugin in plugin_set.disabled]
-        rows += [DoctorRow(p.name, "-", "error", p.error) for p in plugin_set.problems]
-    known = {row.name for row in rows}
-    rows += _orphan_config_rows(config_dir, known)
-    return sorted(rows, key=lambda row: row.name)
-
-
-def _plugin_row(plugin: LoadedPlugin, selected: Sequence[str] | None) -> DoctorRow:
-    notes = []
-    if not plugin.enabled:
-        notes.append(f"disabled in {plugin.settings.source}")
-    if selected is not None and plugin.name not in selected:
-        notes.append("not selected (VPIPE_PLUGINS)")
-    return DoctorRow(plugin.name, plugin.info.version, "ok", "; ".join(notes))
-
-
-def _orphan_config_rows(config_dir: Path | None, known: set[str]) -> list[DoctorRow]:
-    if config_dir is None or not config_dir.is_dir():
-        return []
-    return [
-        DoctorRow(path.stem, "-", "error", f"config file {path} matches no installed plugin")
-        for path in sorted(config_dir.glob("*.toml"))
-        if path.stem not in known
-    ]

@@ -16,7 +16,7 @@ def dlq_topic(domain: str) -> str:
 
 
 def tier_delay(topic: str) -> int | None:
-    """The delay of a tier topic name (`xact.retry.300s` → 300), else None."""
+    """The delay of a tier topic name (`acme.retry.300s` → 300), else None."""
     _, sep, tail = topic.rpartition(".retry.")
     if not sep or not tail.endswith("s") or not tail[:-1].isdigit():
         return None

@@ -1,7 +1,7 @@
 """What the shared download and upload workers need to know about a domain.
 
-The workers (`download_worker`, `upload_worker`) own the contract of xact.md §10-§11 and
-claimx.md §10 (cache, dedup, classification, tiers, result messages, cache miss); a domain
+The workers (`download_worker`, `upload_worker`) own the transfer contract (cache, dedup,
+classification, tiers, result messages, cache miss); a domain
 only describes its messages: how to read a task and a cached message, and how to build the
 cached message, a result and the task sent back on a cache miss.
 """
@@ -9,12 +9,14 @@ cached message, a result and the task sent back on a cache miss.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from vpipe_core.outcome import Output
+from vpipe_core.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from vpipe_core.transfer.download import DownloadResult
@@ -88,3 +90,30 @@ class TransferDomain(Protocol):
     def output(
         self, topic: str, message: Message, headers: Mapping[str, str] | None = None
     ) -> Output: ...
+
+
+def cache_path(domain: str, media_id: str, file_name: str) -> str:
+    """Where a task's file lives below `CACHE_DIR`: `<domain>/<media_id>/<file_name>`."""
+    return f"{domain}/{media_id}/{file_name}"
+
+
+def cached_fields(fetched: DownloadResult, retry_count: int) -> dict[str, Any]:
+    """What a `downloads.cached` message adds to its task: the file and how it was fetched."""
+    return {
+        "local_cache_path": str(fetched.path),
+        "bytes_downloaded": fetched.bytes,
+        "sha256": fetched.sha256,
+        "content_type": fetched.content_type,
+        "http_status": 200,
+        "retry_count": retry_count,  # failed download attempts, reported on completion
+        "downloaded_at": iso_utc(datetime.now(UTC)),
+    }
+
+
+def cached_file(task: TransferTask, message: Message) -> CachedFile:
+    """The `CachedFile` of a `downloads.cached` message whose task is `task`."""
+    local = message.get("local_cache_path")
+    if not isinstance(local, str) or not local.strip():
+        raise InvalidTransferMessage("local_cache_path: required, missing or empty")
+    content_type = message.get("content_type")
+    return CachedFile(task, Path(local), content_type if isinstance(content_type, str) else None)

@@ -1,5 +1,5 @@
-"""The download worker of every domain (xact.md §10, claimx.md §10.1): a task in, the file in
-the shared cache and a `downloads.cached` message out, or a routed failure.
+"""The download worker of every domain: a task in, the file in the shared cache and a
+`downloads.cached` message out, or a routed failure.
 
 - Dedup: a media cached or uploaded within 24 h is done without a request, unless the task is
   a DLQ replay (`vpipe_replay`) or a re-download after a cache miss (`vpipe_redownload`).
@@ -7,8 +7,8 @@ the shared cache and a `downloads.cached` message out, or a routed failure.
   `disk_full`); they never consume the task's retry tiers.
 - Permanent failures are dead with a `failed_permanent` result; the rest go to the tiers with a
   `failed_exhausted` result should the last tier fail too. Links that cannot be refreshed
-  (XACT) and expire before the next tier is due are dead now instead of retried uselessly.
-- Links that can be refreshed (ClaimX) get a `refresher` per task: the downloader asks it for a
+  and expire before the next tier is due are dead now instead of retried uselessly.
+- Links that can be refreshed get a `refresher` per task: the downloader asks it for a
   fresh link when the link expired or the server answered 401/403.
 """
 
@@ -222,7 +222,7 @@ class DownloadWorker:
     def _expires_before_retry(
         self, task: TransferTask, exc: DownloadError, record: Record, not_before: datetime | None
     ) -> Dead | None:
-        """xact.md §10.2: a link that is expired by the time the next tier is due is dead now."""
+        """A link that is expired by the time the next tier is due is dead now."""
         read_expiry = self._options.expiry_before_retry
         failure_number = record.attempt + 1
         if read_expiry is None or failure_number > len(self._options.delays):

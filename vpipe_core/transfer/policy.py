@@ -1,11 +1,11 @@
-"""Which URLs may be fetched (xact.md §10.1): checked before every request and every redirect hop.
+"""Which URLs may be fetched: checked before every request and every redirect hop.
 
 A URL passes when its scheme is https (http only for hosts of ALLOWED_ATTACHMENT_HTTP_HOSTS), its
 lower-cased host equals an allow-list entry, its port (443 when implied) is an allowed one, it
 is not a non-public IP literal or a cloud metadata name (unless allow-listed), and every address
-the host resolves to is public (unless the host is in ALLOWED_ATTACHMENT_HTTP_HOSTS). The downloader
-connects only to addresses that passed the same guard, so a name that resolves differently
-between the check and the connection (DNS rebinding) is still refused.
+the host resolves to is public (unless the host is in ALLOWED_ATTACHMENT_HTTP_HOSTS). The
+downloader connects only to addresses that passed the same guard, so a name that resolves
+differently between the check and the connection (DNS rebinding) is still refused.
 """
 
 from __future__ import annotations
@@ -233,9 +233,16 @@ class UrlPolicy:
 
 
 def url_policy(transfer: TransferSettings) -> UrlPolicy:
-    """The policy of ALLOWED_ATTACHMENT_DOMAINS, _PORTS and _HTTP_HOSTS."""
+    """The policy of ALLOWED_ATTACHMENT_DOMAINS (default: the hosts the installed domains
+    declare), ALLOWED_ATTACHMENT_PORTS and ALLOWED_ATTACHMENT_HTTP_HOSTS."""
+    hosts = transfer.allowed_attachment_domains
+    if hosts is None:
+        from vpipe_core.config.loader import all_settings_classes
+        from vpipe_core.transfer.settings import declared_attachment_hosts
+
+        hosts = declared_attachment_hosts(all_settings_classes().values())
     return UrlPolicy(
-        frozenset(transfer.allowed_attachment_domains),
+        frozenset(hosts),
         frozenset(transfer.allowed_attachment_http_hosts),
         allowed_ports=frozenset(transfer.allowed_attachment_ports),
     )

@@ -1,4 +1,4 @@
-"""Expiry of presigned URLs (xact.md §10.2), read from the query string; nothing is requested.
+"""Expiry of presigned URLs, read from the query string; nothing is requested.
 
 - S3 (SigV4): `X-Amz-Date` (`%Y%m%dT%H%M%SZ`) + `X-Amz-Expires` seconds.
 - Azure SAS: `se` (ISO 8601 instant or date, UTC), when the query also carries `sig`.

@@ -1,4 +1,4 @@
-"""Allowed extensions and accepted content types (xact.md §10.2, §10.4), as configuration.
+"""Allowed extensions and accepted content types, as configuration.
 
 The defaults below are data. `TypeRules.from_file(path)` reads a JSON object mapping an
 extension to its accepted media types; each extension it names replaces that extension's

@@ -1,4 +1,4 @@
-"""Download dedup (xact.md §10.3): a media cached or uploaded within the window is not fetched
+"""Download dedup: a media cached or uploaded within the window is not fetched
 again, unless the task is a DLQ replay or a re-download after a cache miss.
 
 One SQLite file per domain under `STATE_DIR`, shared by that domain's download and upload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
@@ -10,23 +11,15 @@ from vpipe_core.config.fields import setting
 from vpipe_core.storage.paths import PATH_STYLE_SETTING
 from vpipe_core.transfer.policy import DEFAULT_PORTS, HTTP_HOSTS_SETTING, PORTS_SETTING
 
-# xact.md §10.1: the hosts both domains' attachments come from (XACT exports, ClaimX media).
-DEFAULT_ATTACHMENT_HOSTS = (
-    "usw2-prod-xn-exportreceiver-publish.s3.us-west-2.amazonaws.com",
-    "claimxperience.s3.amazonaws.com",
-    "claimxperience.s3.us-east-1.amazonaws.com",
-    "www.claimxperience.com",
-    "claimxperience.com",
-    "xactware-claimx-us-prod.s3.us-west-1.amazonaws.com",
-)
+HOSTS_ATTRIBUTE = "ATTACHMENT_HOSTS"  # what a domain's settings class names its hosts by
 
 
 @attrs.frozen
 class TransferSettings:
-    allowed_attachment_domains: tuple[str, ...] = setting(
+    allowed_attachment_domains: tuple[str, ...] | None = setting(
         "ALLOWED_ATTACHMENT_DOMAINS",
-        DEFAULT_ATTACHMENT_HOSTS,
-        help="download allow-list, exact host names (replaces the defaults)",
+        None,
+        help="download allow-list, exact host names (default: every installed domain's hosts)",
     )
     allowed_attachment_ports: tuple[int, ...] = setting(
         PORTS_SETTING,
@@ -81,3 +74,10 @@ class TransferSettings:
     cache_max_age_hours: int = setting(
         "CACHE_MAX_AGE_HOURS", 24, min=1, max=720, help="cache cleaner age"
     )
+
+
+def declared_attachment_hosts(classes: Iterable[type]) -> tuple[str, ...]:
+    """The hosts the settings classes declare in `ATTACHMENT_HOSTS`, in order, once each: the
+    allow-list when ALLOWED_ATTACHMENT_DOMAINS is unset."""
+    hosts = (host for cls in classes for host in getattr(cls, HOSTS_ATTRIBUTE, ()))
+    return tuple(dict.fromkeys(hosts))

@@ -1,4 +1,4 @@
-"""The upload worker of every domain (xact.md §11, claimx.md §10.3): a cached file to OneLake
+"""The upload worker of every domain: a cached file to OneLake
 (or a `file://` store) and a `completed` result.
 
 Order: upload → `completed` result acknowledged → offset committed → cache file deleted and the
@@ -24,6 +24,7 @@ import attrs
 
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
+from vpipe_core.domain_settings import DomainSettings
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
@@ -33,6 +34,7 @@ from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
 from vpipe_core.transfer.cache_paths import readable_cache_file
 from vpipe_core.transfer.cleaner import CacheCleaner
+from vpipe_core.transfer.destination import upload_destination
 from vpipe_core.transfer.domain import (
     COMPLETED,
     FAILED_EXHAUSTED,
@@ -226,12 +228,15 @@ def _count(value: object) -> int:
 
 
 def build_upload_worker(
-    ctx: WorkerContext, domain: TransferDomain, *, destination: str, concurrency: int
+    ctx: WorkerContext, domain: TransferDomain, settings: DomainSettings
 ) -> UploadWorker:
-    """The worker for `destination` (`abfss://…`, a DFS URL or `file:///dir`) with the shared
-    Azure credential, CA bundle and proxy, the dedup log and an hourly cache cleaner."""
+    """The worker for the domain's destination (`abfss://…`, a DFS URL or `file:///dir`,
+    `destination.upload_destination`) with the shared Azure credential, CA bundle and proxy,
+    the dedup log and an hourly cache cleaner."""
     check_cache_dir(ctx.settings.cache_dir)
     transfer = ctx.settings_for(TransferSettings)
+    destination = upload_destination(domain.name, settings.onelake_path, transfer, ctx.spec.name)
+    concurrency = settings.upload_concurrency
     credential = None
     on_auth_error: Callable[[], object] | None = None
     if not destination.startswith("file://"):

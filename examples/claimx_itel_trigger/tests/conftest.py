@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from itel_support import PLUGIN
 
-from vpipe_core.plugins.manager import PluginSet, load_plugins
+from vpipe_core.plugins.manager import load_plugins
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 

@@ -18,7 +18,7 @@ from vpipe_claimx.fetching import Fetcher
 from vpipe_claimx.project_cache import ProjectCache
 from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done, Output
-from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.record import Record
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 

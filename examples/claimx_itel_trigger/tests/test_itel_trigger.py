@@ -12,7 +12,7 @@ from claimx_itel_trigger import specs
 from itel_support import NOW, PLUGIN, TRACKING, make_enricher, outputs_on, records, task_of
 
 from vpipe_claimx.topics import DOWNLOADS, ENTITIES
-from vpipe_core.plugins.manager import PluginLoadError
+from vpipe_core.plugins.plugin_set import PluginLoadError
 from vpipe_core.registry import load_worker
 
 

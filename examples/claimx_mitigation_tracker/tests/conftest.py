@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from mitigation_support import PLUGIN, mitigation_project
 
-from vpipe_core.plugins.manager import PluginSet, load_plugins
+from vpipe_core.plugins.manager import load_plugins
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 

@@ -20,7 +20,7 @@ from mitigation_support import (
 )
 
 from vpipe_claimx.topics import ENTITIES
-from vpipe_core.plugins.manager import PluginLoadError
+from vpipe_core.plugins.plugin_set import PluginLoadError
 from vpipe_testing.claimx.fake_api import Fault
 
 

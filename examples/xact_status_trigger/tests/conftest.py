@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from status_trigger_support import PLUGIN, WebhookReceiver
 
-from vpipe_core.plugins.manager import PluginSet, load_plugins
+from vpipe_core.plugins.manager import load_plugins
+from vpipe_core.plugins.plugin_set import PluginSet
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import xact_status_trigger.plugin
 from status_trigger_support import EVENT_ID, PLUGIN, TRACE_ID, xact_context
 
 from vpipe_core.outcome import Output
-from vpipe_core.plugins.manager import PluginSet, plugin_set_from_objects
+from vpipe_core.plugins.manager import plugin_set_from_objects
+from vpipe_core.plugins.plugin_set import PluginSet
 
 Loader = Callable[..., PluginSet]
 NOW = datetime(2026, 2, 3, 9, 2, 15, 123456, tzinfo=UTC)

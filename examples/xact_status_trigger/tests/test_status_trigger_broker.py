@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 from status_trigger_support import EVENT_ID, xact_context
 
 from vpipe_core.outcome import Output
-from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_testing.kafka import ensure_topics, read_all
 
 Loader = Callable[..., PluginSet]

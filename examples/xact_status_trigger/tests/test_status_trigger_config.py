@@ -14,7 +14,8 @@ from xact_status_trigger.config import (
     template_problem,
 )
 
-from vpipe_core.plugins.manager import PluginLoadError, PluginSet, declared_plugin_topics
+from vpipe_core.plugins.manager import declared_plugin_topics
+from vpipe_core.plugins.plugin_set import PluginLoadError, PluginSet
 
 EXAMPLE_CONFIG = Path(__file__).parents[1] / f"{PLUGIN}.toml"
 EXAMPLE_TOPICS = [

@@ -15,7 +15,7 @@ from xact_status_trigger.config import WebhookConfig
 from xact_status_trigger.webhook import WebhookSender, loggable_url
 
 from vpipe_core.plugins.execution import StageResult
-from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.plugin_set import PluginSet
 
 Loader = Callable[..., PluginSet]
 TOPIC = "xact.notifications.estimate-created"

@@ -24,14 +24,14 @@ from vpipe_claimx.api import ClaimxApi
 from vpipe_claimx.events import InvalidEvent, parse_task
 from vpipe_claimx.fetching import CallKey, Fetched, Fetcher
 from vpipe_claimx.handlers import Enriched, EventFailed, EventHandler, Results
-from vpipe_claimx.messages_out import download_output, entities_output
+from vpipe_claimx.messages import download_output, entities_output
 from vpipe_claimx.plugin_context import DOMAIN, STAGE, plugin_context
 from vpipe_claimx.project_cache import ProjectCache, TopicPartitionKey, read_project_ids
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_core.context import WorkerContext
 from vpipe_core.metrics import REGISTRY
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
-from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.plugins.types import matches_name
 from vpipe_core.record import Record
 

@@ -17,6 +17,7 @@ import attrs
 import orjson
 
 from vpipe_core.aliases import first_present
+from vpipe_core.json_object import json_object
 from vpipe_core.timestamps import iso_utc
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -207,13 +208,7 @@ def raw_message(row: Mapping[str, Any], record_timestamp_ms: int | None = None) 
 def _load_object(value: bytes | str | Mapping[str, Any] | None, what: str) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
-    try:
-        loaded = orjson.loads(value or b"")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"{what} is not JSON: {exc}") from None
-    if not isinstance(loaded, dict):
-        raise InvalidEvent(f"{what}: expected a JSON object, got {type(loaded).__name__}")
-    return loaded
+    return json_object(value, InvalidEvent, what)
 
 
 def parse_raw(

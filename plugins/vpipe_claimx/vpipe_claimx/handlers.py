@@ -17,7 +17,7 @@ import attrs
 from vpipe_claimx import rows
 from vpipe_claimx.api import ApiError, ClaimxApi
 from vpipe_claimx.fetching import CallKey, Fetched
-from vpipe_claimx.messages_out import download_task
+from vpipe_claimx.messages import download_task
 from vpipe_claimx.rows import EntityRows, Row, Stamp
 from vpipe_core.outcome import Category
 

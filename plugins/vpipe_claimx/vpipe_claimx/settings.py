@@ -1,66 +1,51 @@
 """ClaimX settings (runtime.md §7), registered under `vpipe.settings` as `claimx`.
 
 Variables shared with XACT (EVENT_SOURCE, EVENTHOUSE_CLUSTER_URL, EVENTHUB_*, ONELAKE_BASE_PATH,
-ALLOWED_ATTACHMENT_DOMAINS, ...) are declared once, by the core settings classes.
+ALLOWED_ATTACHMENT_DOMAINS, ...) are declared once, by the core settings classes; the variables
+every domain has under its own names (`CLAIMX_EVENTHOUSE_*`, `CLAIMX_DELTA_EVENTS_TABLE`,
+`ONELAKE_CLAIMX_PATH`, ...) by the base class `vpipe_core.domain_settings.DomainSettings`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
+from typing import ClassVar
 
 import attrs
 
-from vpipe_core.config.fields import setting
-from vpipe_core.eventsource.settings import EventSource
+from vpipe_core.config.fields import replaced_by, setting
+from vpipe_core.domain_settings import DomainSettings
 
 DEFAULT_API_URL = "https://www.claimxperience.com/service/cxedirest"
 
 
 @attrs.frozen
-class ClaimxSettings:
+class ClaimxSettings(DomainSettings):
+    ENV_PREFIX: ClassVar[str] = "CLAIMX"
+    # claimx.md §10.1: where ClaimX media come from (ALLOWED_ATTACHMENT_DOMAINS replaces them).
+    ATTACHMENT_HOSTS: ClassVar[tuple[str, ...]] = (
+        "claimxperience.s3.amazonaws.com",
+        "claimxperience.s3.us-east-1.amazonaws.com",
+        "www.claimxperience.com",
+        "claimxperience.com",
+        "xactware-claimx-us-prod.s3.us-west-1.amazonaws.com",
+    )
+    RETIRED_VARIABLES: ClassVar[Mapping[str, str]] = {
+        "CLAIMX_API_BASE_URL": replaced_by("CLAIMX_API_URL"),
+        "CLAIMX_API_BASE_PATH": replaced_by("CLAIMX_API_URL"),
+        "CLAIMX_API_KEY": replaced_by("CLAIMX_API_TOKEN"),
+        "CLAIMX_API_RATE_LIMIT": replaced_by("CLAIMX_API_RATE_LIMIT_PER_SECOND"),
+        "CLAIMX_S3_*": "not used: downloads rely on presigned URLs",
+    }
+
     # --- source (claimx-poller) -----------------------------------------------------------------
-    event_source: EventSource | None = setting(
-        "CLAIMX_EVENT_SOURCE", None, help="overrides EVENT_SOURCE for ClaimX"
-    )
-    eventhouse_cluster_url: str | None = setting(
-        "CLAIMX_EVENTHOUSE_CLUSTER_URL",
-        None,
-        help="Eventhouse cluster (default EVENTHOUSE_CLUSTER_URL)",
-    )
-    eventhouse_database: str | None = setting("CLAIMX_EVENTHOUSE_DATABASE", None, help="database")
     eventhouse_source_table: str = setting(
-        "CLAIMX_EVENTHOUSE_SOURCE_TABLE", "ClaimXEvents", help="source table"
+        "*_EVENTHOUSE_SOURCE_TABLE", "ClaimXEvents", help="source table"
     )
     eventhouse_time_column: str = setting(
         "CLAIMX_EVENTHOUSE_TIME_COLUMN",
         "IngestionTime",
         help="ingestion time column (empty: ingestion_time())",
-    )
-    poll_interval_s: int = setting(
-        "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS", 30, min=1, max=3600, help="idle poll interval"
-    )
-    poll_batch_size: int = setting(
-        "CLAIMX_EVENTHOUSE_BATCH_SIZE", 1000, min=1, max=100000, help="rows per query"
-    )
-    query_timeout_s: int = setting(
-        "CLAIMX_EVENTHOUSE_QUERY_TIMEOUT_SECONDS", 120, min=1, max=3600, help="Kusto query timeout"
-    )
-    settle_s: int = setting(
-        "CLAIMX_EVENTHOUSE_SETTLE_SECONDS", 5, min=0, max=3600, help="upper bound lag behind now"
-    )
-    start_from: str | None = setting(
-        "CLAIMX_EVENTHOUSE_START_FROM", None, help="first start (ISO), default now - 1 h"
-    )
-    eventhub_name: str | None = setting("CLAIMX_EVENTHUB_NAME", None, help="Event Hub entity")
-    eventhub_consumer_group: str | None = setting(
-        "CLAIMX_EVENTHUB_CONSUMER_GROUP", None, help="Event Hub group (default worker name)"
-    )
-    sample_events_file: Path | None = setting(
-        "CLAIMX_SAMPLE_EVENTS_FILE", None, help="sample source file (default bundled fixtures)"
-    )
-    # --- ingester ---------------------------------------------------------------------------
-    dedup_window_hours: int = setting(
-        "CLAIMX_DEDUP_WINDOW_HOURS", 24, min=1, max=720, help="ingester dedup window"
     )
     # --- API and enricher ------------------------------------------------------------------------
     api_url: str = setting("CLAIMX_API_URL", DEFAULT_API_URL, help="ClaimX REST API base URL")
@@ -91,28 +76,7 @@ class ClaimxSettings:
     url_max_refreshes: int = setting(
         "CLAIMX_URL_MAX_REFRESHES", 2, min=0, max=10, help="download link refreshes per attempt"
     )
-    # --- transfers -------------------------------------------------------------------------------
-    download_concurrency: int = setting(
-        "CLAIMX_DOWNLOAD_CONCURRENCY", 25, min=1, max=100, help="downloads in flight per instance"
-    )
-    upload_concurrency: int = setting(
-        "CLAIMX_UPLOAD_CONCURRENCY", 10, min=1, max=100, help="uploads in flight per instance"
-    )
-    onelake_claimx_path: str | None = setting(
-        "ONELAKE_CLAIMX_PATH",
-        None,
-        help="ClaimX file destination (default ONELAKE_BASE_PATH/claimx)",
-    )
     # --- tables ----------------------------------------------------------------------------------
-    delta_events_table: str | None = setting(
-        "CLAIMX_DELTA_EVENTS_TABLE", None, help="claimx_events table URI"
-    )
-    delta_inventory_table: str | None = setting(
-        "CLAIMX_DELTA_INVENTORY_TABLE", None, help="claimx_attachments table URI"
-    )
-    delta_failed_table: str | None = setting(
-        "CLAIMX_DELTA_FAILED_TABLE", None, help="claimx_attachments_failed table URI (optional)"
-    )
     delta_projects_table: str | None = setting(
         "CLAIMX_DELTA_PROJECTS_TABLE", None, help="claimx_projects table URI"
     )
@@ -133,9 +97,6 @@ class ClaimxSettings:
     )
     delta_video_collab_table: str | None = setting(
         "CLAIMX_DELTA_VIDEO_COLLAB_TABLE", None, help="claimx_video_collab table URI"
-    )
-    delta_batch_size: int = setting(
-        "CLAIMX_DELTA_BATCH_SIZE", 1500, min=1, max=100000, help="events per Delta commit"
     )
     entity_batch_size: int = setting(
         "CLAIMX_ENTITY_BATCH_SIZE", 200, min=1, max=100000, help="entity messages per batch"

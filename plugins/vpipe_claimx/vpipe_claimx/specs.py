@@ -1,40 +1,19 @@
 """ClaimX worker specs (cheap to import: handlers are named, not imported). claimx.md §2."""
 
 from vpipe_claimx import topics
+from vpipe_core.domain_specs import DomainTopics, DomainWorkers
 from vpipe_core.retry.scheduler import scheduler_spec
 from vpipe_core.spec import Kind, RetryMode, WorkerSpec
 
-poller = WorkerSpec(
-    name="claimx-poller",
-    domain="claimx",
-    handler="vpipe_claimx.poller:build",
-    config_check="vpipe_claimx.poller:config_problems",
-    output_topics=(topics.RAW,),
-    kind=Kind.SOURCE,
-    retry_mode=RetryMode.INPLACE,
-    port_base=8200,
-    description="publishes new Eventhouse (or Event Hub, or sample) events to claimx.events.raw",
+WORKERS = DomainWorkers(
+    "claimx",
+    DomainTopics(topics.RAW, topics.ENRICHMENT, topics.DOWNLOADS, topics.CACHED, topics.RESULTS),
 )
-ingester = WorkerSpec(
-    name="claimx-ingester",
-    domain="claimx",
-    handler="vpipe_claimx.ingester:build",
-    input_topics=(topics.RAW,),
-    output_topics=(topics.ENRICHMENT,),
-    retry_mode=RetryMode.INPLACE,
-    port_base=8201,
-    description="validates raw events, drops duplicates, emits enrichment tasks",
-)
-delta_writer = WorkerSpec(
-    name="claimx-delta-writer",
-    domain="claimx",
-    handler="vpipe_claimx.delta_writer:build",
-    input_topics=(topics.RAW,),
-    kind=Kind.BATCH,
-    retry_mode=RetryMode.INPLACE,
-    port_base=8202,
-    memory_max="1G",
-    description="writes claimx_events from the raw events, exactly once",
+
+poller = WORKERS.poller(8200)
+ingester = WORKERS.ingester(8201)
+delta_writer = WORKERS.delta_writer(
+    8202, description="writes claimx_events from the raw events, exactly once"
 )
 enricher = WorkerSpec(
     name="claimx-enricher",
@@ -60,43 +39,15 @@ entity_writer = WorkerSpec(
     memory_max="1G",
     description="merges entity rows into the seven ClaimX entity tables, exactly once",
 )
-downloader = WorkerSpec(
+downloader = WORKERS.download(
+    8110,
     name="claimx-downloader",
-    domain="claimx",
-    handler="vpipe_claimx.download:build",
-    config_check="vpipe_core.transfer.cache_dir:cache_dir_problems",
-    input_topics=(topics.DOWNLOADS,),
-    output_topics=(topics.CACHED, topics.RESULTS),
-    max_instances=10,
-    recommended_instances=4,
-    port_base=8110,
-    memory_max="2G",
-    cpu_quota="150%",
     description="streams each media file into the shared cache, refreshing expired links",
 )
-uploader = WorkerSpec(
+uploader = WORKERS.upload(
+    8120,
     name="claimx-uploader",
-    domain="claimx",
-    handler="vpipe_claimx.upload:build",
-    config_check="vpipe_core.transfer.cache_dir:cache_dir_problems",
-    input_topics=(topics.CACHED,),
-    output_topics=(topics.RESULTS, topics.DOWNLOADS),
-    max_instances=10,
-    recommended_instances=2,
-    port_base=8120,
-    memory_max="2G",
-    cpu_quota="150%",
     description="uploads cached media to OneLake and reports them completed",
 )
-result_processor = WorkerSpec(
-    name="claimx-result-processor",
-    domain="claimx",
-    handler="vpipe_claimx.result_processor:build",
-    input_topics=(topics.RESULTS,),
-    kind=Kind.BATCH,
-    retry_mode=RetryMode.INPLACE,
-    port_base=8204,
-    memory_max="512M",
-    description="merges download results into claimx_attachments and claimx_attachments_failed",
-)
+result_processor = WORKERS.result_processor(8204)
 retry_scheduler = scheduler_spec("claimx", 8205, memory_max="512M")

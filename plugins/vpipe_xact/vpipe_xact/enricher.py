@@ -9,14 +9,15 @@ from urllib.parse import urlsplit
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Dead, Done, Outcome, Output
-from vpipe_core.plugins.manager import PluginSet
+from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.plugins.types import EnrichmentContext
 from vpipe_core.record import Record
 from vpipe_core.transfer.policy import UrlPolicy, UrlRejected, url_policy
 from vpipe_core.transfer.presigned import stored_url
 from vpipe_core.transfer.settings import TransferSettings
 from vpipe_xact import messages
-from vpipe_xact.events import Attachment, InvalidEvent, attachments_of
+from vpipe_xact.events import InvalidEvent
+from vpipe_xact.paths import Attachment, attachments_of
 from vpipe_xact.topics import DOWNLOADS, RESULTS
 
 STAGE = "enrichment_complete"

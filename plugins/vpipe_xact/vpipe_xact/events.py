@@ -10,16 +10,14 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 import orjson
 
 from vpipe_core.aliases import first_present
 from vpipe_core.ids import uuid5_text
+from vpipe_core.json_object import json_object
 from vpipe_core.timestamps import parse_iso_utc
-from vpipe_core.transfer.names import cap_component
-from vpipe_core.transfer.rules import split_segment
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
 NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")
@@ -112,12 +110,7 @@ def attachment_urls(raw: Any) -> list[str]:
 
 def parse_event(raw: bytes | None) -> XactEvent:
     """Validate a raw event (§3); raise InvalidEvent naming the field on anything wrong."""
-    try:
-        row = orjson.loads(raw or b"")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from exc
-    if not isinstance(row, dict):
-        raise InvalidEvent(f"expected a JSON object, got {type(row).__name__}")
+    row = json_object(raw, InvalidEvent)
     return XactEvent(
         type=_required_text(row, "type"),
         version=_version(row.get("version")),
@@ -171,73 +164,3 @@ def _data(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise InvalidEvent(f"data: expected an object, got {type(value).__name__}")
     return value
-
-
-# -- attachments: names and paths (§4.6-4.11) ------------------------------------------------
-
-
-@attrs.frozen
-class Attachment:
-    url: str
-    media_id: str
-    file_type: str
-    filename: str
-    blob_path: str
-
-
-def url_segment(url: str) -> str:
-    """§4.6: the last path segment, query ignored, not percent-decoded."""
-    return urlsplit(url).path.rsplit("/", 1)[-1]
-
-
-def file_type(segment: str) -> str:
-    """§4.7: the extension in upper case, `UNKNOWN` without one (`split_segment`)."""
-    extension = split_segment(segment)[1]
-    return extension.upper() if extension else "UNKNOWN"
-
-
-def base_name(segment: str) -> str:
-    """§4.8: the name before the last `.`, `unknown` when empty (`split_segment`)."""
-    return split_segment(segment)[0]
-
-
-def filename_for(event: XactEvent, segment: str) -> str:
-    """§4.9, before collision handling."""
-    assignment = event.assignment_id or "unknown"
-    name, kind = base_name(segment), file_type(segment)
-    subtype = event.status_subtype
-    if subtype == "firstNoticeOfLossReceived":
-        stem = f"{assignment}_FNOL_{name}"
-    elif subtype == "estimatePackageReceived":
-        stem = f"{assignment}_{event.estimate_version or 'unknown'}_{name}"
-    else:
-        stem = f"{assignment}_{name}"
-    return stem if kind == "UNKNOWN" else f"{stem}.{kind.lower()}"
-
-
-def _with_suffix(filename: str, suffix: str, kind: str) -> str:
-    if kind == "UNKNOWN":
-        return f"{filename}_{suffix}"
-    stem, ext = filename.rsplit(".", 1)
-    return f"{stem}_{suffix}.{ext}"
-
-
-def attachments_of(event: XactEvent) -> list[Attachment]:
-    """Every attachment of the event with its media id, unique file name and blob path."""
-    taken: set[str] = set()
-    result = []
-    for url in event.attachments:
-        media = media_id(event.trace_id, url)
-        segment = url_segment(url)
-        kind = file_type(segment)
-        name = filename_for(event, segment)
-        if name in taken:
-            name = _with_suffix(filename_for(event, segment), media.replace("-", "")[:8], kind)
-            if name in taken:  # clarification 4.10: fall back to the full media id
-                name = _with_suffix(filename_for(event, segment), media.replace("-", ""), kind)
-        taken.add(name)
-        name = cap_component(name)
-        folders = (event.status_subtype, event.assignment_id or "unknown", event.trace_id)
-        path = "/".join([*(cap_component(folder) for folder in folders), name])
-        result.append(Attachment(url, media, kind, name, path))
-    return result

@@ -8,11 +8,13 @@ from typing import Any
 
 import orjson
 
+from vpipe_core.json_object import json_object
 from vpipe_core.outcome import Output
 from vpipe_core.redact import redact, truncate
 from vpipe_core.timestamps import iso_utc
 from vpipe_core.transfer.presigned import stored_url
-from vpipe_xact.events import Attachment, XactEvent, parse_time
+from vpipe_xact.events import XactEvent, parse_time
+from vpipe_xact.paths import Attachment
 
 TASK_FIELDS = ("trace_id", "event_id", "status_subtype", "assignment_id", "original_timestamp")
 # The fields that identify an attachment on every per-attachment message (§5.2-5.4).
@@ -34,12 +36,7 @@ class InvalidMessage(ValueError):
 
 
 def read_message(raw: bytes | None, required: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        message = orjson.loads(raw or b"")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"not JSON: {exc}") from exc
-    if not isinstance(message, dict):
-        raise InvalidMessage(f"expected a JSON object, got {type(message).__name__}")
+    message = json_object(raw, InvalidMessage)
     missing = [f for f in required if not isinstance(message.get(f), str) or not message[f]]
     if missing:
         raise InvalidMessage(f"missing or empty: {', '.join(missing)}")

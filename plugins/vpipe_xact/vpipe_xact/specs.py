@@ -1,41 +1,20 @@
 """XACT worker specs (cheap to import: handlers are named, not imported). xact.md §2."""
 
+from vpipe_core.domain_specs import DomainTopics, DomainWorkers
 from vpipe_core.retry.scheduler import scheduler_spec
-from vpipe_core.spec import Kind, RetryMode, WorkerSpec
+from vpipe_core.spec import WorkerSpec
 from vpipe_xact import topics
 
-poller = WorkerSpec(
-    name="xact-poller",
-    domain="xact",
-    handler="vpipe_xact.poller:build",
-    config_check="vpipe_xact.poller:config_problems",
-    output_topics=(topics.RAW,),
-    kind=Kind.SOURCE,
-    retry_mode=RetryMode.INPLACE,
-    max_instances=1,
-    port_base=8100,
-    description="publishes new Eventhouse (or Event Hub, or sample) events to xact.events.raw",
+WORKERS = DomainWorkers(
+    "xact",
+    DomainTopics(topics.RAW, topics.ENRICHMENT, topics.DOWNLOADS, topics.CACHED, topics.RESULTS),
 )
-event_ingester = WorkerSpec(
-    name="xact-event-ingester",
-    domain="xact",
-    handler="vpipe_xact.ingester:build",
-    input_topics=(topics.RAW,),
-    output_topics=(topics.ENRICHMENT,),
-    retry_mode=RetryMode.INPLACE,
-    port_base=8101,
-    description="validates raw events, drops duplicates, emits enrichment tasks",
-)
-delta_writer = WorkerSpec(
-    name="xact-delta-writer",
-    domain="xact",
-    handler="vpipe_xact.delta_writer:build",
-    input_topics=(topics.RAW,),
-    kind=Kind.BATCH,
-    retry_mode=RetryMode.INPLACE,
+
+poller = WORKERS.poller(8100, max_instances=1)
+event_ingester = WORKERS.ingester(8101, name="xact-event-ingester")
+delta_writer = WORKERS.delta_writer(
+    8030,
     max_instances=10,
-    port_base=8030,
-    memory_max="1G",
     description="writes xact_events from the raw events, exactly once per record",
 )
 enricher = WorkerSpec(
@@ -50,43 +29,9 @@ enricher = WorkerSpec(
     memory_max="1G",
     description="runs the enrichment plugins and turns each allowed URL into a download task",
 )
-result_processor = WorkerSpec(
-    name="xact-result-processor",
-    domain="xact",
-    handler="vpipe_xact.result_processor:build",
-    input_topics=(topics.RESULTS,),
-    kind=Kind.BATCH,
-    retry_mode=RetryMode.INPLACE,
-    port_base=8102,
-    memory_max="512M",
-    description="merges download results into xact_attachments and xact_attachments_failed",
-)
-download = WorkerSpec(
-    name="xact-download",
-    domain="xact",
-    handler="vpipe_xact.download:build",
-    config_check="vpipe_core.transfer.cache_dir:cache_dir_problems",
-    input_topics=(topics.DOWNLOADS,),
-    output_topics=(topics.CACHED, topics.RESULTS),
-    max_instances=10,
-    recommended_instances=4,
-    port_base=8000,
-    memory_max="2G",
-    cpu_quota="150%",
-    description="streams each attachment into the shared cache",
-)
-upload = WorkerSpec(
-    name="xact-upload",
-    domain="xact",
-    handler="vpipe_xact.upload:build",
-    config_check="vpipe_core.transfer.cache_dir:cache_dir_problems",
-    input_topics=(topics.CACHED,),
-    output_topics=(topics.RESULTS, topics.DOWNLOADS),
-    max_instances=10,
-    recommended_instances=2,
-    port_base=8010,
-    memory_max="2G",
-    cpu_quota="150%",
-    description="uploads cached files to OneLake and reports them completed",
+result_processor = WORKERS.result_processor(8102)
+download = WORKERS.download(8000, description="streams each attachment into the shared cache")
+upload = WORKERS.upload(
+    8010, description="uploads cached files to OneLake and reports them completed"
 )
 retry_scheduler = scheduler_spec("xact", 8103, memory_max="512M")
