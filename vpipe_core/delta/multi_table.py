@@ -1,8 +1,8 @@
 """Exactly once into Delta: the batch handler of every table writer, for one table or several.
 
-One record gives a row of one table (the events writers: `xact_events`, `claimx_events`; the
-result processors: `*_attachments` or `*_attachments_failed`), rows of several (a
-`claimx.entities.rows` message carries rows for up to seven entity tables), or none. A
+One record gives a row of one table (an events writer: `<domain>_events`; a result processor:
+`<domain>_attachments` or `<domain>_attachments_failed`), rows of several (an entity-rows
+message may carry rows for several entity tables), or none. A
 single-table writer is this writer with one table; `rows_each` turns a per-record converter of
 one table into its `RowsFor`.
 
