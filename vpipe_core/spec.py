@@ -88,16 +88,57 @@ class WorkerSpec:
 
 @runtime_checkable
 class RecordHandler(Protocol):
-    """Handles one record. Optional attributes the loop reads: `concurrency` (default 1),
-    `on_assign(partitions)`, `on_revoke(partitions)`, `on_commit(positions)` (called after each
-    commit with {(topic, partition): next offset}; everything before is acknowledged), `close()`."""
+    """Handles one record. Optional members, each a protocol below: `concurrency` (default 1),
+    `on_assign`, `on_revoke`, `on_commit`, `close`."""
 
     def handle(self, record: Record) -> Outcome: ...
 
 
 @runtime_checkable
 class BatchHandler(Protocol):
-    """Handles a batch; returns one outcome per record, in order. Optional: `batch_size`
-    (default 500), `batch_max_wait_s` (default 1.0), `on_assign`, `on_revoke`, `close()`."""
+    """Handles a batch; returns one outcome per record, in order. Optional members, each a
+    protocol below: `batch_size`, `batch_max_wait_s`, `on_assign`, `on_revoke`, `on_commit`,
+    `close`."""
 
     def handle_batch(self, records: Sequence[Record]) -> Sequence[Outcome]: ...
+
+
+# Optional handler members. The loop checks each once, at start (vpipe_core.loop.members).
+
+
+@runtime_checkable
+class Concurrent(Protocol):
+    concurrency: int  # records of a record handler handled at once, in threads (default 1)
+
+
+@runtime_checkable
+class BatchSize(Protocol):
+    batch_size: int  # records per batch at most (default 500)
+
+
+@runtime_checkable
+class BatchWait(Protocol):
+    batch_max_wait_s: float  # how long the first record of a batch may wait (default 1.0)
+
+
+@runtime_checkable
+class AssignAware(Protocol):
+    def on_assign(self, partitions: list[Any]) -> None: ...  # confluent_kafka TopicPartitions
+
+
+@runtime_checkable
+class RevokeAware(Protocol):
+    def on_revoke(self, partitions: list[Any]) -> None: ...  # revoked or lost
+
+
+@runtime_checkable
+class CommitAware(Protocol):
+    """Called after each commit with {(topic, partition): next offset}: everything before those
+    positions is acknowledged and committed (make dedup marks or checkpoints durable now)."""
+
+    def on_commit(self, positions: dict[tuple[str, int], int]) -> None: ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    def close(self) -> None: ...

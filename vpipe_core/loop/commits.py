@@ -13,6 +13,7 @@ from confluent_kafka import KafkaException, TopicPartition
 from vpipe_core import metrics
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
+from vpipe_core.loop.members import members
 
 log = logging.getLogger("vpipe.loop")
 
@@ -31,7 +32,7 @@ class Commits:
         self.due_at = 0.0  # monotonic time of the next periodic commit
         # Optional handler hook: everything before these positions is acknowledged and committed
         # (e.g. make dedup marks or checkpoints durable only now).
-        self._on_commit: OnCommit | None = getattr(handler, "on_commit", None)
+        self._on_commit: OnCommit | None = members(handler).on_commit
 
     def commit(
         self,

@@ -17,6 +17,7 @@ from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.logs.trace import current_record_key, inline_record_key
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import POLL_TIMEOUT_S, Consume, partition_key
+from vpipe_core.loop.members import members
 from vpipe_core.loop.route import Route, Routed
 from vpipe_core.outcome import Category, Outcome, Retry
 from vpipe_core.record import Record
@@ -49,7 +50,7 @@ class Execute(Protocol):
 
 def concurrency(handler: Any) -> int:
     """Threads handling records at once (batch handlers: one batch at a time)."""
-    return 1 if isinstance(handler, BatchHandler) else int(getattr(handler, "concurrency", 1))
+    return members(handler).concurrency
 
 
 def choose(
@@ -165,8 +166,8 @@ class Batched(_Strategy):
     ) -> None:
         super().__init__(handler, worker, consume, route)
         self._offsets = commits.offsets
-        self._size = int(getattr(handler, "batch_size", 500))
-        self._wait_s = float(getattr(handler, "batch_max_wait_s", 1.0))
+        hooks = members(handler)
+        self._size, self._wait_s = hooks.batch_size, hooks.batch_max_wait_s
         self._buffer: list[Record] = []
         self._since = 0.0
 

@@ -16,6 +16,7 @@ from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
 from vpipe_core.loop.execute import Execute, drain
+from vpipe_core.loop.members import members
 from vpipe_core.loop.route import Route
 from vpipe_core.loop.telemetry import Telemetry, describe_partitions
 
@@ -40,7 +41,7 @@ class Rebalance:
     ) -> None:
         self._ctx = ctx
         self._worker = ctx.spec.name
-        self._handler = handler
+        self._hooks = members(handler)
         self._consume = consume
         self._execute = execute
         self._route = route
@@ -56,8 +57,7 @@ class Rebalance:
         log.info("partitions assigned", extra={"partitions": describe_partitions(keys)})
         consumer = self._consume.consumer
         retention.report(self._worker, retention.expired_unread(consumer, partitions))
-        if hasattr(self._handler, "on_assign"):
-            self._handler.on_assign(partitions)
+        self._hooks.on_assign(partitions)
 
     def on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = _keys(partitions)
@@ -81,5 +81,4 @@ class Rebalance:
             metrics.forget_partition(self._worker, *key)
         self._telemetry.report_assigned()
         log.info(f"partitions {how}", extra={"partitions": describe_partitions(keys)})
-        if hasattr(self._handler, "on_revoke"):
-            self._handler.on_revoke([TopicPartition(*key) for key in keys])
+        self._hooks.on_revoke([TopicPartition(*key) for key in keys])

@@ -13,6 +13,7 @@ from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
 from vpipe_core.loop.execute import Execute, drain
+from vpipe_core.loop.members import members
 from vpipe_core.loop.telemetry import Telemetry
 
 log = logging.getLogger("vpipe.loop")
@@ -43,7 +44,7 @@ def shut_down(
         ("commit", lambda: commits.commit(sync=True, barrier_timeout_s=FINAL_BARRIER_TIMEOUT_S)),
         ("count", telemetry.flush_counts),
         ("flush producer", lambda: _flush_producer(outbox)),
-        ("close handler", lambda: _close_handler(handler)),
+        ("close handler", members(handler).close),
         ("close consumer", lambda: bounded(consume.consumer.close, CLOSE_TIMEOUT_S)),
     ]
     for name, step in steps:
@@ -57,12 +58,6 @@ def shut_down(
 def _flush_producer(outbox: Outbox) -> None:
     if not outbox.barrier(FINAL_BARRIER_TIMEOUT_S):
         log.error("producer flush left records unacknowledged; they will be redelivered")
-
-
-def _close_handler(handler: Any) -> None:
-    close = getattr(handler, "close", None)
-    if callable(close):
-        close()
 
 
 def bounded(step: Callable[[], None], timeout_s: float) -> None:
