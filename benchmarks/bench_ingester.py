@@ -32,7 +32,7 @@ from benchmarks.bench_passthrough import (
     run_worker_until_delivered,
     setup_vpipe_logging,
 )
-from vpipe_core.dedup import DedupWindow
+from vpipe_core.ingest.dedup import DedupWindow
 from vpipe_core.outcome import Done, Outcome
 from vpipe_core.record import Record
 from vpipe_xact.ingester import ingester

@@ -37,10 +37,10 @@ from confluent_kafka import Consumer, Producer
 
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
-from vpipe_core.health import HealthServer
 from vpipe_core.kafka.clientconf import consumer_config, producer_config
 from vpipe_core.loop import FETCH_MAX, POLL_TIMEOUT_S, ProcessingLoop
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.health import HealthServer
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
 from vpipe_core.retry.topics import dlq_topic

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vpipe_core.kafka.topics import create_worker_topics
 from vpipe_core.registry import load_all_workers
-from vpipe_core.topics import create_worker_topics
 from vpipe_testing.broker import SESSION_TIMEOUT_MS, LocalBroker, formation_hold_s
 from vpipe_testing.claimx.demo import table_env as claimx_tables
 from vpipe_testing.workers import WorkerProcess, worker_environment

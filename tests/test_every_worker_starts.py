@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from vpipe_core.kafka.topics import create_worker_topics
 from vpipe_core.registry import load_all_workers
-from vpipe_core.topics import create_worker_topics
 from vpipe_testing.claimx.demo import table_env as claimx_tables
 from vpipe_testing.workers import WorkerProcess, worker_environment
 from vpipe_testing.xact.demo import table_env as xact_tables

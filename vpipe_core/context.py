@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from vpipe_core.config.core import CoreSettings
-from vpipe_core.health_state import HealthState
+from vpipe_core.ops.health_state import HealthState
 from vpipe_core.spec import WorkerSpec
 
 if TYPE_CHECKING:

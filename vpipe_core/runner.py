@@ -20,7 +20,7 @@ import attrs
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.fields import env_name, is_secret
 from vpipe_core.context import WorkerContext
-from vpipe_core.health_state import HealthState
+from vpipe_core.ops.health_state import HealthState
 from vpipe_core.spec import Kind, WorkerSpec
 
 if TYPE_CHECKING:
@@ -67,8 +67,8 @@ def _run(
     port = _check_ports(spec, instance)
     ctx = _context(spec, instance, group or settings.consumer_group or spec.name, settings, env)
     _setup_logs(ctx)
-    from vpipe_core.health import HealthServer
-    from vpipe_core.ports import PortConflict
+    from vpipe_core.ops.health import HealthServer
+    from vpipe_core.ops.ports import PortConflict
 
     server = HealthServer(ctx.health, port, bind=settings.metrics_bind_address)
     try:
@@ -135,7 +135,7 @@ def _load_spec(name: str) -> WorkerSpec:
 
 
 def _check_ports(spec: WorkerSpec, instance: int) -> int:
-    from vpipe_core.ports import PortConflict, check_ports
+    from vpipe_core.ops.ports import PortConflict, check_ports
     from vpipe_core.registry import load_all_workers
 
     installed, _ = load_all_workers()
@@ -217,8 +217,8 @@ def _banner(settings: CoreSettings) -> dict[str, Any]:
 
 
 def _serve(ctx: WorkerContext, port: int | None) -> int:
-    from vpipe_core import metrics
     from vpipe_core.kafka.outbox import FatalConfigError
+    from vpipe_core.ops import metrics
 
     metrics.build_info.labels(_version(), ctx.settings.environment).set(1)
     handler = _build_handler(ctx)
@@ -255,7 +255,7 @@ def _build_handler(ctx: WorkerContext) -> Any:
 
 def input_topics(spec: WorkerSpec, settings: CoreSettings, env: Mapping[str, str]) -> list[str]:
     if spec.consumes_retry_tiers:
-        from vpipe_core.topics import retry_topics
+        from vpipe_core.kafka.topics import retry_topics
 
         return retry_topics(spec.domain, settings, env)
     return list(spec.input_topics)
@@ -299,7 +299,7 @@ def _source_loop(ctx: WorkerContext, source: Any, callbacks: dict[str, Any]) -> 
     from confluent_kafka import Producer
 
     from vpipe_core.kafka.clientconf import producer_config
-    from vpipe_core.source import SourceLoop
+    from vpipe_core.loop.source import SourceLoop
 
     producer = Producer(
         {

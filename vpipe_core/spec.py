@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Kind(enum.StrEnum):
     RECORD = "record"  # one record at a time (optionally `concurrency` at once)
     BATCH = "batch"  # batches of records (Delta writers, result processors)
-    SOURCE = "source"  # no input topic: polls elsewhere (pollers), see vpipe_core.source
+    SOURCE = "source"  # no input topic: polls elsewhere (pollers), see vpipe_core.loop.source
 
 
 class RetryMode(enum.StrEnum):

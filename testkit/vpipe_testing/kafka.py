@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from vpipe_core.topics import TopicDecl, create_topics
+from vpipe_core.kafka.topics import TopicDecl, create_topics
 
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:

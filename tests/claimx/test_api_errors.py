@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vpipe_claimx.api import ApiError, ClaimxApi
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Category
 from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault

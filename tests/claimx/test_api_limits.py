@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from vpipe_claimx.api import CIRCUIT_OPEN, ApiError, CircuitLimits, CircuitState, ClaimxApi
-from vpipe_core.circuit import CircuitBreaker, CircuitOpen
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Category
+from vpipe_core.retry.circuit import CircuitBreaker, CircuitOpen
 from vpipe_core.transfer.netconf import ProxyConfig
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 

@@ -21,7 +21,7 @@ from enricher_support import (
 from vpipe_claimx import rows
 from vpipe_claimx.project_cache import ProjectCache
 from vpipe_claimx.rows import Stamp
-from vpipe_core import metrics
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Category, Dead, Done, Retry
 from vpipe_core.transfer.presigned import stored_url
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault

@@ -15,7 +15,7 @@ from vpipe_claimx.specs import downloader, uploader
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.context import WorkerContext
-from vpipe_core.health_state import HealthState
+from vpipe_core.ops.health_state import HealthState
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
 from vpipe_core.spec import WorkerSpec

@@ -14,7 +14,7 @@ from vpipe_core.config.core import CoreSettings
 from vpipe_core.kafka.offsets import OffsetTracker
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop import ProcessingLoop
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Dead, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.router import OutcomeRouter

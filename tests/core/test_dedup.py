@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from vpipe_core.dedup import DedupWindow
+from vpipe_core.ingest.dedup import DedupWindow
 
 P0 = ("topic", 0)
 

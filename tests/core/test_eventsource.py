@@ -50,7 +50,7 @@ from vpipe_core.eventsource.times import (
 from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
 from vpipe_core.spec import Kind, WorkerSpec
-from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.values.timestamps import parse_iso_utc
 from vpipe_testing.kusto import KustoStandIn
 
 T = "2026-02-03T09:40:07.1200000Z"

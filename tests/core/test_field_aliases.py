@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from vpipe_claimx.events import ALIASES, INGESTION_TIME_ALIASES, event_from_row
-from vpipe_core.aliases import first_present
+from vpipe_core.values.aliases import first_present
 from vpipe_xact.events import TRACE_ID_ALIASES, parse_event
 from vpipe_xact.poller import CURSOR_KEY
 

@@ -12,7 +12,7 @@ from vpipe_claimx.events import InvalidEvent as ClaimxInvalid
 from vpipe_claimx.events import event_from_row
 from vpipe_core.retry.envelope import due_at
 from vpipe_core.retry.retry_after import MAX_RETRY_AFTER_S, retry_after_s
-from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.values.timestamps import parse_iso_utc
 from vpipe_xact.events import InvalidEvent as XactInvalid
 from vpipe_xact.events import parse_event
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from vpipe_core.ids import uuid5_text
+from vpipe_core.values.ids import uuid5_text
 
 NAMES = ["", "7d2f4a90-1c3e-4b8a-9f61-2e5d8c0b7a13", "ü€ 😀", "t:https://x/y?a=1&b=2", "x" * 5000]
 

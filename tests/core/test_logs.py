@@ -14,9 +14,9 @@ import pytest
 
 from vpipe_core.logs.files import DailyArchiveFileHandler
 from vpipe_core.logs.formatting import JsonFormatter
+from vpipe_core.logs.redact import REDACTED, redact, register_secret, truncate
 from vpipe_core.logs.setup import setup_logging
 from vpipe_core.logs.trace import current_trace_id, inline_record_key, set_trace_id, trace_context
-from vpipe_core.redact import REDACTED, redact, register_secret, truncate
 
 STARTED = datetime(2026, 1, 20, 14, 30, 5, tzinfo=UTC)
 PRESIGNED_S3_URL = (

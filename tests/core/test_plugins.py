@@ -18,8 +18,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from vpipe_core import metrics
 from vpipe_core.cli.plugins_cmd import plugins_group
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Output
 from vpipe_core.plugins import (
     Conditions,

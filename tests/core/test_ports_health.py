@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from vpipe_core.health import HealthServer
-from vpipe_core.health_state import HealthState
-from vpipe_core.ports import PortConflict, check_ports, find_overlaps, port_table
+from vpipe_core.ops.health import HealthServer
+from vpipe_core.ops.health_state import HealthState
+from vpipe_core.ops.ports import PortConflict, check_ports, find_overlaps, port_table
 from vpipe_core.registry import (
     WORKERS_NAMESPACE,
     WorkerLoadError,

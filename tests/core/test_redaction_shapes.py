@@ -15,10 +15,10 @@ import attrs
 import orjson
 import pytest
 
+from vpipe_core.logs.redact import REDACTED, redact
 from vpipe_core.logs.setup import setup_logging
 from vpipe_core.outcome import Dead, Retry
 from vpipe_core.record import Record
-from vpipe_core.redact import REDACTED, redact
 from vpipe_core.retry.envelope import ERROR
 from vpipe_core.retry.router import OutcomeRouter
 from vpipe_testing.kafka import produce, read_all

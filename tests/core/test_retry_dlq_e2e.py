@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import orjson
 
-from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.values.timestamps import parse_iso_utc
 from vpipe_testing.kafka import produce, read_all
 from vpipe_testing.workers import run_vpipe as vpipe
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from fakes import SYSTEMCTL, write_command
 from prometheus_client import generate_latest
 
-from vpipe_core import metrics
 from vpipe_core.cli.main import main
 from vpipe_core.deploy import catalogue
 from vpipe_core.deploy.lag import partition_lags, total_by_group
 from vpipe_core.deploy.status import collect_status
+from vpipe_core.ops import metrics
 from vpipe_core.spec import WorkerSpec
 
 METRICS = """\

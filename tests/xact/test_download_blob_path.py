@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from vpipe_core.health_state import HealthState
+from vpipe_core.ops.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from xact_fixtures import fixture_bytes, fixture_rows
 
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.values.timestamps import iso_utc
 from vpipe_xact.events import InvalidEvent, coerce_id, event_id, media_id, parse_event
 from vpipe_xact.paths import attachments_of
 

@@ -15,7 +15,7 @@ from vpipe_core.retry.dlq.reader import DlqEntry, DlqFilter
 def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
-    from vpipe_core.timestamps import parse_iso_utc
+    from vpipe_core.values.timestamps import parse_iso_utc
 
     try:
         return parse_iso_utc(value)

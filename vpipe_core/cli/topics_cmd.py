@@ -9,7 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from vpipe_core.config.core import CoreSettings
-    from vpipe_core.topics import TopicDecl
+    from vpipe_core.kafka.topics import TopicDecl
 
 
 def _settings_and_env(bootstrap: str | None) -> tuple[CoreSettings, dict[str, str]]:
@@ -28,9 +28,9 @@ def _settings_and_env(bootstrap: str | None) -> tuple[CoreSettings, dict[str, st
 
 
 def _declared(settings: CoreSettings, env: dict[str, str]) -> list[TopicDecl]:
+    from vpipe_core.kafka.topics import declared_topics
     from vpipe_core.plugins.manager import declared_plugin_topics
     from vpipe_core.registry import load_all_workers
-    from vpipe_core.topics import declared_topics
 
     specs, failures = load_all_workers()
     for failure in failures:
@@ -76,7 +76,7 @@ def create(bootstrap: str | None, partitions: int | None, dry_run: bool) -> None
         return
     from confluent_kafka.admin import AdminClient
 
-    from vpipe_core.topics import create_topics
+    from vpipe_core.kafka.topics import create_topics
 
     results = create_topics(AdminClient(client), declared)
     failed = {

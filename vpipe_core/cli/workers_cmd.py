@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from vpipe_core.ports import format_ports, port_table
+from vpipe_core.ops.ports import format_ports, port_table
 from vpipe_core.registry import LoadFailure, load_all_workers
 from vpipe_core.spec import WorkerSpec
 

@@ -167,7 +167,7 @@ def all_settings_classes() -> dict[str, type]:
 
 def register_secret_settings(cls: type, env: Mapping[str, str]) -> None:
     """Redact from now on the values `env` gives the secret settings of `cls`."""
-    from vpipe_core.redact import register_secret
+    from vpipe_core.logs.redact import register_secret
 
     for field in settings_fields(cls):
         value = env.get(env_name(field))

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from vpipe_core.logs.redact import redact, truncate
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
-from vpipe_core.redact import redact, truncate
 
 T = TypeVar("T")
 log = logging.getLogger("vpipe.delta")

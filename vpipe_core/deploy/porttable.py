@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vpipe_core.deploy.units import unit_name
-from vpipe_core.ports import format_ports
+from vpipe_core.ops.ports import format_ports
 from vpipe_core.spec import WorkerSpec
 
 BEGIN = "<!-- port table: rendered by `vpipe deploy port-table`, do not edit -->"

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from vpipe_core.ports import format_ports
+from vpipe_core.ops.ports import format_ports
 from vpipe_core.spec import WorkerSpec
 
 MARKER = "# Rendered by `vpipe deploy units` from the installed WorkerSpec; do not edit."

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from vpipe_core.eventsource.domain import DomainSource
 from vpipe_core.eventsource.settings import EventSource, EventSourceSettings
-from vpipe_core.source import Source
+from vpipe_core.loop.source import Source
 
 if TYPE_CHECKING:
     from vpipe_core.context import WorkerContext

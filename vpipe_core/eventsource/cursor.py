@@ -18,7 +18,7 @@ from typing import IO, Any, TypeVar
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.runner import StartupError
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.values.timestamps import iso_utc
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from vpipe_core.context import WorkerContext
-from vpipe_core.domain_settings import DomainSettings
+from vpipe_core.domain.settings import DomainSettings
 from vpipe_core.eventsource.build import build_source, poller_problems
 from vpipe_core.eventsource.domain import (
     DomainSource,
@@ -27,7 +27,7 @@ from vpipe_core.eventsource.domain import (
     RecordPublisher,
     RowPublisher,
 )
-from vpipe_core.source import Source
+from vpipe_core.loop.source import Source
 
 
 def _table_time(_: Any) -> str | None:

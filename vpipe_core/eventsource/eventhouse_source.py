@@ -26,8 +26,8 @@ from vpipe_core.eventsource.eventhouse import (
 from vpipe_core.eventsource.settings import EventhouseAuth, EventSourceSettings
 from vpipe_core.eventsource.times import ingestion_time, tick_after, tick_before
 from vpipe_core.outcome import Output
-from vpipe_core.timestamps import parse_iso_utc
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
+from vpipe_core.values.timestamps import parse_iso_utc
 
 if TYPE_CHECKING:
     from vpipe_core.context import WorkerContext

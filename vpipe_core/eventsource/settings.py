@@ -1,7 +1,7 @@
 """Variables every domain's poller shares (runtime.md §6/§7), registered under `vpipe.settings`
 as `eventsource`. Each domain adds its own `<DOMAIN>_EVENT_SOURCE`, `<DOMAIN>_EVENTHOUSE_*`,
 `<DOMAIN>_EVENTHUB_*` and `<DOMAIN>_SAMPLE_EVENTS_FILE` overrides, declared once by
-`vpipe_core.domain_settings.DomainSettings`, the base of every domain's settings class."""
+`vpipe_core.domain.settings.DomainSettings`, the base of every domain's settings class."""
 
 from __future__ import annotations
 

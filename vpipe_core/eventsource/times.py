@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.values.timestamps import parse_iso_utc
 
 INGESTION_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z")
 _FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.(\d+)")

@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from vpipe_core import metrics
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Headers, Output
 from vpipe_core.record import Record
 from vpipe_core.retry.backoff import backoff_s

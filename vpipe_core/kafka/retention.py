@@ -68,7 +68,7 @@ def _log_start(consumer: Any, tp: TopicPartition) -> int | None:
 
 
 def report(worker: str, found: list[ExpiredUnread]) -> None:
-    from vpipe_core import metrics
+    from vpipe_core.ops import metrics
 
     for gap in found:
         metrics.records_expired_unread.labels(worker, gap.topic, str(gap.partition)).inc(gap.count)

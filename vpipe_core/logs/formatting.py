@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
+from vpipe_core.logs.redact import redact
 from vpipe_core.logs.trace import current_record_key, current_trace_id, inline_record_key
-from vpipe_core.redact import redact
 
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)))
 # Any other record attribute came from `extra=` (`trace_id` is rendered as a fixed field).

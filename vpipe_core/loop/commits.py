@@ -10,10 +10,10 @@ from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from vpipe_core import metrics
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop.members import members
+from vpipe_core.ops import metrics
 
 log = logging.getLogger("vpipe.loop")
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError
+from vpipe_core.ops import metrics
 from vpipe_core.record import Record
 from vpipe_core.retry.topics import tier_delay
 

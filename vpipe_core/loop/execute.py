@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from vpipe_core import metrics
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.logs.trace import current_record_key, inline_record_key
@@ -19,6 +18,7 @@ from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import POLL_TIMEOUT_S, Consume, partition_key
 from vpipe_core.loop.members import members
 from vpipe_core.loop.route import Route, Routed
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Category, Outcome, Retry
 from vpipe_core.record import Record
 from vpipe_core.spec import BatchHandler

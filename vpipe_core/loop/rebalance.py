@@ -8,7 +8,6 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka import retention
 from vpipe_core.kafka.offsets import TopicPartitionKey
@@ -19,6 +18,7 @@ from vpipe_core.loop.execute import Execute, drain
 from vpipe_core.loop.members import members
 from vpipe_core.loop.route import Route
 from vpipe_core.loop.telemetry import Telemetry, describe_partitions
+from vpipe_core.ops import metrics
 
 log = logging.getLogger("vpipe.loop")
 

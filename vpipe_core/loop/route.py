@@ -12,13 +12,13 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume, partition_key
 from vpipe_core.loop.telemetry import Telemetry
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.backoff import backoff_s

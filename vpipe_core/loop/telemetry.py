@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaError
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
+from vpipe_core.ops import metrics
 
 log = logging.getLogger("vpipe.loop")
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from vpipe_core import metrics
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Output
 from vpipe_core.plugins.types import EnrichmentContext, PluginInfo, PluginResult
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from vpipe_core.logs.redact import redact, truncate
 from vpipe_core.outcome import Category, Headers, Output
 from vpipe_core.record import ATTEMPT_HEADER, Record
-from vpipe_core.redact import redact, truncate
 from vpipe_core.retry.retry_after import MAX_RETRY_AFTER_S
 from vpipe_core.retry.topics import dlq_topic, tier_topic
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.values.timestamps import iso_utc
 
 TARGET = "vpipe_target_topic"
 ORIGIN_TOPIC = "vpipe_origin_topic"

@@ -25,8 +25,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from vpipe_core.health_state import HealthState
-from vpipe_core.redact import redact
+from vpipe_core.logs.redact import redact
+from vpipe_core.ops.health_state import HealthState
 from vpipe_core.retry.backoff import backoff_s, random_jitter
 
 log = logging.getLogger("vpipe.retry.inplace")

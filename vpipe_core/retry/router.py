@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from vpipe_core import metrics
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Category, Dead, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.envelope import dlq_output, tier_output

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Category, Dead, Defer, Done, Outcome, Output
 from vpipe_core.record import Record
 from vpipe_core.retry.envelope import DUE_AT, REDELIVERED_AT, TARGET, due_at
 from vpipe_core.retry.topics import tier_delay
 from vpipe_core.spec import Kind, RetryMode, WorkerSpec
-from vpipe_core.timestamps import iso_utc, parse_iso_utc
+from vpipe_core.values.timestamps import iso_utc, parse_iso_utc
 
 
 def scheduler_spec(domain: str, port_base: int, **overrides: object) -> WorkerSpec:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import urllib3
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from vpipe_core.logs.redact import redact
 from vpipe_core.outcome import Category
-from vpipe_core.redact import redact
 from vpipe_core.retry.retry_after import retry_after_s
 from vpipe_core.transfer.errors import DownloadError
 from vpipe_core.transfer.http import discard

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from vpipe_core.outcome import Output
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.values.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from vpipe_core.transfer.download import DownloadResult

@@ -22,8 +22,8 @@ from typing import Protocol
 
 import attrs
 
-from vpipe_core import metrics as core_metrics
 from vpipe_core.context import WorkerContext
+from vpipe_core.ops import metrics as core_metrics
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.envelope import REPLAY

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, Literal
 
+from vpipe_core.logs.redact import redact
 from vpipe_core.outcome import Category
-from vpipe_core.redact import redact
 
 INFRASTRUCTURE: Final = "infrastructure"
 ErrorCategory = Category | Literal["infrastructure"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 
 _SIZE_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 

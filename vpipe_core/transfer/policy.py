@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
-from vpipe_core.redact import redact
+from vpipe_core.logs.redact import redact
 
 if TYPE_CHECKING:
     from vpipe_core.transfer.settings import TransferSettings

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
-from vpipe_core.redact import redact
+from vpipe_core.logs.redact import redact
 
 DEFAULT_SKEW_S = 60.0
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"

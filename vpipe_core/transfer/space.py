@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from vpipe_core.health_state import HealthState
+from vpipe_core.ops.health_state import HealthState
 from vpipe_core.transfer import metrics
 
 DISK_FULL = "disk_full"

@@ -24,7 +24,7 @@ import attrs
 
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.context import WorkerContext
-from vpipe_core.domain_settings import DomainSettings
+from vpipe_core.domain.settings import DomainSettings
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry

@@ -29,7 +29,7 @@ from vpipe_claimx.plugin_context import DOMAIN, STAGE, plugin_context
 from vpipe_claimx.project_cache import ProjectCache, TopicPartitionKey, read_project_ids
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_core.context import WorkerContext
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.plugins.types import matches_name

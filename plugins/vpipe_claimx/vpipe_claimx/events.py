@@ -16,9 +16,9 @@ from typing import Any
 import attrs
 import orjson
 
-from vpipe_core.aliases import first_present
-from vpipe_core.json_object import json_object
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.values.aliases import first_present
+from vpipe_core.values.json_object import json_object
+from vpipe_core.values.timestamps import iso_utc
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "event_id": ("event_id", "eventId"),

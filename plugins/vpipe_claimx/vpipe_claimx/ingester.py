@@ -11,7 +11,7 @@ from vpipe_claimx.events import InvalidEvent, check_enrichable, enrichment_task,
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.context import WorkerContext
-from vpipe_core.ingest import DedupIngester, Reading, worker_dedup_window
+from vpipe_core.ingest.ingester import DedupIngester, Reading, worker_dedup_window
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
 

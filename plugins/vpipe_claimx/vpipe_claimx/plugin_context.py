@@ -18,8 +18,8 @@ import attrs
 
 from vpipe_claimx.api import ClaimxApi
 from vpipe_claimx.rows import EntityRows
-from vpipe_core.aliases import first_present
 from vpipe_core.plugins.types import EnrichmentContext, freeze
+from vpipe_core.values.aliases import first_present
 
 DOMAIN = "claimx"
 STAGE = "enrichment_complete"

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 from prometheus_client import Counter, Gauge
 
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 
 log = logging.getLogger("vpipe.claimx.project_cache")
 

@@ -28,10 +28,10 @@ from vpipe_claimx.tables import CLAIMX_ATTACHMENTS, CLAIMX_ATTACHMENTS_FAILED
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, TableRow
 from vpipe_core.delta.writers import TableTarget, WritesDisabled, table_writer
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.logs.redact import redact, truncate
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
-from vpipe_core.redact import redact, truncate
 from vpipe_core.transfer.presigned import stored_url
 
 BATCH_SIZE = 500

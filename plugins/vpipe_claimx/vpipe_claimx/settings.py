@@ -3,7 +3,7 @@
 Variables shared with XACT (EVENT_SOURCE, EVENTHOUSE_CLUSTER_URL, EVENTHUB_*, ONELAKE_BASE_PATH,
 ALLOWED_ATTACHMENT_DOMAINS, ...) are declared once, by the core settings classes; the variables
 every domain has under its own names (`CLAIMX_EVENTHOUSE_*`, `CLAIMX_DELTA_EVENTS_TABLE`,
-`ONELAKE_CLAIMX_PATH`, ...) by the base class `vpipe_core.domain_settings.DomainSettings`.
+`ONELAKE_CLAIMX_PATH`, ...) by the base class `vpipe_core.domain.settings.DomainSettings`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import ClassVar
 import attrs
 
 from vpipe_core.config.fields import replaced_by, setting
-from vpipe_core.domain_settings import DomainSettings
+from vpipe_core.domain.settings import DomainSettings
 
 DEFAULT_API_URL = "https://www.claimxperience.com/service/cxedirest"
 

@@ -1,7 +1,7 @@
 """ClaimX worker specs (cheap to import: handlers are named, not imported). claimx.md §2."""
 
 from vpipe_claimx import topics
-from vpipe_core.domain_specs import DomainTopics, DomainWorkers
+from vpipe_core.domain.specs import DomainTopics, DomainWorkers
 from vpipe_core.retry.scheduler import scheduler_spec
 from vpipe_core.spec import Kind, RetryMode, WorkerSpec
 

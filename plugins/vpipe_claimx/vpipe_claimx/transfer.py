@@ -11,10 +11,8 @@ import orjson
 
 from vpipe_claimx.links import link_expiry
 from vpipe_claimx.topics import CACHED, DOWNLOADS, RESULTS
-from vpipe_core.json_object import json_object
+from vpipe_core.logs.redact import redact, truncate
 from vpipe_core.outcome import Output
-from vpipe_core.redact import redact, truncate
-from vpipe_core.timestamps import iso_utc
 from vpipe_core.transfer.domain import (
     CachedFile,
     InvalidTransferMessage,
@@ -27,6 +25,8 @@ from vpipe_core.transfer.domain import (
 )
 from vpipe_core.transfer.download import DownloadResult
 from vpipe_core.transfer.presigned import stored_url
+from vpipe_core.values.json_object import json_object
+from vpipe_core.values.timestamps import iso_utc
 
 TASK_FIELDS = (
     "media_id",

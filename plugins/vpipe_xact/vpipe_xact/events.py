@@ -14,10 +14,10 @@ from typing import Any
 import attrs
 import orjson
 
-from vpipe_core.aliases import first_present
-from vpipe_core.ids import uuid5_text
-from vpipe_core.json_object import json_object
-from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.values.aliases import first_present
+from vpipe_core.values.ids import uuid5_text
+from vpipe_core.values.json_object import json_object
+from vpipe_core.values.timestamps import parse_iso_utc
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
 NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 
 from vpipe_core.context import WorkerContext
-from vpipe_core.dedup import DedupWindow
-from vpipe_core.ingest import DedupIngester, Reading, worker_dedup_window
+from vpipe_core.ingest.dedup import DedupWindow
+from vpipe_core.ingest.ingester import DedupIngester, Reading, worker_dedup_window
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.values.timestamps import iso_utc
 from vpipe_xact.events import InvalidEvent, XactEvent, parse_event
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import ENRICHMENT

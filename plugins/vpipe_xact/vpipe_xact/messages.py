@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from vpipe_core.json_object import json_object
+from vpipe_core.logs.redact import redact, truncate
 from vpipe_core.outcome import Output
-from vpipe_core.redact import redact, truncate
-from vpipe_core.timestamps import iso_utc
 from vpipe_core.transfer.presigned import stored_url
+from vpipe_core.values.json_object import json_object
+from vpipe_core.values.timestamps import iso_utc
 from vpipe_xact.events import XactEvent, parse_time
 from vpipe_xact.paths import Attachment
 

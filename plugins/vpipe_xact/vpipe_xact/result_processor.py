@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter, TableRow
 from vpipe_core.delta.writers import TableTarget, WritesDisabled, table_writer
-from vpipe_core.metrics import REGISTRY
+from vpipe_core.ops.metrics import REGISTRY
 from vpipe_core.outcome import Dead
 from vpipe_core.record import Record
 from vpipe_xact.messages import InvalidMessage

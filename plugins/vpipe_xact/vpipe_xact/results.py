@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from vpipe_core.redact import redact, truncate
+from vpipe_core.logs.redact import redact, truncate
 from vpipe_core.transfer.presigned import stored_url
 from vpipe_xact.events import InvalidEvent, coerce_id, parse_time
 from vpipe_xact.messages import ATTACHMENT_FIELDS, InvalidMessage, read_message

@@ -4,7 +4,7 @@ The variables both domains' pollers share (EVENT_SOURCE, EVENTHOUSE_CLUSTER_URL,
 EVENTHOUSE_PROXY_URL, EVENTHUB_*, SAMPLE_EVENTS_PER_MINUTE) are declared once, by
 `vpipe_core.eventsource.settings.EventSourceSettings`; the variables every domain has under its
 own names (`XACT_EVENTHOUSE_*`, `XACT_DELTA_*_TABLE`, `XACT_DOWNLOAD_CONCURRENCY`,
-`ONELAKE_XACT_PATH`, ...) by the base class `vpipe_core.domain_settings.DomainSettings`.
+`ONELAKE_XACT_PATH`, ...) by the base class `vpipe_core.domain.settings.DomainSettings`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import ClassVar
 import attrs
 
 from vpipe_core.config.fields import replaced_by, setting
-from vpipe_core.domain_settings import DomainSettings
+from vpipe_core.domain.settings import DomainSettings
 
 
 @attrs.frozen

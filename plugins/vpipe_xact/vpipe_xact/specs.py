@@ -1,6 +1,6 @@
 """XACT worker specs (cheap to import: handlers are named, not imported). xact.md §2."""
 
-from vpipe_core.domain_specs import DomainTopics, DomainWorkers
+from vpipe_core.domain.specs import DomainTopics, DomainWorkers
 from vpipe_core.retry.scheduler import scheduler_spec
 from vpipe_core.spec import WorkerSpec
 from vpipe_xact import topics

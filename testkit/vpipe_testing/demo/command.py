@@ -204,9 +204,9 @@ def _since(started: float) -> str:
 
 
 def _create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
+    from vpipe_core.kafka.topics import create_worker_topics
     from vpipe_core.plugins.manager import declared_plugin_topics
     from vpipe_core.registry import load_worker
-    from vpipe_core.topics import create_worker_topics
 
     env: dict[str, str] = {}
     for scenario in scenarios:

@@ -13,7 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from vpipe_core.record import Record
 from vpipe_core.retry import envelope as env
 from vpipe_core.retry.topics import dlq_topic
-from vpipe_core.timestamps import parse_iso_utc
+from vpipe_core.values.timestamps import parse_iso_utc
 
 
 def tool_group(domain: str) -> str:

@@ -15,7 +15,7 @@ Tests run it against `vpipe_testing.claimx.fake_api.FakeClaimxApi`.
 
 from vpipe_claimx.api.client import CIRCUIT_NAME, CircuitLimits, ClaimxApi
 from vpipe_claimx.api.errors import CIRCUIT_OPEN, EMPTY_RESPONSE, ApiError, Endpoint
-from vpipe_core.circuit import CircuitState
+from vpipe_core.retry.circuit import CircuitState
 
 __all__ = [
     "CIRCUIT_NAME",

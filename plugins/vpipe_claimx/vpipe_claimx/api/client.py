@@ -21,9 +21,9 @@ from vpipe_claimx.api import shapes
 from vpipe_claimx.api.errors import ApiError
 from vpipe_claimx.api.ratelimit import RateLimiter
 from vpipe_claimx.api.transport import Transport, pool_manager
-from vpipe_core.circuit import CircuitBreaker, CircuitState
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.outcome import Category
+from vpipe_core.retry.circuit import CircuitBreaker, CircuitState
 from vpipe_core.transfer import netconf
 from vpipe_core.transfer.netconf import ProxyConfig
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from vpipe_core.logs.redact import redact
 from vpipe_core.outcome import Category
-from vpipe_core.redact import redact
 
 Endpoint = Literal["E1", "E2", "E3", "E4", "P1", "P2"]
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from vpipe_claimx.api.errors import EMPTY_RESPONSE, ApiError, Endpoint
-from vpipe_core.aliases import first_present
 from vpipe_core.outcome import Category
+from vpipe_core.values.aliases import first_present
 
 log = logging.getLogger("vpipe.claimx.api")
 

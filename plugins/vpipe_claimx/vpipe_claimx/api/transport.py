@@ -27,10 +27,10 @@ import vpipe_core
 from vpipe_claimx.api import metrics
 from vpipe_claimx.api.errors import CIRCUIT_OPEN, ApiError, Endpoint, status_category
 from vpipe_claimx.api.ratelimit import RateLimiter
-from vpipe_core.circuit import CircuitBreaker, CircuitOpen, Permit
 from vpipe_core.config.loader import ConfigError
+from vpipe_core.logs.redact import redact, register_secret, truncate
 from vpipe_core.outcome import Category
-from vpipe_core.redact import redact, register_secret, truncate
+from vpipe_core.retry.circuit import CircuitBreaker, CircuitOpen, Permit
 from vpipe_core.retry.retry_after import retry_after_s
 from vpipe_core.transfer.netconf import ProxyConfig
 

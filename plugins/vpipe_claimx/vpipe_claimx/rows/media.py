@@ -8,7 +8,7 @@ from typing import Any
 
 from vpipe_claimx.rows.entities import Row, Stamp
 from vpipe_claimx.rows.values import objects, timestamp, to_id, to_text
-from vpipe_core.aliases import first_present
+from vpipe_core.values.aliases import first_present
 
 MEDIA = "media"
 

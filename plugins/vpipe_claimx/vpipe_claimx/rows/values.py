@@ -17,8 +17,8 @@ from typing import Any
 from prometheus_client import Counter
 
 from vpipe_claimx.events import ingested_datetime
-from vpipe_core.metrics import REGISTRY
-from vpipe_core.timestamps import iso_utc
+from vpipe_core.ops.metrics import REGISTRY
+from vpipe_core.values.timestamps import iso_utc
 
 log = logging.getLogger("vpipe.claimx.rows")
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from vpipe_core.health_state import HealthState
-from vpipe_core.metrics import REGISTRY
-from vpipe_core.ports import PortConflict
+from vpipe_core.ops.health_state import HealthState
+from vpipe_core.ops.metrics import REGISTRY
+from vpipe_core.ops.ports import PortConflict
 
 # `generate_latest` writes the classic text format; newer prometheus-client versions point
 # CONTENT_TYPE_LATEST at a different format version, so name the matching one explicitly.

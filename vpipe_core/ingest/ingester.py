@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
-from vpipe_core.dedup import DedupWindow
+from vpipe_core.ingest.dedup import DedupWindow
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Dead, Done, Outcome, Output
 from vpipe_core.record import Record
 

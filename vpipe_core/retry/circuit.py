@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import attrs
 
-from vpipe_core import metrics
+from vpipe_core.ops import metrics
 
 log = logging.getLogger("vpipe.circuit")
 

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from vpipe_core import metrics
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.outbox import Outbox
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
 
