@@ -6,13 +6,19 @@ spec modules of the others (a broken plugin cannot stop an unrelated worker from
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import stevedore
 from stevedore.exception import NoMatches
 
 from vpipe_core.spec import WorkerSpec
+
+if TYPE_CHECKING:
+    from vpipe_core.context import WorkerContext
 
 WORKERS_NAMESPACE = "vpipe.workers"
 
@@ -120,3 +126,10 @@ def _validated_spec(name: str, target: str, loaded: object) -> WorkerSpec:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def handler_factory(spec: WorkerSpec) -> Callable[[WorkerContext], Any]:
+    """The function `spec.handler` names ("package.module:factory"), imported."""
+    module_name, _, attr = spec.handler.partition(":")
+    factory: Callable[[WorkerContext], Any] = getattr(importlib.import_module(module_name), attr)
+    return factory

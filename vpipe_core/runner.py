@@ -246,9 +246,10 @@ def _version() -> str:
 def _build_handler(ctx: WorkerContext) -> Any:
     from vpipe_core.config.loader import ConfigError
     from vpipe_core.plugins.plugin_set import PluginLoadError
+    from vpipe_core.registry import handler_factory
 
     try:
-        return ctx.spec.load_factory()(ctx)
+        return handler_factory(ctx.spec)(ctx)
     except (ConfigError, PluginLoadError) as exc:
         raise StartupError(f"configuration error:\n{exc}") from exc
 

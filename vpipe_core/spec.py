@@ -7,8 +7,7 @@ starts (`handler` is a "module:callable" path), so `vpipe-worker --name X` loads
 from __future__ import annotations
 
 import enum
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -16,7 +15,6 @@ import attrs
 from vpipe_core.outcome import Outcome
 
 if TYPE_CHECKING:
-    from vpipe_core.context import WorkerContext
     from vpipe_core.record import Record
 
 
@@ -78,12 +76,6 @@ class WorkerSpec:
 
     def port_for(self, instance: int) -> int:
         return self.port_base + instance - 1
-
-    def load_factory(self) -> Callable[[WorkerContext], Any]:
-        module_name, _, attr = self.handler.partition(":")
-        module = importlib.import_module(module_name)
-        factory: Callable[[WorkerContext], Any] = getattr(module, attr)
-        return factory
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.multi_table import MultiTableWriter
-from vpipe_core.registry import load_worker
+from vpipe_core.registry import handler_factory, load_worker
 from vpipe_testing.claimx.demo import table_env
 
 WRITERS = ("claimx-delta-writer", "claimx-entity-writer", "claimx-result-processor")
@@ -22,7 +22,7 @@ def build(worker: str, env: dict[str, str]) -> MultiTableWriter:
     spec = load_worker(worker)
     settings = load_settings(CoreSettings, env)
     ctx = WorkerContext(spec, 1, spec.name, settings, env, logging.getLogger("test"))
-    handler = spec.load_factory()(ctx)
+    handler = handler_factory(spec)(ctx)
     assert isinstance(handler, MultiTableWriter)
     return handler
 

@@ -16,7 +16,7 @@ from vpipe_core.config.loader import load_settings
 from vpipe_core.context import WorkerContext
 from vpipe_core.outcome import Dead, Done
 from vpipe_core.record import Record
-from vpipe_core.registry import load_worker
+from vpipe_core.registry import handler_factory, load_worker
 from vpipe_testing.delta import table_rows
 
 GOOD = [0, 1, 3, 4]
@@ -27,7 +27,7 @@ def build_writer(worker: str, variable: str, table: Path) -> Any:
     env = {variable: str(table)}
     settings = load_settings(CoreSettings, env)
     ctx = WorkerContext(spec, 1, spec.name, settings, env, logging.getLogger("test"))
-    return spec.load_factory()(ctx)
+    return handler_factory(spec)(ctx)
 
 
 def xact_event(n: int, **changes: Any) -> dict[str, Any]:
