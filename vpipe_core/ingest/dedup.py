@@ -9,20 +9,18 @@ an in-place retry or a crash) is not its own duplicate, and a hold never outlive
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from vpipe_core.local_db import open_wal
 
 TopicPartitionKey = tuple[str, int]
 
 
 class DedupWindow:
     def __init__(self, path: Path, window_s: float, max_entries: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_wal(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL)")
         self._db.execute("CREATE INDEX IF NOT EXISTS seen_at ON seen (at)")
         self._window_s = window_s

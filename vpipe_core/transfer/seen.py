@@ -11,7 +11,6 @@ was uploaded must be fetched again.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,10 +18,11 @@ from pathlib import Path
 
 import attrs
 
+from vpipe_core.local_db import open_wal
+
 CACHED = "cached"
 UPLOADED = "uploaded"
 PURGE_INTERVAL_S = 600.0
-BUSY_TIMEOUT_S = 10.0
 
 
 @attrs.frozen
@@ -34,16 +34,11 @@ class Mark:
 
 class TransferLog:
     def __init__(self, path: Path, window_s: float, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._window_s = window_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_wal(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS transfers (media_id TEXT NOT NULL, state TEXT NOT NULL, "
             "path TEXT, at REAL NOT NULL, PRIMARY KEY (media_id, state))"
