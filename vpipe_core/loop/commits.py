@@ -12,7 +12,6 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
-from vpipe_core.loop.members import members
 from vpipe_core.ops import metrics
 
 log = logging.getLogger("vpipe.loop")
@@ -24,7 +23,9 @@ OnCommit = Callable[[dict[TopicPartitionKey, int]], None]
 
 
 class Commits:
-    def __init__(self, worker: str, consumer: Any, outbox: Outbox, handler: Any) -> None:
+    def __init__(
+        self, worker: str, consumer: Any, outbox: Outbox, on_commit: OnCommit | None
+    ) -> None:
         self._worker = worker
         self._consumer = consumer
         self._outbox = outbox
@@ -32,7 +33,7 @@ class Commits:
         self.due_at = 0.0  # monotonic time of the next periodic commit
         # Optional handler hook: everything before these positions is acknowledged and committed
         # (e.g. make dedup marks or checkpoints durable only now).
-        self._on_commit: OnCommit | None = members(handler).on_commit
+        self._on_commit = on_commit
 
     def commit(
         self,

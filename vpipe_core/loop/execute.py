@@ -16,7 +16,7 @@ from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.logs.trace import current_record_key, inline_record_key
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import POLL_TIMEOUT_S, Consume, partition_key
-from vpipe_core.loop.members import members
+from vpipe_core.loop.members import Members
 from vpipe_core.loop.route import Route, Routed
 from vpipe_core.ops import metrics
 from vpipe_core.outcome import Category, Outcome, Retry
@@ -48,22 +48,23 @@ class Execute(Protocol):
     def close(self) -> None: ...
 
 
-def concurrency(handler: Any) -> int:
-    """Threads handling records at once (batch handlers: one batch at a time)."""
-    return members(handler).concurrency
-
-
 def choose(
-    handler: Any, worker: str, consume: Consume, commits: Commits, route: Route, inplace: bool
+    handler: Any,
+    hooks: Members,
+    worker: str,
+    consume: Consume,
+    commits: Commits,
+    route: Route,
+    inplace: bool,
 ) -> Execute:
-    threads = concurrency(handler)
+    threads = hooks.concurrency
     if inplace and threads > 1:
         # Seeking back would redeliver records of the partition that other threads have
         # already handled. Concurrent handlers retry infrastructure failures in their own
         # thread instead (vpipe_core.retry.inplace.InplaceRetry).
         raise ValueError("in-place retry needs an inline handler (concurrency 1)")
     if isinstance(handler, BatchHandler):
-        return Batched(handler, worker, consume, commits, route)
+        return Batched(handler, hooks, worker, consume, commits, route)
     if threads > 1:
         return Concurrent(handler, worker, consume, commits, route, threads)
     return Inline(handler, worker, consume, route)
@@ -162,11 +163,16 @@ class Batched(_Strategy):
     """Batch handlers: records wait in a buffer until the batch is full or old enough."""
 
     def __init__(
-        self, handler: Any, worker: str, consume: Consume, commits: Commits, route: Route
+        self,
+        handler: Any,
+        hooks: Members,
+        worker: str,
+        consume: Consume,
+        commits: Commits,
+        route: Route,
     ) -> None:
         super().__init__(handler, worker, consume, route)
         self._offsets = commits.offsets
-        hooks = members(handler)
         self._size, self._wait_s = hooks.batch_size, hooks.batch_max_wait_s
         self._buffer: list[Record] = []
         self._since = 0.0

@@ -20,6 +20,7 @@ from vpipe_core.logs.trace import inline_record_key
 from vpipe_core.loop import execute
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
+from vpipe_core.loop.members import members
 from vpipe_core.loop.rebalance import Rebalance
 from vpipe_core.loop.route import Route
 from vpipe_core.loop.shutdown import shut_down
@@ -39,14 +40,15 @@ class ProcessingLoop:
         topics: Sequence[str],
     ) -> None:
         self._ctx = ctx
-        self._handler = handler
         worker = ctx.spec.name
         inplace = ctx.spec.retry_mode is RetryMode.INPLACE
         self._outbox = Outbox(producer, worker, router.too_large)
         self._consume = Consume(ctx, consumer, list(topics))
-        self._commits = Commits(worker, consumer, self._outbox, handler)
+        hooks = members(handler)  # the handler's optional members, read once
+        self._hooks = hooks
+        self._commits = Commits(worker, consumer, self._outbox, hooks.on_commit)
         self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned)
-        in_order = execute.concurrency(handler) == 1
+        in_order = hooks.concurrency == 1
         self._route = Route(
             ctx,
             router,
@@ -58,11 +60,11 @@ class ProcessingLoop:
             self._housekeeping,
         )
         self._execute = execute.choose(
-            handler, worker, self._consume, self._commits, self._route, inplace
+            handler, hooks, worker, self._consume, self._commits, self._route, inplace
         )
         self._rebalance = Rebalance(
             ctx,
-            handler,
+            hooks,
             self._consume,
             self._execute,
             self._route,
@@ -93,7 +95,7 @@ class ProcessingLoop:
         finally:
             shut_down(
                 self._ctx.settings.shutdown_drain_seconds,
-                self._handler,
+                self._hooks.close,
                 self._consume,
                 self._execute,
                 self._commits,

@@ -15,7 +15,7 @@ from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
 from vpipe_core.loop.execute import Execute, drain
-from vpipe_core.loop.members import members
+from vpipe_core.loop.members import Members
 from vpipe_core.loop.route import Route
 from vpipe_core.loop.telemetry import Telemetry, describe_partitions
 from vpipe_core.ops import metrics
@@ -31,7 +31,7 @@ class Rebalance:
     def __init__(
         self,
         ctx: WorkerContext,
-        handler: Any,
+        hooks: Members,
         consume: Consume,
         execute: Execute,
         route: Route,
@@ -41,7 +41,7 @@ class Rebalance:
     ) -> None:
         self._ctx = ctx
         self._worker = ctx.spec.name
-        self._hooks = members(handler)
+        self._hooks = hooks
         self._consume = consume
         self._execute = execute
         self._route = route

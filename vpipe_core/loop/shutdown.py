@@ -7,13 +7,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
 from vpipe_core.loop.execute import Execute, drain
-from vpipe_core.loop.members import members
 from vpipe_core.loop.telemetry import Telemetry
 
 log = logging.getLogger("vpipe.loop")
@@ -24,7 +22,7 @@ FINAL_BARRIER_TIMEOUT_S = 10.0
 
 def shut_down(
     drain_seconds: float,
-    handler: Any,
+    close_handler: Callable[[], None],
     consume: Consume,
     execute: Execute,
     commits: Commits,
@@ -44,7 +42,7 @@ def shut_down(
         ("commit", lambda: commits.commit(sync=True, barrier_timeout_s=FINAL_BARRIER_TIMEOUT_S)),
         ("count", telemetry.flush_counts),
         ("flush producer", lambda: _flush_producer(outbox)),
-        ("close handler", members(handler).close),
+        ("close handler", close_handler),
         ("close consumer", lambda: bounded(consume.consumer.close, CLOSE_TIMEOUT_S)),
     ]
     for name, step in steps:
