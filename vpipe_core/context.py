@@ -37,6 +37,11 @@ class WorkerContext:
         return f"{self.spec.name}-{self.instance}"
 
     @property
+    def client_id(self) -> str:
+        """`<worker>-<instance>@<host>`: which host holds a partition, in `vpipe status`."""
+        return f"{self.worker_id}@{self.settings.host}"
+
+    @property
     def domain(self) -> str:
         return self.spec.domain
 

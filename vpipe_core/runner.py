@@ -179,6 +179,7 @@ def configure_logging(
         backup_count=settings.log_backup_count,
         retention_days=settings.log_retention_days,
         console_stream=console_stream,
+        host=settings.host,
     )
 
 
@@ -278,14 +279,14 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
         return _source_loop(ctx, handler, callbacks)
     consumer = Consumer(
         {
-            **consumer_config(settings, ctx.group, ctx.worker_id),
+            **consumer_config(settings, ctx.group, ctx.client_id),
             "stats_cb": lambda stats: callbacks["loop"].on_stats(stats),
             "error_cb": lambda error: callbacks["loop"].on_error(error),
         }
     )
     producer = Producer(
         {
-            **producer_config(settings, ctx.worker_id),
+            **producer_config(settings, ctx.client_id),
             "on_delivery": lambda error, msg: callbacks["loop"].on_delivery_error(error, msg),
         }
     )
@@ -304,7 +305,7 @@ def _source_loop(ctx: WorkerContext, source: Any, callbacks: dict[str, Any]) -> 
 
     producer = Producer(
         {
-            **producer_config(ctx.settings, ctx.worker_id),
+            **producer_config(ctx.settings, ctx.client_id),
             "on_delivery": lambda error, msg: callbacks["loop"].on_delivery_error(error, msg),
         }
     )

@@ -58,9 +58,21 @@ class WorkerProcess:
     """One `vpipe-worker` child process; output goes to `<root>/<worker>-<instance>.out`."""
 
     def __init__(
-        self, name: str, env: dict[str, str], root: Path, instance: int = 1, port: int | None = None
+        self,
+        name: str,
+        env: dict[str, str],
+        root: Path,
+        instance: int = 1,
+        port: int | None = None,
+        *,
+        address: str = "127.0.0.1",
+        host: str = "",
     ) -> None:
+        """`address` is where its health and metrics port listens; `host` names the simulated
+        host it runs on (`vpipe_testing.demo.hosts`)."""
         self.name, self.instance, self.port = name, instance, port
+        self.address, self.host = address, host
+        root.mkdir(parents=True, exist_ok=True)
         self.output_path = root / f"{name}-{instance}.out"
         self._env = env
         self._out: IO[bytes] | None = None
@@ -77,7 +89,7 @@ class WorkerProcess:
         return self
 
     def probe(self, path: str) -> tuple[int, dict]:
-        url = f"http://127.0.0.1:{self.port}{path}"
+        url = f"http://{self.address}:{self.port}{path}"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 return response.status, json.loads(response.read() or b"{}")
@@ -85,7 +97,8 @@ class WorkerProcess:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as resp:
+        url = f"http://{self.address}:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return str(resp.read().decode())
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
@@ -127,10 +140,13 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        self.close_output()
+        return self.process.returncode
+
+    def close_output(self) -> None:
         if self._out is not None:
             self._out.close()
             self._out = None
-        return self.process.returncode
 
 
 def run_vpipe(

@@ -82,6 +82,9 @@ class CoreSettings:
         "VPIPE_CONSUMER_GROUP", None, help="consumer group (default: the worker name)"
     )
     worker_instance: int = setting("WORKER_INSTANCE", 1, min=1, max=99, help="instance number")
+    host_name: str | None = setting(
+        "HOST_NAME", None, help="this host in logs and Kafka client ids (default: system name)"
+    )
     topic_partitions: int = setting("TOPIC_PARTITIONS", 8, min=1, max=1000, help="partitions")
     topic_retention_hours: int = setting(
         "TOPIC_RETENTION_HOURS", 168, min=1, max=87600, help="retention of pipeline topics"
@@ -149,3 +152,10 @@ class CoreSettings:
     dedup_max_entries: int = setting(
         "DEDUP_MAX_ENTRIES", 1_000_000, min=1000, max=100_000_000, help="ingester dedup store cap"
     )
+
+    @property
+    def host(self) -> str:
+        """HOST_NAME, else the system's host name."""
+        import socket
+
+        return self.host_name or socket.gethostname()

@@ -69,10 +69,11 @@ def _plain_text(value: Any) -> str | None:
 class JsonFormatter(logging.Formatter):
     """One redacted JSON object per record with every extra field."""
 
-    def __init__(self, *, worker_id: str, domain: str) -> None:
+    def __init__(self, *, worker_id: str, domain: str, host: str | None = None) -> None:
         super().__init__()
         self.worker_id = worker_id
         self.domain = domain
+        self.host = host
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -84,6 +85,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "trace_id": _trace_id(record),
         }
+        if self.host:
+            payload["host"] = self.host
         for key, value in record_extras(record).items():
             # The fixed fields keep their meaning; a clashing extra is kept under another name.
             payload[f"extra_{key}" if key in payload else key] = value

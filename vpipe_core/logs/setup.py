@@ -76,6 +76,7 @@ def setup_logging(
     retention_days: int = 7,
     console_stream: TextIO | None = None,
     now: Callable[[], datetime] = utc_now,
+    host: str | None = None,
 ) -> Path | None:
     """Install the console and file handlers on the root logger; return the log file path.
 
@@ -92,7 +93,7 @@ def setup_logging(
     for name in _CHATTY_THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(third_party_level)
 
-    json_formatter = JsonFormatter(worker_id=worker_id, domain=domain)
+    json_formatter = JsonFormatter(worker_id=worker_id, domain=domain, host=host)
     console_formatter = json_formatter if json_console else HumanFormatter(worker_id=worker_id)
     console = logging.StreamHandler(console_stream if console_stream is not None else sys.stderr)
     _install(console, console_formatter, level_filter)

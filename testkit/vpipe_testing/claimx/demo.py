@@ -26,6 +26,7 @@ from vpipe_testing.demo import (
     DemoOptions,
     DemoScenario,
     DemoServices,
+    InputDuplicates,
     MetricsSnapshot,
     checksum_problems,
     latency_details,
@@ -139,11 +140,25 @@ class ClaimxDemoRun:
         self._generated = generated
         self._dlq = services.tail("claimx.dlq")
         self._rows = 0
+        self._again: InputDuplicates | None = None
 
     def feed(self) -> None:
         """The rows reach the table now: ingestion times (and so event ids) start now."""
         self._generated = generate(self._options, datetime.now(UTC))
         self._kusto.add_rows(self._generated.rows)
+
+    def feed_duplicates(self, count: int) -> int:
+        """The first `count` valid events again, ingested now with their event ids: the ingester
+        must drop them (claimx_events would merge them away anyway)."""
+        generated, now = self._generated, canonical_time(datetime.now(UTC))
+        pairs = [
+            (row, event_id)
+            for row, event_id in zip(generated.rows, generated.event_ids, strict=True)
+            if event_id not in generated.dead
+        ][:count]
+        self._again = InputDuplicates(self._services, topics.ENRICHMENT, (e for _, e in pairs))
+        self._kusto.add_rows([{**row, "eventId": e, "IngestionTime": now} for row, e in pairs])
+        return len(pairs)
 
     def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
         return [
@@ -182,9 +197,12 @@ class ClaimxDemoRun:
             written=len(set(written) & expected),
             dead=len(generated.dead & dead_keys),
             missing=tuple(missing),
-            duplicated=repeated(written) if final else (),
+            duplicated=(repeated(written) + self._passed()) if final else (),
             details=self._table_counts() if final else (),
         )
+
+    def _passed(self) -> tuple[str, ...]:
+        return self._again.passed() if self._again is not None else ()
 
     def _bad_files(self, inventory: list[dict[str, Any]]) -> list[str]:
         """Inventory rows whose stored file is absent or differs from what the API served."""

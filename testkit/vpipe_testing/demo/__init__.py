@@ -126,9 +126,10 @@ class DemoServices:
             self._s3 = self.start(LocalS3())
         return self._s3
 
-    def tail(self, topic: str) -> TopicTail:
-        """A reader of `topic` from its beginning, closed when the demo ends."""
-        tail = TopicTail(self.bootstrap, topic)
+    def tail(self, topic: str, from_end: bool = False) -> TopicTail:
+        """A reader of `topic` from its beginning (or its current end), closed when the demo
+        ends."""
+        tail = TopicTail(self.bootstrap, topic, from_end)
         self._stack.callback(tail.close)
         return tail
 
@@ -143,14 +144,20 @@ class DemoServices:
 class TopicTail:
     """Every record of a topic from the beginning, read a little at a time (no group join)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, from_end: bool = False) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "vpipe-demo", "enable.auto.commit": False}
         )
         partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        starts = [TopicPartition(topic, p, 0) for p in partitions]
+        if from_end:
+            starts = [
+                TopicPartition(topic, tp.partition, self._consumer.get_watermark_offsets(tp)[1])
+                for tp in starts
+            ]
+        self._consumer.assign(starts)
         self.records: list[Any] = []
 
     def read_new(self, wait_s: float = 0.2) -> list[Any]:
@@ -202,9 +209,27 @@ def latency_details(path: Path) -> tuple[tuple[str, object], ...]:
     )
 
 
-def repeated(values: Iterable[str]) -> tuple[str, ...]:
-    """The values that occur more than once, sorted (duplicate rows of an events table)."""
-    return tuple(sorted(value for value, count in Counter(values).items() if count > 1))
+def repeated(values: Iterable[str], twice: Iterable[str] = ()) -> tuple[str, ...]:
+    """The values that occur more than once (more than twice for those in `twice`: events fed
+    again on purpose), sorted: duplicate rows of an events table."""
+    allowed = set(twice)
+    counts = Counter(values)
+    return tuple(sorted(v for v, n in counts.items() if n > (2 if v in allowed else 1)))
+
+
+class InputDuplicates:
+    """Events fed a second time on purpose: the ingester must drop each, so a task on `topic`
+    keyed by one of them after the feed is a duplicate that passed."""
+
+    def __init__(self, services: DemoServices, topic: str, ids: Iterable[str]) -> None:
+        self.ids = frozenset(ids)
+        self._tail = services.tail(topic, from_end=True)  # before the rows are fed
+
+    def passed(self) -> tuple[str, ...]:
+        self._tail.read_new()
+        keys = {record.key().decode() for record in self._tail.records if record.key()}
+        passed = sorted(keys & self.ids)
+        return tuple(f"input duplicate {key} passed the ingester" for key in passed)
 
 
 def checksum_problems(files: Iterable[tuple[str, Path, str | None]]) -> list[str]:

@@ -31,6 +31,13 @@ from vpipe_testing.demo import (
     installed_scenarios,
 )
 from vpipe_testing.demo.chaos import Chaos, Spawn
+from vpipe_testing.demo.hosts import (
+    HostLoss,
+    HostSpawn,
+    SimulatedHost,
+    placement,
+    simulated_hosts,
+)
 
 EXIT_INTERRUPTED = 130
 
@@ -83,6 +90,22 @@ EXIT_INTERRUPTED = 130
     help="Move partitions: every multi-instance worker goes to 3 instances, then 1, then 2.",
 )
 @click.option(
+    "--hosts",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Simulate this many hosts: each has its own state, cache and log directories, host "
+    "name and loopback address, and runs one instance of every worker; they share only the "
+    "broker, the object store and the tables.",
+)
+@click.option(
+    "--lose-host",
+    is_flag=True,
+    help="Once a third of the events are written, lose the host of the active poller: SIGKILL "
+    "all its processes and delete its directories; then feed duplicates of handled events "
+    "(needs --hosts 2 or more).",
+)
+@click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -99,6 +122,8 @@ def demo(
     broker_kind: str,
     broker_kills: int,
     scale: bool,
+    hosts: int,
+    lose_host: bool,
     workdir: Path | None,
 ) -> None:
     """Run the pipelines on a local Kafka-protocol broker and account for every event.
@@ -117,9 +142,14 @@ def demo(
         raise click.UsageError(
             "--broker-kills needs --broker kafka (the local broker keeps nothing)"
         )
+    if lose_host and hosts < 2:
+        raise click.UsageError("--lose-host needs --hosts 2 or more (one must survive)")
+    if scale and hosts > 1:
+        raise click.UsageError("--scale works on one host; --hosts runs every worker on each")
     chaos = ChaosPlan(chaos_interval, broker_kills, scale, seed)
+    layout = Layout(hosts, lose_host)
     with _sigterm_as_interrupt():
-        sys.exit(_run(scenarios, options, duration, keep_running, root, broker_kind, chaos))
+        sys.exit(_run(scenarios, options, duration, keep_running, root, broker_kind, chaos, layout))
 
 
 def _choose(installed: dict[str, DemoScenario], chosen: Sequence[str]) -> list[DemoScenario]:
@@ -162,6 +192,12 @@ class ChaosPlan:
         return Chaos(self.seed, self.kill_interval_s, broker, self.broker_kills, scale=self.scale)
 
 
+@attrs.frozen
+class Layout:
+    hosts: int
+    lose_host: bool
+
+
 def _run(
     scenarios: list[DemoScenario],
     options: DemoOptions,
@@ -170,6 +206,7 @@ def _run(
     root: Path,
     broker_kind: str,
     plan: ChaosPlan,
+    layout: Layout,
 ) -> int:
     from vpipe_testing.brokers import describe, running_broker
 
@@ -182,16 +219,22 @@ def _run(
             services = DemoServices(broker.bootstrap, root, stack)
             _create_topics(scenarios, broker.bootstrap)
             runs = [_prepare(scenario, services, options) for scenario in scenarios]
-            spawn = _spawner(scenarios, runs, services, broker.client_env)
-            _start_workers(scenarios, spawn, workers)
+            hosts = simulated_hosts(root, layout.hosts)
+            spawn = _spawner(scenarios, runs, services, broker.client_env, hosts)
+            _start_workers(scenarios, spawn, workers, hosts)
             chaos = plan.build(broker)
+            loss = _host_loss(layout, hosts, scenarios, runs)
             click.echo(f"ready        {len(workers)} processes in {_since(started)}")
             for scenario, run in zip(scenarios, runs, strict=True):
                 run.feed()
                 click.echo(f"fed          {scenario.name}: {options.events} events\n")
-            accountings = _watch(scenarios, runs, workers, duration, keep, chaos, spawn)
+            accountings = _watch(scenarios, runs, workers, duration, keep, chaos, spawn, loss)
             _stop(workers)
-            return _summary(scenarios, runs, accountings, root, started)
+            code = _summary(scenarios, runs, accountings, root, started, hosts)
+            if loss is not None and loss.failure:
+                click.echo(f"FAILED: after the host loss, {loss.failure}", err=True)
+                return 1
+            return code
     except KeyboardInterrupt:
         click.echo("\ninterrupted: stopping every process")
         return EXIT_INTERRUPTED
@@ -225,13 +268,29 @@ def _prepare(scenario: DemoScenario, services: DemoServices, options: DemoOption
     return scenario.prepare(services, options)
 
 
+def _host_loss(
+    layout: Layout, hosts: list[SimulatedHost], scenarios: list[DemoScenario], runs: list[DemoRun]
+) -> HostLoss | None:
+    if not layout.lose_host:
+        return None
+    from vpipe_core.registry import load_worker
+    from vpipe_core.spec import Kind
+
+    kinds = [load_worker(name).kind for scenario in scenarios for name, _ in scenario.workers]
+    pollers = sum(1 for kind in kinds if kind is Kind.SOURCE)
+    named = [(scenario.name, run) for scenario, run in zip(scenarios, runs, strict=True)]
+    return HostLoss(hosts, pollers, named, _scrape)
+
+
 def _spawner(
     scenarios: list[DemoScenario],
     runs: list[DemoRun],
     services: DemoServices,
     client_env: dict[str, str],
-) -> Spawn:
-    """spawn(worker name, instance) -> a started WorkerProcess with its scenario's settings."""
+    hosts: list[SimulatedHost],
+) -> HostSpawn:
+    """spawn(worker name, instance, host) -> a started WorkerProcess with its scenario's
+    settings on that host (the first host when not given)."""
     from vpipe_core.registry import load_worker
     from vpipe_testing.workers import WorkerProcess, worker_environment
 
@@ -246,20 +305,27 @@ def _spawner(
         )
         env_of.update((name, env) for name, _ in scenario.workers)
 
-    def spawn(name: str, instance: int) -> Any:
+    def spawn(name: str, instance: int, host: SimulatedHost | None = None) -> Any:
+        host = host or hosts[0]
         port = load_worker(name).port_for(instance)
-        return WorkerProcess(name, env_of[name], services.root, instance, port).start()
+        env = {**env_of[name], **host.env()} if host.name else env_of[name]
+        process = WorkerProcess(
+            name, env, host.root, instance, port, address=host.address, host=host.name
+        )
+        return process.start()
 
     return spawn
 
 
-def _start_workers(scenarios: list[DemoScenario], spawn: Spawn, workers: list[Any]) -> None:
+def _start_workers(
+    scenarios: list[DemoScenario], spawn: HostSpawn, workers: list[Any], hosts: list[SimulatedHost]
+) -> None:
     """Start every instance into `workers` (so an interrupt stops the ones already started)."""
-    for scenario in scenarios:
-        for name, instances in scenario.workers:
-            for instance in range(1, instances + 1):
-                workers.append(spawn(name, instance))
-    click.echo(f"workers      {len(workers)} processes starting")
+    declared = [worker for scenario in scenarios for worker in scenario.workers]
+    for host, name, instance in placement(declared, hosts):
+        workers.append(spawn(name, instance, host))
+    where = f" on {len(hosts)} hosts" if len(hosts) > 1 else ""
+    click.echo(f"workers      {len(workers)} processes starting{where}")
     for worker in workers:
         worker.wait_ready(90)
 
@@ -272,14 +338,11 @@ def _stop(workers: list[Any]) -> None:
     workers.clear()
 
 
-def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
-    import urllib.request
-
+def _scrape(worker: Any) -> list[tuple[str, dict[str, str], float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
+        text = worker.metrics_text()
     except OSError:
         return []
     return [
@@ -288,7 +351,7 @@ def _scrape(port: int) -> list[tuple[str, dict[str, str], float]]:
 
 
 def _snapshot(workers: list[Any]) -> MetricsSnapshot:
-    return MetricsSnapshot(sample for worker in workers for sample in _scrape(worker.port))
+    return MetricsSnapshot(sample for worker in workers for sample in _scrape(worker))
 
 
 def _watch(
@@ -299,6 +362,7 @@ def _watch(
     keep: bool,
     chaos: Chaos | None,
     spawn: Spawn,
+    loss: HostLoss | None,
 ) -> list[Accounting]:
     deadline = time.monotonic() + duration
     live = sys.stdout.isatty()
@@ -318,12 +382,15 @@ def _watch(
             last_lines = lines
         done = all(a.complete and a.written + a.dead >= a.events for a in accountings)
         done = done and not (chaos is not None and chaos.pending)
+        done = done and not (loss is not None and loss.pending)
         if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
         if _report_exited(workers):
             break
         if chaos is not None:
             chaos.tick(workers, spawn)
+        if loss is not None:
+            loss.tick(accountings, workers)
         time.sleep(1.0 if live else 3.0)
     return [run.account(final=True) for run in runs]
 
@@ -348,6 +415,7 @@ def _summary(
     accountings: list[Accounting],
     root: Path,
     started: float,
+    hosts: list[SimulatedHost],
 ) -> int:
     click.echo(f"\n{'scenario':10} {'events':>7} {'written':>8} {'dead':>6} {'missing':>8}")
     for scenario, acc in zip(scenarios, accountings, strict=True):
@@ -361,7 +429,8 @@ def _summary(
     for run in runs:
         for label, where in run.outputs():
             click.echo(f"{label:14} {where}")
-    click.echo(f"{'logs':14} {root / 'logs'}  (one JSON log per worker instance)")
+    logs = root / "logs" if len(hosts) == 1 else root / "hosts" / "host*" / "logs"
+    click.echo(f"{'logs':14} {logs}  (one JSON log per worker instance)")
     click.echo(f"\nfinished in {_since(started)}")
     failures = [(s.name, a) for s, a in zip(scenarios, accountings, strict=True) if not _ok(a)]
     for name, acc in failures:

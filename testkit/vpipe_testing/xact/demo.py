@@ -27,6 +27,7 @@ from vpipe_testing.demo import (
     DemoOptions,
     DemoScenario,
     DemoServices,
+    InputDuplicates,
     MetricsSnapshot,
     checksum_problems,
     latency_details,
@@ -160,6 +161,7 @@ class XactDemoRun:
         self._generated = generated
         self._dlq = services.tail("xact.dlq")
         self._rows = 0
+        self._again: InputDuplicates | None = None
 
     def feed(self) -> None:
         """The rows reach the table now: their event and ingestion times are the feeding time."""
@@ -170,6 +172,15 @@ class XactDemoRun:
             if row["utcDateTime"] != POISON_TIME:
                 row["utcDateTime"] = now
         self._kusto.add_rows(self._generated.rows)
+
+    def feed_duplicates(self, count: int) -> int:
+        """The first `count` valid events again, ingested now: xact_events appends them a second
+        time (xact.md: dedup is left to readers), the ingester must drop them."""
+        rows = [r for r in self._generated.rows if r["traceId"] in self._generated.valid][:count]
+        traces = [row["traceId"] for row in rows]
+        self._again = InputDuplicates(self._services, topics.ENRICHMENT, traces)
+        self._kusto.add_rows([dict(row) for row in rows])
+        return len(rows)
 
     def progress(self, metrics: MetricsSnapshot) -> list[tuple[str, int]]:
         return [
@@ -208,7 +219,7 @@ class XactDemoRun:
             written=len(written_set),
             dead=len(dead),
             missing=tuple(missing + [f"attachment {m}" for m in missing_files]),
-            duplicated=repeated(written) if final else (),
+            duplicated=self._duplicated(written) if final else (),
             details=(
                 *(latency_details(tables / "xact_events") if final else ()),
                 ("OneLake uploads answered 503 (then retried)", self._dfs_faults),
@@ -217,6 +228,11 @@ class XactDemoRun:
                 ("dead letters in xact.dlq", len(self._dlq.records)),
             ),
         )
+
+    def _duplicated(self, written: list[str]) -> tuple[str, ...]:
+        if self._again is None:
+            return repeated(written)
+        return repeated(written, twice=self._again.ids) + self._again.passed()
 
     def _bad_files(self, inventory: list[dict[str, Any]]) -> list[str]:
         """Inventory rows whose stored file is absent or differs from the bytes served."""
