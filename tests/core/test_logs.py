@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -475,3 +476,28 @@ def test_directories_are_scanned_once_per_day_not_per_line(
     handler.close()
 
     assert scanned == [tmp_path / "xact"]
+
+
+def test_host_name_is_in_every_json_line_and_in_the_kafka_client_id(
+    tmp_path: Path, console: io.StringIO
+) -> None:
+    from vpipe_core.config.core import CoreSettings
+    from vpipe_core.config.loader import load_settings
+    from vpipe_core.context import WorkerContext
+    from vpipe_core.registry import load_worker
+    from vpipe_core.runner import configure_logging
+
+    settings = load_settings(CoreSettings, {"HOST_NAME": "rhel-b", "LOG_DIR": str(tmp_path)})
+    configure_logging(
+        settings, worker="xact-download", instance=2, domain="xact", console_stream=console
+    )
+    logging.getLogger("vpipe.test").info("hello")
+
+    line = json.loads(console.getvalue().strip().splitlines()[-1])
+    assert (line["worker_id"], line["host"]) == ("xact-download-2", "rhel-b")
+    ctx = WorkerContext(
+        load_worker("xact-download"), 2, "xact-download", settings, {}, logging.getLogger()
+    )
+    assert ctx.client_id == "xact-download-2@rhel-b"
+    default = load_settings(CoreSettings, {})
+    assert default.host == socket.gethostname()
