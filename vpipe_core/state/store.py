@@ -152,20 +152,25 @@ class KeyStore:
 def worker_key_store(ctx: WorkerContext) -> KeyStore:
     """The store of the worker's spec (`changelog_hours`), capped at DEDUP_MAX_ENTRIES."""
     spec = ctx.spec
-    config = {
-        **common_config(ctx.settings),
-        "client.id": f"{ctx.worker_id}-restore",
-        "group.id": f"{spec.name}.changelog-restore",  # never joined: partitions are assigned
-    }
-
-    def read(topic: str, partitions: Iterable[int], apply: Any) -> None:
-        read_partitions(config, topic, partitions, apply)
-
     return KeyStore(
         spec.name,
         spec.input_topics[0],
         changelog_topic(spec),
         window_hours(spec, ctx.env) * 3600,
         ctx.settings.dedup_max_entries,
-        read,
+        changelog_reader(ctx),
     )
+
+
+def changelog_reader(ctx: WorkerContext) -> Reader:
+    """Reads changelog partitions with a consumer of the worker's client settings."""
+    config = {
+        **common_config(ctx.settings),
+        "client.id": f"{ctx.worker_id}-restore",
+        "group.id": f"{ctx.spec.name}.changelog-restore",  # never joined: partitions assigned
+    }
+
+    def read(topic: str, partitions: Iterable[int], apply: Any) -> None:
+        read_partitions(config, topic, partitions, apply)
+
+    return read
