@@ -89,10 +89,12 @@ class Outbox:
         attempt: int,
         partition: int | None = None,
     ) -> None:
-        where = -1 if partition is None else partition  # -1: the partitioner chooses
         while True:
             try:
-                self._producer.produce(topic, value, key, where, headers=headers)
+                if partition is None:
+                    self._producer.produce(topic, value, key, headers=headers)
+                else:
+                    self._producer.produce(topic, value, key, partition, headers=headers)
                 self._unconfirmed[topic] = self._unconfirmed.get(topic, 0) + 1
                 return
             except BufferError:
