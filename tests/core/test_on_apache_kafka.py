@@ -62,6 +62,16 @@ def test_topics_create_sets_what_kafka_describes(apache_kafka, tmp_path):
                 "min.insync.replicas": "1",
             },
         ), topic
+    changelog = "xact.events.raw.xact-event-ingester.changelog"  # the window (24 h) + 24 h
+    assert described(apache_kafka, changelog) == (
+        6,
+        {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(48 * 3600 * 1000),
+            "max.message.bytes": str(10 * 1024 * 1024),
+            "min.insync.replicas": "1",
+        },
+    )
     again = vpipe(tmp_path, apache_kafka.bootstrap, "topics", "create")
     assert again.returncode == 0, again.stderr
 
