@@ -31,7 +31,8 @@ def described(kafka, topic: str) -> tuple[int, dict[str, str]]:
     header = result.stdout.splitlines()[0]
     partitions = int(re.search(r"PartitionCount: (\d+)", header).group(1))
     configs_text = re.search(r"Configs: (\S*)", header).group(1)
-    configs = dict(item.split("=", 1) for item in configs_text.split(",") if item)
+    items = re.split(r",(?=[a-z.]+=)", configs_text)  # a value may hold commas: compact,delete
+    configs = dict(item.split("=", 1) for item in items if item)
     return partitions, configs
 
 
