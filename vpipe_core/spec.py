@@ -61,7 +61,7 @@ class WorkerSpec:
     # A partition-scoped key store (vpipe_core.state) over this many hours, 0 for none: its
     # changelog topic `<input>.<name>.changelog` is declared with the input's partition count.
     changelog_hours: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    # An environment setting that overrides `changelog_hours` (e.g. XACT_DEDUP_WINDOW_HOURS).
+    # An environment setting that overrides `changelog_hours` (e.g. <DOMAIN>_DEDUP_WINDOW_HOURS).
     changelog_hours_setting: str | None = None
 
     @recommended_instances.validator
