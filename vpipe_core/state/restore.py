@@ -8,12 +8,24 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from vpipe_core.state.changelog import Entry, decode
 
 RESTORE_TIMEOUT_S = 300.0
 BATCH = 5000
+_RETRY_S = 0.2
+# Answers that a moment later turn into offsets (a new topic, a leader change); confluent-kafka
+# does not flag them retriable here.
+_NO_LEADER_YET = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
 
 
 class RestoreError(Exception):
@@ -51,19 +63,32 @@ def read_partitions(
 
 def _ends(consumer: Any, topic: str, partitions: Iterable[int], timeout_s: float) -> dict[int, int]:
     """The high watermark of each partition that holds anything."""
+    deadline = time.monotonic() + timeout_s
     ends = {}
     for partition in partitions:
-        try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout_s
-            )
-        except Exception as exc:
-            raise RestoreError(
-                f"cannot read the offsets of '{topic}' [{partition}]: {exc}"
-            ) from exc
+        low, high = _watermarks(consumer, TopicPartition(topic, partition), deadline)
         if high > low:
             ends[partition] = high
     return ends
+
+
+def _watermarks(consumer: Any, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """Asked again while the broker answers with a retriable error (no leader yet, a leader
+    change), until the deadline."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10.0)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            retriable = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in _NO_LEADER_YET
+            )
+            if not retriable or time.monotonic() > deadline:
+                raise RestoreError(
+                    f"cannot read the offsets of '{partition.topic}' [{partition.partition}]: {exc}"
+                ) from exc
+            time.sleep(_RETRY_S)
 
 
 def _read(consumer: Any, topic: str, ends: dict[int, int], apply: Apply, deadline: float) -> None:
