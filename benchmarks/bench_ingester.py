@@ -2,7 +2,8 @@
 
 Both read the same kind of input (valid XACT raw events with unique trace ids) from fresh topics
 on one broker and write one output per input; the ingester adds validation, the §4 derivations,
-the persistent dedup window and the enrichment task. Prints msg/s of each and the ratio.
+the dedup window (a key store whose entries are changelog records produced with each task) and
+the enrichment task. Prints msg/s of each and the ratio.
 
     python -m benchmarks.bench_ingester [--messages 50000] [--repeat 3]
 """
@@ -21,6 +22,7 @@ import attrs
 import orjson
 
 from benchmarks.bench_passthrough import (
+    PARTITIONS,
     BenchSetup,
     Topics,
     broker_bootstrap,
@@ -32,9 +34,10 @@ from benchmarks.bench_passthrough import (
     run_worker_until_delivered,
     setup_vpipe_logging,
 )
-from vpipe_core.ingest.dedup import DedupWindow
-from vpipe_core.outcome import Done, Outcome
+from vpipe_core.outcome import Done, Outcome, Output
 from vpipe_core.record import Record
+from vpipe_core.state.store import KeyStore, changelog_reader
+from vpipe_testing.kafka import ensure_topics
 from vpipe_xact.ingester import ingester
 
 TEMPLATE = {
@@ -62,9 +65,10 @@ def xact_record(number: int) -> tuple[bytes, bytes]:
 class TimedIngester:
     """The real ingester, writing to the run's own output topic, with the benchmark's clock."""
 
-    def __init__(self, output: str, store: Path, worker: str) -> None:
-        self._ingester = ingester(DedupWindow(store, 24 * 3600, 1_000_000), worker)
+    def __init__(self, output: str, store: KeyStore, worker: str) -> None:
+        self._ingester = ingester(store, worker)
         self._output = output
+        self._changelog = store.changelog
         self.first_at: float | None = None
 
     def handle(self, record: Record) -> Outcome:
@@ -72,19 +76,31 @@ class TimedIngester:
             self.first_at = time.time()
         outcome = self._ingester.handle(record)
         if isinstance(outcome, Done):
-            return Done(tuple(attrs.evolve(o, topic=self._output) for o in outcome.outputs))
+            return Done(tuple(self._to_output(o) for o in outcome.outputs))
         return outcome
 
-    def on_commit(self, positions: dict[tuple[str, int], int]) -> None:
-        self._ingester.on_commit(positions)
+    def _to_output(self, output: Output) -> Output:
+        return (
+            output if output.topic is self._changelog else attrs.evolve(output, topic=self._output)
+        )
+
+    def on_assign(self, partitions: list[Any]) -> None:
+        self._ingester.on_assign(partitions)
+
+    def on_revoke(self, partitions: list[Any]) -> None:
+        self._ingester.on_revoke(partitions)
 
 
-def run(setup: BenchSetup, contestant: str, repeat: int, root: Path) -> float:
+def run(setup: BenchSetup, contestant: str, repeat: int) -> float:
     topics: Topics = fresh_topics(setup.bootstrap, setup.run_id, contestant, repeat)
     preload(setup.bootstrap, topics.input, setup.messages, xact_record)
 
+    changelog = f"{topics.input}.changelog"
+    ensure_topics(setup.bootstrap, [changelog], PARTITIONS)
+
     def timed_ingester(ctx: Any, run_topics: Topics) -> TimedIngester:
-        store = root / f"dedup-{repeat}.sqlite"
+        reader = changelog_reader(ctx)
+        store = KeyStore(ctx.spec.name, run_topics.input, changelog, 24 * 3600, 1_000_000, reader)
         return TimedIngester(run_topics.output, store, ctx.spec.name)
 
     make = timed_ingester if contestant == "ingester" else None
@@ -111,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_vpipe_logging(setup.settings, console)
         for repeat in range(1, args.repeat + 1):
             for contestant in rates:
-                rates[contestant].append(run(setup, contestant, repeat, Path(tmp)))
+                rates[contestant].append(run(setup, contestant, repeat))
     print(f"machine:  {machine_description()}\nbroker:   {broker}")
     print(f"workload: {args.messages} XACT raw events, {args.repeat} runs each, alternating\n")
     medians = {name: statistics.median(values) for name, values in rates.items()}

@@ -31,6 +31,9 @@ class Output:
     value: bytes | None
     key: bytes | None = None
     headers: Headers | None = None
+    # The partition to write to, else the producer's choice by key (a changelog entry goes to
+    # the partition of the input record that made it, whatever its key's hash).
+    partition: int | None = None
 
 
 @attrs.define(slots=True)

@@ -270,9 +270,12 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
     from vpipe_core.loop import ProcessingLoop
     from vpipe_core.retry.router import OutcomeRouter
     from vpipe_core.retry.topics import dlq_topic, domain_delays
+    from vpipe_core.state.changelog import changelog_topic
 
     settings = ctx.settings
     required = {*topics, *ctx.spec.output_topics, dlq_topic(ctx.domain)}
+    if ctx.spec.changelog_hours:
+        required.add(changelog_topic(ctx.spec))
     _wait_for_broker(ctx, sorted(required))
     callbacks: dict[str, Any] = {}
     if ctx.spec.kind is Kind.SOURCE:
@@ -318,13 +321,14 @@ def _wait_for_broker(ctx: WorkerContext, required_topics: list[str]) -> None:
     from confluent_kafka.admin import AdminClient
 
     from vpipe_core.kafka.clientconf import common_config
+    from vpipe_core.state.changelog import partition_mismatches
 
     settings = ctx.settings
     admin = AdminClient(common_config(settings))
     attempts = settings.startup_max_retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            existing = set(admin.list_topics(timeout=10).topics)
+            existing = admin.list_topics(timeout=10).topics
             break
         except Exception as exc:
             if attempt == attempts:
@@ -342,6 +346,10 @@ def _wait_for_broker(ctx: WorkerContext, required_topics: list[str]) -> None:
             f"topics missing on {settings.kafka_bootstrap_servers}: {', '.join(missing)}; "
             "create them with `vpipe topics create`"
         )
+    counts = {name: len(meta.partitions) for name, meta in existing.items()}
+    mismatches = partition_mismatches([ctx.spec], counts)
+    if mismatches:
+        raise StartupError("; ".join(mismatches))
 
 
 def _install_signal_handlers(loop: Any) -> None:

@@ -58,6 +58,11 @@ class WorkerSpec:
     # "package.module:function"; function(env, under_systemd) -> the problems this worker would
     # refuse to start with, found without connecting anywhere (`vpipe_core.config.startup`).
     config_check: str | None = None
+    # A partition-scoped key store (vpipe_core.state) over this many hours, 0 for none: its
+    # changelog topic `<input>.<name>.changelog` is declared with the input's partition count.
+    changelog_hours: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    # An environment setting that overrides `changelog_hours` (e.g. <DOMAIN>_DEDUP_WINDOW_HOURS).
+    changelog_hours_setting: str | None = None
 
     @recommended_instances.validator
     def _at_most_max(self, _attribute: attrs.Attribute, value: int) -> None:

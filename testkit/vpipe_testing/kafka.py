@@ -30,6 +30,16 @@ def produce(
     key: bytes | None = None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> int:
+    return produce_keyed(bootstrap, topic, ((key, value) for value in values), headers)
+
+
+def produce_keyed(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
+    """Produce (key, value) pairs, each keyed as a poller keys its events (by the dedup key)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -38,7 +48,7 @@ def produce(
         }
     )
     count = 0
-    for value in values:
+    for key, value in records:
         producer.produce(topic, value, key, headers=list(headers or []))
         producer.poll(0)
         count += 1

@@ -19,6 +19,8 @@ CLAIMX_TOPICS = [
     "claimx.retry.1s",
     "claimx.retry.2s",
     "claimx.dlq",
+    "claimx.events.raw.claimx-ingester.changelog",
+    "claimx.downloads.pending.claimx-downloader.changelog",
 ]
 
 

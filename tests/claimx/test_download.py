@@ -181,7 +181,7 @@ def test_a_media_already_cached_is_not_downloaded_again(fake, worker):
     again = worker.handle(task_record(download_task(item, source_event_id="evt-2"), offset=1))
     assert isinstance(again, Done) and again.outputs == () and fake.requests == []
     replay = worker.handle(task_record(download_task(item), offset=2, vpipe_replay="1"))
-    assert len(replay.outputs) == 1 and fake.count(r"^/s3/") == 1
+    assert len(replay.outputs) == 2 and fake.count(r"^/s3/") == 1
 
 
 def test_invalid_tasks_are_dead(worker):

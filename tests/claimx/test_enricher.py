@@ -152,7 +152,7 @@ def test_media_events_give_unique_download_tasks(fake):
     media_row = entities(outcomes[0])["media"][0]
     assert stored_url(first["download_url"]) == media_row["full_download_link"], "no signature"
     (output,) = [o for o in outcomes[0].outputs if o.topic == "claimx.downloads.pending"]
-    assert output.key == tasks[0]["event_id"].encode()
+    assert output.key == first["media_id"].encode(), "keyed by the download dedup key"
     assert ("media_id", b"98810452") in output.headers
 
 

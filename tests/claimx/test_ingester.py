@@ -7,7 +7,7 @@ from claimx_fixtures import fixture_rows
 
 from vpipe_claimx.events import InvalidEvent, check_enrichable, parse_raw, raw_message
 from vpipe_testing.delta import wait_committed
-from vpipe_testing.kafka import produce, read_all
+from vpipe_testing.kafka import produce_keyed, read_all
 
 
 def expected_ids() -> set[str]:
@@ -22,9 +22,15 @@ def expected_ids() -> set[str]:
     return ids
 
 
+def keyed(message: dict) -> tuple[bytes, bytes]:
+    """As the poller publishes it: keyed by event id, the dedup key (copies share a partition)."""
+    return str(message["event_id"]).encode(), orjson.dumps(message)
+
+
 def test_ingests_fixtures_dedups_and_dead_letters_invalid(claimx_kafka, start_worker):
-    messages = [orjson.dumps(raw_message(row)) for row in fixture_rows()]
-    produce(claimx_kafka, "claimx.events.raw", [*messages, b"{broken", b"[]"])
+    messages = [keyed(raw_message(row)) for row in fixture_rows()]
+    broken = [(None, b"{broken"), (None, b"[]")]
+    produce_keyed(claimx_kafka, "claimx.events.raw", [*messages, *broken])
     worker = start_worker("claimx-ingester", claimx_kafka)
     wanted = expected_ids()
     assert len(wanted) == 18, "21 rows: one duplicate (16), two invalid (18, 19)"
@@ -46,14 +52,14 @@ def test_ingests_fixtures_dedups_and_dead_letters_invalid(claimx_kafka, start_wo
     worker.stop()
     start_worker("claimx-ingester", claimx_kafka)
     fresh = {**fixture_rows()[0], "eventId": "cx-new-1"}
-    produce(claimx_kafka, "claimx.events.raw", [messages[0], orjson.dumps(raw_message(fresh))])
+    produce_keyed(claimx_kafka, "claimx.events.raw", [messages[0], keyed(raw_message(fresh))])
 
     def has_new(got):
         return any(orjson.loads(m.value())["event_id"] == "cx-new-1" for m in got)
 
     read_all(claimx_kafka, "claimx.enrichment.pending", until=has_new, timeout_s=60)
-    # unkeyed, row 1 and cx-new-1 may sit in different partitions: cx-new-1's task says nothing
-    # about whether row 1 was handled yet; the committed offsets do
+    # row 1 and cx-new-1 may sit in different partitions: cx-new-1's task says nothing about
+    # whether row 1 was handled yet; the committed offsets do
     assert wait_committed(claimx_kafka, "claimx-ingester", "claimx.events.raw")
     final = read_all(claimx_kafka, "claimx.enrichment.pending", idle_s=2)
     assert len(final) == len(wanted) + 1, "dedup survives the restart (row 1 not re-emitted)"

@@ -112,7 +112,7 @@ def test_a_missing_cache_file_goes_back_to_download(fake, workers):
     assert decoded(again) == task
     assert dict(again.headers)["vpipe_redownload"] == b"1"
     redownloaded = download.handle(record(decoded(again), offset=1, vpipe_redownload="1"))
-    assert len(redownloaded.outputs) == 1, "a re-download bypasses dedup"
+    assert len(redownloaded.outputs) == 2, "a re-download bypasses dedup (cached + mark)"
     assert dict(redownloaded.outputs[0].headers)["vpipe_redownload"] == b"1"
 
 

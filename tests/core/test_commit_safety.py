@@ -67,7 +67,7 @@ class FakeProducer:
         self.fail_next_flush_with: KafkaError | None = None
         self._on_delivery = on_delivery
 
-    def produce(self, topic, value, key, headers=None):
+    def produce(self, topic, value, key, partition=-1, headers=None):
         self.sent.append((topic, value, key))
         self.outstanding += 1
 
@@ -94,6 +94,9 @@ class FakeMessage:
 
     def key(self):
         return self._key
+
+    def partition(self):
+        return 0
 
     def headers(self):
         return None

@@ -31,7 +31,8 @@ def described(kafka, topic: str) -> tuple[int, dict[str, str]]:
     header = result.stdout.splitlines()[0]
     partitions = int(re.search(r"PartitionCount: (\d+)", header).group(1))
     configs_text = re.search(r"Configs: (\S*)", header).group(1)
-    configs = dict(item.split("=", 1) for item in configs_text.split(",") if item)
+    items = re.split(r",(?=[a-z.]+=)", configs_text)  # a value may hold commas: compact,delete
+    configs = dict(item.split("=", 1) for item in items if item)
     return partitions, configs
 
 
@@ -62,6 +63,16 @@ def test_topics_create_sets_what_kafka_describes(apache_kafka, tmp_path):
                 "min.insync.replicas": "1",
             },
         ), topic
+    changelog = "xact.events.raw.xact-event-ingester.changelog"  # the window (24 h) + 24 h
+    assert described(apache_kafka, changelog) == (
+        6,
+        {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(48 * 3600 * 1000),
+            "max.message.bytes": str(10 * 1024 * 1024),
+            "min.insync.replicas": "1",
+        },
+    )
     again = vpipe(tmp_path, apache_kafka.bootstrap, "topics", "create")
     assert again.returncode == 0, again.stderr
 

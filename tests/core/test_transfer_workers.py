@@ -20,6 +20,8 @@ from vpipe_core.ops.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done, Output, Retry
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
+from vpipe_core.state.restore import read_partitions
+from vpipe_core.state.store import KeyStore
 from vpipe_core.storage import FileStore, OneLakeUploader
 from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
 from vpipe_core.transfer.download import Downloader, DownloadResult
@@ -27,17 +29,18 @@ from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.presigned import presigned_expiry
 from vpipe_core.transfer.rules import TypeRules
-from vpipe_core.transfer.seen import TransferLog
 from vpipe_core.transfer.space import SpaceGuard
 from vpipe_core.transfer.upload_worker import MAX_REDOWNLOADS, UploadWorker
 from vpipe_testing.dfs import LocalDfs
 from vpipe_testing.http_files import FileServer, Route
+from vpipe_testing.kafka import ensure_topics
 
 LOCAL = frozenset({"127.0.0.1"})  # allowed, and plain http (the local servers)
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 NOW = datetime(2026, 2, 5, tzinfo=UTC)
 PENDING, CACHED, RESULTS = "tdom.downloads.pending", "tdom.downloads.cached", "tdom.results"
+CHANGELOG = "tdom.downloads.pending.tdom-download.changelog"
 
 
 class SmallDomain:
@@ -134,8 +137,14 @@ def world() -> World:
 
 @pytest.fixture
 def make_worker(
-    tmp_path: Path, health: HealthState, world: World, server: FileServer
+    tmp_path: Path, health: HealthState, world: World, server: FileServer, kafka_bootstrap: str
 ) -> Iterator[Callable[..., DownloadWorker]]:
+    config = {"bootstrap.servers": kafka_bootstrap, "group.id": "tdom-download.restore"}
+    ensure_topics(kafka_bootstrap, [CHANGELOG])
+
+    def read(topic: str, partitions: Any, apply: Any) -> None:
+        read_partitions(config, topic, partitions, apply)
+
     made: list[DownloadWorker] = []
 
     def make(**options: Any) -> DownloadWorker:
@@ -160,7 +169,7 @@ def make_worker(
             ),
             InplaceRetry(health, wait=world.wait(health), jitter=lambda: 1.0),
             space=options.pop("space", None),
-            seen=TransferLog(tmp_path / "state" / "tdom.sqlite", 24 * 3600),
+            seen=KeyStore("tdom-download", PENDING, CHANGELOG, 24 * 3600, 1000, read),
             clock=lambda: NOW,
         )
         made.append(worker)
@@ -186,21 +195,22 @@ def test_download_produces_the_cached_message(server: FileServer, make_worker, t
     server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
     outcome = make_worker().handle(record(task(server), offset=4))
     assert isinstance(outcome, Done)
-    (cached,) = outcome.outputs
+    cached, mark = outcome.outputs
     message = decoded(cached)
     assert cached.topic == CACHED
+    assert (mark.topic, mark.key, mark.partition) == (CHANGELOG, b"m1", 0), "the task's partition"
+    assert decoded(mark)["offset"] == 4
     assert Path(message["local_cache_path"]) == tmp_path / "cache" / "tdom" / "m1" / "a.pdf"
     assert Path(message["local_cache_path"]).read_bytes() == PDF
 
 
-def test_a_media_cached_within_the_window_is_not_downloaded_again(server, make_worker):
+def test_a_media_handed_off_within_the_window_is_not_downloaded_again(server, make_worker):
     server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
     worker = make_worker()
     first = record(task(server), offset=0)
     assert isinstance(worker.handle(first), Done)
-    again = worker.handle(record(task(server), offset=1))
-    assert isinstance(again, Done) and len(again.outputs) == 1, "not committed yet: no mark"
-    commit(worker, first)
+    again = worker.handle(record(task(server), offset=0))
+    assert isinstance(again, Done) and len(again.outputs) == 2, "the same task: not its duplicate"
     skipped = worker.handle(record(task(server), offset=2))
     assert isinstance(skipped, Done) and skipped.outputs == ()
     assert len(server.requests) == 2
@@ -214,20 +224,10 @@ def test_dlq_replays_and_redownloads_bypass_dedup(server, make_worker):
     commit(worker, first)
     replayed = worker.handle(record(task(server), offset=1, vpipe_replay="1"))
     redownload = worker.handle(record(task(server), offset=2, vpipe_redownload="2"))
-    assert isinstance(replayed, Done) and len(replayed.outputs) == 1
+    assert isinstance(replayed, Done) and len(replayed.outputs) == 2
     assert isinstance(redownload, Done)
     assert dict(redownload.outputs[0].headers or []) == {"vpipe_redownload": b"2"}, "carried"
     assert len(server.requests) == 3
-
-
-def test_a_cached_mark_counts_only_while_its_file_exists(server, make_worker):
-    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
-    worker = make_worker()
-    first = record(task(server))
-    path = Path(decoded(worker.handle(first).outputs[0])["local_cache_path"])
-    commit(worker, first)
-    path.unlink()  # e.g. the cleaner removed it before it was uploaded
-    assert len(worker.handle(record(task(server), offset=1)).outputs) == 1
 
 
 def test_permanent_failure_is_dead_with_a_failed_permanent_result(server, make_worker):
@@ -324,7 +324,7 @@ def test_disk_full_waits_in_place_and_reports_disk_full(
 
     world.on_wait = on_wait
     outcome = worker.handle(record(task(server)))
-    assert isinstance(outcome, Done) and len(outcome.outputs) == 1
+    assert isinstance(outcome, Done) and len(outcome.outputs) == 2, "cached message and mark"
     assert world.delays == [1.0, 2.0, 4.0], "backoff doubling from 1 s"
     assert all("disk_full" in reasons for reasons in world.reasons_while_waiting)
     assert all("inplace_retry" in reasons for reasons in world.reasons_while_waiting)
@@ -406,7 +406,6 @@ def make_uploader(
             2,
             InplaceRetry(health, wait=world.wait(health), jitter=lambda: 1.0),
             tmp_path / "cache",
-            seen=TransferLog(tmp_path / "state" / "tdom.sqlite", 24 * 3600),
         )
         made.append(worker)
         return worker
@@ -437,7 +436,6 @@ def test_upload_reports_completed_and_cleans_up_after_the_commit(make_uploader, 
     assert path.exists()
     worker.on_commit({(CACHED, 0): 8})
     assert not path.exists()
-    assert worker._seen is not None and worker._seen.recent("m1") == "uploaded"
 
 
 def test_a_cached_record_naming_another_file_neither_uploads_nor_deletes_it(

@@ -1,5 +1,5 @@
-"""The parts around the transfer workers: cache cleaner, dedup log, proxy and CA settings (with a
-real forwarding proxy in front of the file server and the DFS stand-in)."""
+"""The parts around the transfer workers: cache cleaner, proxy and CA settings (with a real
+forwarding proxy in front of the file server and the DFS stand-in)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from vpipe_core.transfer.download import Downloader
 from vpipe_core.transfer.netconf import ProxyConfig, bypasses_proxy, ca_bundle
 from vpipe_core.transfer.policy import UrlPolicy
 from vpipe_core.transfer.rules import TypeRules
-from vpipe_core.transfer.seen import CACHED, UPLOADED, Mark, TransferLog
 from vpipe_testing.dfs import LocalDfs
 from vpipe_testing.http_files import FileServer, Route
 
@@ -106,27 +105,6 @@ def test_a_download_publishes_into_a_directory_the_cleaner_just_removed(tmp_path
             os.replace = real_replace  # type: ignore[assignment]
             downloader.close()
     assert result.path.read_bytes() == PDF and len(calls) == 2
-
-
-# -- dedup log -------------------------------------------------------------------------------
-
-
-def test_transfer_log_is_shared_by_processes_and_windowed(tmp_path: Path) -> None:
-    now = [NOW]
-    db = tmp_path / "state" / "xact-transfers.sqlite"
-    downloads, uploads = TransferLog(db, DAY, lambda: now[0]), TransferLog(db, DAY, lambda: now[0])
-    cached_file = aged(tmp_path / "cache" / "m1.pdf", 0)
-    downloads.record([Mark("m1", CACHED, str(cached_file))])
-    uploads.record([Mark("m2", UPLOADED)])
-    assert (uploads.recent("m1"), downloads.recent("m2"), downloads.recent("m3")) == (
-        CACHED,
-        UPLOADED,
-        None,
-    )
-    now[0] += DAY + 1
-    assert downloads.recent("m2") is None
-    downloads.close()
-    uploads.close()
 
 
 # -- proxy and CA settings -------------------------------------------------------------------

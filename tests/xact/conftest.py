@@ -13,6 +13,8 @@ XACT_TOPICS = [
     "xact.retry.1s",
     "xact.retry.2s",
     "xact.dlq",
+    "xact.events.raw.xact-event-ingester.changelog",
+    "xact.downloads.pending.xact-download.changelog",
 ]
 
 

@@ -23,6 +23,7 @@ def test_download_tasks_and_rejections(xact_kafka, start_worker):
     downloads = read_all(xact_kafka, "xact.downloads.pending", expect=3, timeout_s=60)
     tasks = [orjson.loads(m.value()) for m in downloads]
     by_media = {t["media_id"]: t for t in tasks}
+    assert [m.key().decode() for m in downloads] == [t["media_id"] for t in tasks], "dedup key"
     first = by_media["ad038bf7-c33d-55be-8f68-c30f77f28963"]
     assert first["blob_path"] == (
         "documentsReceived/T4W9R2K/7d2f4a90-1c3e-4b8a-9f61-2e5d8c0b7a13/"

@@ -6,7 +6,7 @@ import orjson
 from xact_fixtures import fixture_rows
 
 from vpipe_testing.delta import wait_committed
-from vpipe_testing.kafka import produce, read_all
+from vpipe_testing.kafka import produce_keyed, read_all
 from vpipe_xact.events import InvalidEvent, parse_event
 
 
@@ -22,9 +22,15 @@ def expected_tasks() -> set[str]:
     return traces
 
 
-def test_ingests_fixtures_dedups_and_dead_letters_invalid(xact_kafka, start_worker):
-    rows = [orjson.dumps(row) for row in fixture_rows()]
-    produce(xact_kafka, "xact.events.raw", rows)
+def keyed(row: dict) -> tuple[bytes | None, bytes]:
+    """As the poller publishes it: keyed by trace id, the dedup key (copies share a partition)."""
+    trace = row.get("traceId")
+    return (trace.encode() if isinstance(trace, str) else None), orjson.dumps(row)
+
+
+def test_ingests_fixtures_dedups_and_dead_letters_invalid(xact_kafka, start_worker, tmp_path):
+    rows = [keyed(row) for row in fixture_rows()]
+    produce_keyed(xact_kafka, "xact.events.raw", rows)
     worker = start_worker("xact-event-ingester", xact_kafka)
     wanted = expected_tasks()
     read_all(xact_kafka, "xact.enrichment.pending", expect=len(wanted), timeout_s=60)
@@ -44,19 +50,24 @@ def test_ingests_fixtures_dedups_and_dead_letters_invalid(xact_kafka, start_work
     assert orjson.loads(dead[0].value()).get("traceId") is None
     assert "traceId" in dict(dead[0].headers())["vpipe_error"].decode()
 
-    worker.stop()
-    start_worker("xact-event-ingester", xact_kafka)
-    produce(xact_kafka, "xact.events.raw", [rows[0]])  # row 1 again, after a restart
-    produce(
-        xact_kafka, "xact.events.raw", [orjson.dumps({**fixture_rows()[0], "traceId": "new-1"})]
-    )
+    changelog = read_all(xact_kafka, "xact.events.raw.xact-event-ingester.changelog", idle_s=1)
+    raw_partition = {m.key(): m.partition() for m in read_all(xact_kafka, "xact.events.raw")}
+    assert {m.key().decode() for m in changelog} == wanted
+    for entry in changelog:  # in the partition of its input record, whatever its key's hash
+        assert entry.partition() == raw_partition[entry.key()]
+        assert orjson.loads(entry.value())["partition"] == entry.partition()
+
+    worker.stop()  # the next instance shares nothing with it but the broker (another host)
+    start_worker("xact-event-ingester", xact_kafka, STATE_DIR=str(tmp_path / "another-host"))
+    produce_keyed(xact_kafka, "xact.events.raw", [rows[0]])  # row 1 again, after a restart
+    produce_keyed(xact_kafka, "xact.events.raw", [keyed({**fixture_rows()[0], "traceId": "new-1"})])
 
     def has_new(got):
         return any(orjson.loads(m.value())["trace_id"] == "new-1" for m in got)
 
     read_all(xact_kafka, "xact.enrichment.pending", until=has_new, timeout_s=60)
-    # unkeyed, row 1 and new-1 may sit in different partitions: new-1's task says nothing about
-    # whether row 1 was handled yet; the committed offsets do
+    # row 1 and new-1 may sit in different partitions: new-1's task says nothing about whether
+    # row 1 was handled yet; the committed offsets do
     assert wait_committed(xact_kafka, "xact-event-ingester", "xact.events.raw")
     final = read_all(xact_kafka, "xact.enrichment.pending", idle_s=2)
-    assert len(final) == len(wanted) + 1, "dedup must survive the restart (row 1 not re-emitted)"
+    assert len(final) == len(wanted) + 1, "dedup must survive the move (row 1 not re-emitted)"

@@ -147,10 +147,14 @@ class CoreSettings:
         "CACHE_DIR", Path("/var/lib/kafka-pipeline/cache"), help="shared download cache"
     )
     state_dir: Path = setting(
-        "STATE_DIR", Path("/var/lib/kafka-pipeline/state"), help="cursors and dedup stores"
+        "STATE_DIR", Path("/var/lib/kafka-pipeline/state"), help="poller cursors"
     )
     dedup_max_entries: int = setting(
-        "DEDUP_MAX_ENTRIES", 1_000_000, min=1000, max=100_000_000, help="ingester dedup store cap"
+        "DEDUP_MAX_ENTRIES",
+        1_000_000,
+        min=1000,
+        max=100_000_000,
+        help="dedup key store cap (entries per worker)",
     )
 
     @property

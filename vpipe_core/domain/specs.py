@@ -61,6 +61,8 @@ class DomainWorkers:
             "output_topics": (self.topics.enrichment,),
             "retry_mode": RetryMode.INPLACE,
             "description": "validates raw events, drops duplicates, emits enrichment tasks",
+            "changelog_hours": 24,  # the dedup window
+            "changelog_hours_setting": f"{self.domain.upper()}_DEDUP_WINDOW_HOURS",
         }
         return self.spec("ingester", port_base, **{**defaults, **overrides})
 
@@ -79,6 +81,7 @@ class DomainWorkers:
             "input_topics": (topics.downloads,),
             "output_topics": (topics.cached, topics.results),
             "recommended_instances": 4,
+            "changelog_hours": 24,  # a media handed off within 24 h is done without a request
         }
         return self._transfer("download", port_base, **{**defaults, **overrides})
 

@@ -1,2 +1,3 @@
 """Ingesters: events read from the source topic, dropped when their key was seen within the dedup
-window (kept on disk), published to the domain's topics otherwise."""
+window (a key store that follows the partition, vpipe_core.state), published to the domain's
+topics otherwise."""

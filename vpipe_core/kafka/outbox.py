@@ -35,7 +35,12 @@ class FatalConfigError(Exception):
     """A misconfiguration no retry can fix (unknown topic, not authorised): exit code 2."""
 
 
-Resend = tuple[float, str, bytes | None, bytes | None, Headers | None, int]
+Resend = tuple[float, str, bytes | None, bytes | None, Headers | None, int, int | None]
+
+
+def produce_to(produce: Callable[..., None], output: Output) -> None:
+    """Produce an output that names its partition (confluent-kafka takes it positionally)."""
+    produce(output.topic, output.value, output.key, output.partition, headers=output.headers)
 
 
 class Outbox:
@@ -54,14 +59,16 @@ class Outbox:
     def send(self, record: Record, outputs: Sequence[Output]) -> None:
         produce, unconfirmed = self._producer.produce, self._unconfirmed
         for output in outputs:
-            topic, headers = output.topic, output.headers
+            topic, headers, partition = output.topic, output.headers, output.partition
             try:
-                if headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
+                if partition is not None:
+                    produce_to(produce, output)
+                elif headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
                     produce(topic, output.value, output.key)
                 else:
                     produce(topic, output.value, output.key, headers=headers)
             except (BufferError, KafkaException):  # the slow, careful path
-                self._produce(record, topic, output.value, output.key, headers, 0)
+                self._produce(record, topic, output.value, output.key, headers, 0, partition)
                 continue
             unconfirmed[topic] = unconfirmed.get(topic, 0) + 1
 
@@ -80,16 +87,20 @@ class Outbox:
         key: bytes | None,
         headers: Headers | None,
         attempt: int,
+        partition: int | None = None,
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers)
+                if partition is None:
+                    self._producer.produce(topic, value, key, headers=headers)
+                else:
+                    self._producer.produce(topic, value, key, partition, headers=headers)
                 self._unconfirmed[topic] = self._unconfirmed.get(topic, 0) + 1
                 return
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let librdkafka drain, then retry
             except KafkaException as exc:
-                self._rejected(record, exc.args[0], topic, value, key, headers, attempt)
+                self._rejected(record, exc.args[0], topic, value, key, headers, attempt, partition)
                 return
 
     def _rejected(
@@ -101,6 +112,7 @@ class Outbox:
         key: bytes | None,
         headers: Headers | None,
         attempt: int,
+        partition: int | None,
     ) -> None:
         """A produce the client refused at once (it never reached the broker)."""
         too_large = err.code() == KafkaError.MSG_SIZE_TOO_LARGE
@@ -109,13 +121,15 @@ class Outbox:
             dead = self._on_too_large(record, topic)
             self._produce(None, dead.topic, dead.value, dead.key, dead.headers, 0)
         else:
-            self._failed(err, topic, value, key, headers, attempt)
+            self._failed(err, topic, value, key, headers, attempt, partition)
 
     def on_delivery_error(self, err: KafkaError | None, msg: Any) -> None:
         """The producer's delivery callback; with only-error reports it sees failures only."""
         if err is None:
             return
-        self._failed(err, msg.topic(), msg.value(), msg.key(), msg.headers(), 0)
+        partition = msg.partition()  # the one it was produced to, chosen or explicit
+        where = partition if partition is not None and partition >= 0 else None
+        self._failed(err, msg.topic(), msg.value(), msg.key(), msg.headers(), 0, where)
 
     def _failed(
         self,
@@ -125,6 +139,7 @@ class Outbox:
         key: bytes | None,
         headers: Headers | None,
         attempt: int,
+        partition: int | None,
     ) -> None:
         self._failed_since_barrier = True
         metrics.messages_produced.labels(self._worker, topic, "error").inc()
@@ -146,7 +161,8 @@ class Outbox:
             "produce failed, sending again in place",
             extra={"topic": topic, "error": err.str(), "retry_in_s": round(delay, 2)},
         )
-        self._resends.append((time.monotonic() + delay, topic, value, key, headers, attempt + 1))
+        resend = (time.monotonic() + delay, topic, value, key, headers, attempt + 1, partition)
+        self._resends.append(resend)
 
     def poll(self, timeout: float = 0.0) -> None:
         """Serve failure reports and send again what is due."""
@@ -157,8 +173,8 @@ class Outbox:
         due = [item for item in self._resends if item[0] <= now]
         if due:
             self._resends = [item for item in self._resends if item[0] > now]
-            for _, topic, value, key, headers, attempt in due:
-                self._produce(None, topic, value, key, headers, attempt)
+            for _, topic, value, key, headers, attempt, partition in due:
+                self._produce(None, topic, value, key, headers, attempt, partition)
 
     def barrier(self, timeout_s: float) -> bool:
         """True when everything produced so far is acknowledged by the broker. Never again after

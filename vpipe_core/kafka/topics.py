@@ -10,6 +10,8 @@ from vpipe_core.config.core import CoreSettings
 from vpipe_core.kafka.clientconf import MAX_MESSAGE_BYTES
 from vpipe_core.retry.topics import dlq_topic, domain_delays, tier_topic
 from vpipe_core.spec import WorkerSpec
+from vpipe_core.state.changelog import changelog_topic
+from vpipe_core.state.changelog import retention_hours as changelog_retention_hours
 
 DLQ_PARTITIONS = 3
 TIER_RETENTION_HOURS = 72
@@ -43,7 +45,8 @@ def declared_topics(
     env: Mapping[str, str],
     extra: Iterable[str] = (),
 ) -> list[TopicDecl]:
-    """Every topic the workers read or write, plus each domain's tiers (and drain tiers) and DLQ."""
+    """Every topic the workers read or write, their changelogs, plus each domain's tiers (and
+    drain tiers) and DLQ."""
     parts, hours = settings.topic_partitions, settings.topic_retention_hours
 
     def decl(name: str, partitions: int, retention_hours: int) -> TopicDecl:
@@ -61,6 +64,10 @@ def declared_topics(
         domains.add(spec.domain)
         for name in (*spec.input_topics, *spec.output_topics):
             found[name] = decl(name, parts, hours)
+        if spec.changelog_hours:  # as many partitions as its input topic, which it follows
+            changelog = changelog_topic(spec)
+            entries = decl(changelog, parts, changelog_retention_hours(spec, env))
+            found[changelog] = attrs.evolve(entries, cleanup_policy="compact,delete")
     for name in extra:
         found[name] = decl(name, parts, hours)
     for domain in domains:

@@ -109,6 +109,19 @@ dlq_messages = Counter(
 dedup_hits = Counter(
     "vpipe_dedup_hits_total", "Duplicates dropped by a dedup window", ["worker"], registry=REGISTRY
 )
+state_restore_seconds = Histogram(
+    "vpipe_state_restore_seconds",
+    "Time to read the assigned partitions' entries back from a key store's changelog",
+    ["worker"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
+state_restored_entries = Counter(
+    "vpipe_state_restored_entries_total",
+    "Entries (younger than the window) read back from a key store's changelog on assignment",
+    ["worker"],
+    registry=REGISTRY,
+)
 plugin_runs = Counter(
     "vpipe_plugin_runs_total", "Plugin calls", ["plugin", "result"], registry=REGISTRY
 )

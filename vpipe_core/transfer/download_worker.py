@@ -1,8 +1,11 @@
 """The download worker of every domain: a task in, the file in the shared cache and a
 `downloads.cached` message out, or a routed failure.
 
-- Dedup: a media cached or uploaded within 24 h is done without a request, unless the task is
-  a DLQ replay (`vpipe_replay`) or a re-download after a cache miss (`vpipe_redownload`).
+- Dedup: a media handed off (its `downloads.cached` message produced) within 24 h is done
+  without a request, unless the task is a DLQ replay (`vpipe_replay`) or a re-download after a
+  cache miss (`vpipe_redownload`). The mark is a changelog entry of the task's partition,
+  produced with the cached message (a `KeyStore`: tasks are keyed by media id, so every task of
+  a media lands in one partition, and the mark follows that partition to any host).
 - Free space below 5 % and local disk errors wait in place (`InplaceRetry`, `/readyz`
   `disk_full`); they never consume the task's retry tiers.
 - Permanent failures are dead with a `failed_permanent` result; the rest go to the tiers with a
@@ -29,6 +32,7 @@ from vpipe_core.record import Record
 from vpipe_core.retry.envelope import REPLAY
 from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.retry.topics import domain_delays
+from vpipe_core.state.store import KeyStore, worker_key_store
 from vpipe_core.storage import UploadError, safe_relative_path
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
@@ -52,7 +56,6 @@ from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
 from vpipe_core.transfer.policy import url_policy
 from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import TypeRules
-from vpipe_core.transfer.seen import CACHED, Mark, TransferLog, log_path
 from vpipe_core.transfer.settings import TransferSettings
 from vpipe_core.transfer.space import DISK_FULL, DiskFull, SpaceGuard
 
@@ -97,7 +100,7 @@ class DownloadWorker:
         inplace: InplaceRetry,
         *,
         space: SpaceGuard | None = None,
-        seen: TransferLog | None = None,
+        seen: KeyStore | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._domain = domain
@@ -131,10 +134,10 @@ class DownloadWorker:
         except OSError as exc:  # free-space check failing; only when the in-place wait ended
             return Retry(f"local disk: {exc}", Category.TRANSIENT)
         self._count_success(fetched, time.monotonic() - started)
-        self._remember(task, fetched, record)
         cached = self._domain.cached_message(task, fetched, record.attempt)
         headers = _carried_headers(record)
-        return Done((self._domain.output(self._domain.cached_topic, cached, headers),))
+        handed_off = self._domain.output(self._domain.cached_topic, cached, headers)
+        return Done((handed_off, *self._remember(task, record)))
 
     # -- loop hooks ---------------------------------------------------------------------------
 
@@ -143,9 +146,13 @@ class DownloadWorker:
 
     def on_assign(self, partitions: list) -> None:
         self._after.assign((tp.topic, tp.partition) for tp in partitions)
+        if self._seen is not None:
+            self._seen.on_assign(partitions)
 
     def on_revoke(self, partitions: list) -> None:
         self._after.revoke((tp.topic, tp.partition) for tp in partitions)
+        if self._seen is not None:
+            self._seen.on_revoke(partitions)
 
     def add_closer(self, close: Callable[[], None]) -> None:
         """Something of the domain's to close with the worker (e.g. its API client)."""
@@ -154,8 +161,6 @@ class DownloadWorker:
     def close(self) -> None:
         self._inplace.stop()
         self._downloader.close()
-        if self._seen is not None:
-            self._seen.close()
         for close in self._closers:
             close()
 
@@ -164,11 +169,10 @@ class DownloadWorker:
     def _already_done(self, task: TransferTask, record: Record) -> bool:
         if self._seen is None or _bypasses_dedup(record):
             return False
-        state = self._seen.recent(task.media_id)
-        if state is None:
+        if not self._seen.is_duplicate(task.media_id, record.partition, record.offset):
             return False
         core_metrics.dedup_hits.labels(self._options.worker).inc()
-        log.info("already %s within 24 h; not downloaded again", state, extra=_fields(task))
+        log.info("already handed off within 24 h; not downloaded again", extra=_fields(task))
         return True
 
     def _fetch(self, task: TransferTask, refresher: LinkRefresher | None) -> DownloadResult:
@@ -183,12 +187,11 @@ class DownloadWorker:
             max_refreshes=self._options.max_refreshes,
         )
 
-    def _remember(self, task: TransferTask, fetched: DownloadResult, record: Record) -> None:
+    def _remember(self, task: TransferTask, record: Record) -> tuple[Output, ...]:
+        """The media's changelog entry, produced with its cached message."""
         if self._seen is None:
-            return
-        seen, mark = self._seen, Mark(task.media_id, CACHED, str(fetched.path))
-        key = (record.topic, record.partition)
-        self._after.add(key, record.offset, lambda: seen.record([mark]))
+            return ()
+        return (self._seen.mark(task.media_id, record.partition, record.offset),)
 
     def _count_success(self, fetched: DownloadResult, seconds: float) -> None:
         metrics.download_bytes.labels(self._domain.name).inc(fetched.bytes)
@@ -296,9 +299,6 @@ def _fields(task: TransferTask) -> dict[str, str]:
     return {"media_id": task.media_id, "blob_path": task.blob_path}
 
 
-DEDUP_WINDOW_S = 24 * 3600.0
-
-
 def build_download_worker(
     ctx: WorkerContext,
     domain: TransferDomain,
@@ -309,7 +309,7 @@ def build_download_worker(
     max_refreshes: int = 0,
 ) -> DownloadWorker:
     """The worker with everything from the settings: allow-list, type rules, timeouts, CA
-    bundle and proxy, the free-space guard, the dedup log and the domain's retry tiers. Links
+    bundle and proxy, the free-space guard, the dedup store and the domain's retry tiers. Links
     are refreshable when a `refresher` is given; otherwise expiring links are dead early."""
     check_cache_dir(ctx.settings.cache_dir)
     transfer = ctx.settings_for(TransferSettings)
@@ -346,5 +346,5 @@ def build_download_worker(
         options,
         InplaceRetry(ctx.health),
         space=SpaceGuard(ctx.settings.cache_dir, ctx.health),
-        seen=TransferLog(log_path(ctx.settings.state_dir, domain.name), DEDUP_WINDOW_S),
+        seen=worker_key_store(ctx),
     )

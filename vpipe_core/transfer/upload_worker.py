@@ -45,12 +45,10 @@ from vpipe_core.transfer.domain import (
     TransferDomain,
 )
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
-from vpipe_core.transfer.seen import UPLOADED, Mark, TransferLog, log_path
 from vpipe_core.transfer.settings import TransferSettings
 
 log = logging.getLogger("vpipe.transfer.upload")
 MAX_REDOWNLOADS = 3
-DEDUP_WINDOW_S = 24 * 3600.0
 
 
 class UploadWorker:
@@ -62,14 +60,12 @@ class UploadWorker:
         inplace: InplaceRetry,
         cache_dir: Path,
         *,
-        seen: TransferLog | None = None,
         cleaner: CacheCleaner | None = None,
     ) -> None:
         self._domain = domain
         self._cache_dir = cache_dir
         self._store = store
         self._inplace = inplace
-        self._seen = seen
         self._cleaner = cleaner
         self._after = AfterCommit()
         self._reading: collections.Counter[Path] = collections.Counter()
@@ -133,8 +129,6 @@ class UploadWorker:
         if self._cleaner is not None:
             self._cleaner.stop()
         self._store.close()
-        if self._seen is not None:
-            self._seen.close()
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -156,12 +150,10 @@ class UploadWorker:
                     del self._reading[path]
 
     def _finish_after_commit(self, cached: CachedFile, record: Record) -> None:
-        seen, path, media_id = self._seen, cached.local_path, cached.task.media_id
+        path = cached.local_path
 
         def finish() -> None:
             path.unlink(missing_ok=True)
-            if seen is not None:
-                seen.record([Mark(media_id, UPLOADED)])
 
         self._after.add((record.topic, record.partition), record.offset, finish)
 
@@ -232,7 +224,7 @@ def build_upload_worker(
 ) -> UploadWorker:
     """The worker for the domain's destination (`abfss://…`, a DFS URL or `file:///dir`,
     `destination.upload_destination`) with the shared Azure credential, CA bundle and proxy,
-    the dedup log and an hourly cache cleaner."""
+    and an hourly cache cleaner."""
     check_cache_dir(ctx.settings.cache_dir)
     transfer = ctx.settings_for(TransferSettings)
     destination = upload_destination(domain.name, settings.onelake_path, transfer, ctx.spec.name)
@@ -264,7 +256,6 @@ def build_upload_worker(
         concurrency,
         InplaceRetry(ctx.health),
         ctx.settings.cache_dir,
-        seen=TransferLog(log_path(ctx.settings.state_dir, domain.name), DEDUP_WINDOW_S),
     )
     cleaner = CacheCleaner(
         ctx.settings.cache_dir, domain.name, transfer.cache_max_age_hours * 3600.0, worker.in_use

@@ -1,5 +1,5 @@
-"""`claimx-ingester` (claimx.md §6): validate, dedup on event_id over a persistent window, emit
-enrichment tasks."""
+"""`claimx-ingester` (claimx.md §6): validate, dedup on event_id over a window that follows the
+partition, emit enrichment tasks."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from vpipe_claimx.events import InvalidEvent, check_enrichable, enrichment_task,
 from vpipe_claimx.settings import ClaimxSettings
 from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.context import WorkerContext
-from vpipe_core.ingest.ingester import DedupIngester, Reading, worker_dedup_window
+from vpipe_core.ingest.ingester import DedupIngester, Reading
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
+from vpipe_core.state.store import worker_key_store
 
 
 def read_event(record: Record) -> Reading:
@@ -29,6 +30,6 @@ def read_event(record: Record) -> Reading:
 
 
 def build(ctx: WorkerContext) -> DedupIngester:
-    settings = ctx.settings_for(ClaimxSettings)
-    window = worker_dedup_window(ctx, settings.dedup_window_hours)
-    return DedupIngester(window, ctx.spec.name, read_event)
+    """The window is CLAIMX_DEDUP_WINDOW_HOURS (the spec's `changelog_hours_setting`)."""
+    ctx.settings_for(ClaimxSettings)  # checks and redacts the domain's settings
+    return DedupIngester(worker_key_store(ctx), ctx.spec.name, read_event)

@@ -45,7 +45,9 @@ def entities_output(
 
 
 def download_output(download: Mapping[str, Any], headers: Mapping[str, str]) -> Output:
-    """One `claimx.downloads.pending` record, key `source_event_id`."""
-    event_id = str(download["source_event_id"])
-    extra = {"media_id": str(download["media_id"]), **headers}
-    return Output(DOWNLOADS, orjson.dumps(download), event_id.encode(), _headers(event_id, extra))
+    """One `claimx.downloads.pending` record, key `media_id`: the download worker's dedup key,
+    so every task of a media lands in one partition, whose dedup entries follow it."""
+    event_id, media_id = str(download["source_event_id"]), str(download["media_id"])
+    extra = {"media_id": media_id, **headers}
+    value = orjson.dumps(download)
+    return Output(DOWNLOADS, value, media_id.encode(), _headers(event_id, extra))

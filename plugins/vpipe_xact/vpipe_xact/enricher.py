@@ -88,7 +88,7 @@ class Enricher:
         task: Mapping[str, Any], attachment: Attachment, headers: Mapping[str, str]
     ) -> Output:
         message = messages.download_task(task, attachment, {"plugin_headers": dict(headers)})
-        return messages.output(DOWNLOADS, message, headers)
+        return messages.download_output(DOWNLOADS, message, headers)
 
     @staticmethod
     def _rejection(

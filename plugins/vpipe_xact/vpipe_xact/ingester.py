@@ -1,4 +1,5 @@
-"""`xact-event-ingester` (xact.md §7): validate, dedup over a persistent window, emit tasks."""
+"""`xact-event-ingester` (xact.md §7): validate, dedup over a window that follows the partition,
+emit tasks."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 import orjson
 
 from vpipe_core.context import WorkerContext
-from vpipe_core.ingest.dedup import DedupWindow
-from vpipe_core.ingest.ingester import DedupIngester, Reading, worker_dedup_window
+from vpipe_core.ingest.ingester import DedupIngester, Reading
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
+from vpipe_core.state.store import KeyStore, worker_key_store
 from vpipe_core.values.timestamps import iso_utc
 from vpipe_xact.events import InvalidEvent, XactEvent, parse_event
 from vpipe_xact.settings import XactSettings
@@ -49,10 +50,11 @@ def read_event(record: Record) -> Reading:
     return event.trace_id, Output(ENRICHMENT, task, trace, [("trace_id", trace)])
 
 
-def ingester(dedup: DedupWindow, worker: str) -> DedupIngester:
-    return DedupIngester(dedup, worker, read_event)
+def ingester(seen: KeyStore, worker: str) -> DedupIngester:
+    return DedupIngester(seen, worker, read_event)
 
 
 def build(ctx: WorkerContext) -> DedupIngester:
-    settings = ctx.settings_for(XactSettings)
-    return ingester(worker_dedup_window(ctx, settings.dedup_window_hours), ctx.spec.name)
+    """The window is XACT_DEDUP_WINDOW_HOURS (the spec's `changelog_hours_setting`)."""
+    ctx.settings_for(XactSettings)  # checks and redacts the domain's settings
+    return ingester(worker_key_store(ctx), ctx.spec.name)

@@ -121,6 +121,17 @@ def output(
     )
 
 
+def download_output(
+    topic: str, message: Mapping[str, Any], extra: Mapping[str, str] | None = None
+) -> Output:
+    """A download task, keyed by media id: the download worker's dedup key, so every task of a
+    media lands in one partition, whose dedup entries follow it (vpipe_core.state)."""
+    keyed_by_trace = output(topic, message, extra)
+    return Output(
+        topic, keyed_by_trace.value, str(message["media_id"]).encode(), keyed_by_trace.headers
+    )
+
+
 def headers_for(message: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> list:
     """`trace_id` on every XACT message, `media_id` on per-attachment ones (§1)."""
     headers = [("trace_id", str(message["trace_id"]).encode())]
