@@ -79,6 +79,7 @@ class DomainWorkers:
             "input_topics": (topics.downloads,),
             "output_topics": (topics.cached, topics.results),
             "recommended_instances": 4,
+            "config_check": CACHE_DIR_CHECK,
         }
         return self._transfer("download", port_base, **{**defaults, **overrides})
 
@@ -102,9 +103,8 @@ class DomainWorkers:
         return self.spec("result_processor", port_base, **{**defaults, **overrides})
 
     def _transfer(self, role: str, port_base: int, **fields: Any) -> WorkerSpec:
-        """The download and upload workers: many instances, the cache directory checked."""
+        """The download and upload workers: many instances."""
         defaults = {
-            "config_check": CACHE_DIR_CHECK,
             "max_instances": 10,
             "memory_max": "2G",
             "cpu_quota": "150%",

@@ -78,7 +78,7 @@ class ClaimxTransfer:
             message["refresh_count"] = _count(message.get("refresh_count")) + fetched.refreshes
             expires = link_expiry(fetched.url)
             message["expires_at"] = iso_utc(expires) if expires else None
-        return {**message, **cached_fields(fetched, retry_count)}
+        return {**message, **cached_fields(task, fetched, retry_count)}
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:
         error = report.error_message

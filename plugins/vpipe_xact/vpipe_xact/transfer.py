@@ -57,7 +57,7 @@ class XactTransfer:
     def cached_message(
         self, task: TransferTask, fetched: DownloadResult, retry_count: int
     ) -> dict[str, Any]:
-        return {**task.message, **cached_fields(fetched, retry_count)}
+        return {**task.message, **cached_fields(task, fetched, retry_count)}
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:
         return messages.result(
