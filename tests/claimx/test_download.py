@@ -15,6 +15,7 @@ from transfer_support import record as task_record
 
 from vpipe_claimx.links import link_expiry
 from vpipe_core.outcome import Category, Dead, Done, Retry
+from vpipe_core.transfer.seen import UPLOADED, Mark, TransferLog, log_path
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 SAME_NAME = ("98810452", "98810467")  # both IMG_0001.jpg
@@ -40,15 +41,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_two_media_with_the_same_name_get_their_own_cache_files(fake, worker, tmp_path: Path):
+def test_two_media_with_the_same_name_get_their_own_staged_files(fake, worker, tmp_path: Path):
     items = media_items(fake, *SAME_NAME)
     cached = []
     for offset, media_id in enumerate(SAME_NAME):
         outcome = worker.handle(task_record(download_task(items[media_id]), offset=offset))
         assert isinstance(outcome, Done)
         cached.append(decoded(outcome.outputs[0]))
-    paths = [Path(message["local_cache_path"]) for message in cached]
-    assert paths == [tmp_path / "cache" / "claimx" / m / "IMG_0001.jpg" for m in SAME_NAME]
+    store = tmp_path / "onelake" / "claimx"
+    paths = [store / message["staged_path"] for message in cached]
+    assert paths == [store / ".vpipe-staging" / "claimx" / m / "IMG_0001.jpg" for m in SAME_NAME]
+    assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*")), "none kept"
     assert [sha256(p.read_bytes()) for p in paths] == [fake.file_sha256(m) for m in SAME_NAME]
     assert [m["blob_path"] for m in cached] == [
         "5517342/media/98810452_IMG_0001.jpg",
@@ -172,11 +175,14 @@ def test_every_redirect_hop_passes_the_allow_list(fake, worker):
     assert fake.count(r"^/s3/") == 0
 
 
-def test_a_media_already_cached_is_not_downloaded_again(fake, worker):
+def test_a_media_already_uploaded_is_not_downloaded_again(fake, worker, tmp_path: Path):
     item = media_items(fake, VIDEO)[VIDEO]
     first = task_record(download_task(item))
     worker.handle(first)
     worker.on_commit({(first.topic, first.partition): first.offset + 1})
+    uploads = TransferLog(log_path(tmp_path / "state", "claimx"), 24 * 3600)
+    uploads.record([Mark(VIDEO, UPLOADED)])  # as the upload worker records it
+    uploads.close()
     fake.reset_counts()
     again = worker.handle(task_record(download_task(item, source_event_id="evt-2"), offset=1))
     assert isinstance(again, Done) and again.outputs == () and fake.requests == []
