@@ -1,9 +1,9 @@
 """What the shared download and upload workers need to know about a domain.
 
 The workers (`download_worker`, `upload_worker`) own the transfer contract (cache, staging,
-dedup, classification, tiers, result messages, cache miss); a domain
+dedup, classification, tiers, result messages, lost staged files); a domain
 only describes its messages: how to read a task and a cached message, and how to build the
-cached message, a result and the task sent back on a cache miss.
+cached message, a result and the task sent back when its staged file is lost.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ Message = Mapping[str, Any]
 COMPLETED = "completed"
 FAILED_PERMANENT = "failed_permanent"
 FAILED_EXHAUSTED = "failed_exhausted"
-REDOWNLOAD_HEADER = "vpipe_redownload"  # runtime.md §5: re-downloads after a cache miss, counted
+REDOWNLOAD_HEADER = "vpipe_redownload"  # runtime.md §5: re-downloads of lost files, counted
 STAGING_DIR = ".vpipe-staging"  # below the destination: downloaded files not yet promoted
 
 

@@ -198,7 +198,7 @@ class DownloadWorker:
         return True
 
     def _fetch(self, task: TransferTask, refresher: LinkRefresher | None) -> DownloadResult:
-        _check_destination(task)
+        _check_destination(task, self._domain.name)
         if self._space is not None:
             self._space.require()
         return self._downloader.download(
@@ -300,13 +300,17 @@ class DownloadWorker:
         return self._domain.output(self._domain.results_topic, message)
 
 
-def _check_destination(task: TransferTask) -> None:
-    """The upload's own check of the blob path, before any byte is fetched: a path the upload
-    would refuse is a permanent failure now, not a download thrown away later."""
+def _check_destination(task: TransferTask, domain: str) -> None:
+    """The store's own checks of the blob path and the staging path, before any byte is
+    fetched: a path the store would refuse is a permanent failure now, not a download thrown
+    away later."""
     try:
         safe_relative_path(task.blob_path)
+        safe_relative_path(staged_path(task, domain))
     except UploadError as exc:
         raise DownloadError(Category.PERMANENT, f"not downloaded: {exc.message}") from exc
+    except ValueError as exc:  # UnsafeCachePath
+        raise DownloadError(Category.PERMANENT, f"not downloaded: {exc}") from exc
 
 
 def _discard(path: Path) -> None:

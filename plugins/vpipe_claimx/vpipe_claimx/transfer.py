@@ -1,5 +1,5 @@
 """ClaimX's messages for the core transfer workers (claimx.md §6): tasks, cached messages,
-results, and the task sent back to download on a cache miss."""
+results, and the task sent back to download when its staged file is lost."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """XACT's messages for the core transfer workers (xact.md §5.2-§5.4): tasks, cached messages,
-results, and the task sent back to download on a cache miss."""
+results, and the task sent back to download when its staged file is lost."""
 
 from __future__ import annotations
 
