@@ -116,7 +116,7 @@ def test_a_task_without_its_url_is_invalid(case: Case):
 def test_the_cached_message_reads_back_as_the_cached_file(case: Case, tmp_path: Path):
     task = case.transfer.read_task(orjson.dumps(case.task))
     cached = case.transfer.cached_message(task, _fetched(tmp_path), retry_count=2)
-    assert cached["local_cache_path"] == str(tmp_path / "file.jpg")
+    assert cached["staged_path"] == f".vpipe-staging/{task.cache_path}"
     assert (cached["bytes_downloaded"], cached["http_status"], cached["retry_count"]) == (
         1234,
         200,
@@ -124,14 +124,15 @@ def test_the_cached_message_reads_back_as_the_cached_file(case: Case, tmp_path: 
     )
     read = case.transfer.read_cached(orjson.dumps(cached))
     assert read.task == attrs.evolve(task, message=read.task.message)
-    assert (read.local_path, read.content_type) == (tmp_path / "file.jpg", "image/jpeg")
+    assert (read.bytes, read.content_type) == (1234, "image/jpeg")
 
 
-def test_a_cached_message_without_its_file_is_invalid(case: Case, tmp_path: Path):
+@pytest.mark.parametrize("size", [None, -1, "1234", True])
+def test_a_cached_message_without_its_byte_count_is_invalid(case: Case, tmp_path: Path, size):
     task = case.transfer.read_task(orjson.dumps(case.task))
     cached = dict(case.transfer.cached_message(task, _fetched(tmp_path), retry_count=0))
-    del cached["local_cache_path"]
-    with pytest.raises(ValueError, match="local_cache_path"):
+    cached["bytes_downloaded"] = size
+    with pytest.raises(ValueError, match="bytes_downloaded"):
         case.transfer.read_cached(orjson.dumps(cached))
 
 
@@ -139,7 +140,7 @@ def test_a_cache_miss_sends_back_the_same_task(case: Case, tmp_path: Path):
     task = case.transfer.read_task(orjson.dumps(case.task))
     cached = case.transfer.cached_message(task, _fetched(tmp_path), retry_count=0)
     again = case.transfer.task_message(cached)
-    assert "local_cache_path" not in again
+    assert "staged_path" not in again
     rebuilt = case.transfer.read_task(orjson.dumps(again))
     assert (rebuilt.media_id, rebuilt.url, rebuilt.blob_path, rebuilt.cache_path) == (
         task.media_id,

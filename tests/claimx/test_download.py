@@ -40,15 +40,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_two_media_with_the_same_name_get_their_own_cache_files(fake, worker, tmp_path: Path):
+def test_two_media_with_the_same_name_get_their_own_staged_files(fake, worker, tmp_path: Path):
     items = media_items(fake, *SAME_NAME)
     cached = []
     for offset, media_id in enumerate(SAME_NAME):
         outcome = worker.handle(task_record(download_task(items[media_id]), offset=offset))
         assert isinstance(outcome, Done)
         cached.append(decoded(outcome.outputs[0]))
-    paths = [Path(message["local_cache_path"]) for message in cached]
-    assert paths == [tmp_path / "cache" / "claimx" / m / "IMG_0001.jpg" for m in SAME_NAME]
+    store = tmp_path / "onelake" / "claimx"
+    paths = [store / message["staged_path"] for message in cached]
+    assert paths == [store / ".vpipe-staging" / "claimx" / m / "IMG_0001.jpg" for m in SAME_NAME]
+    assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*")), "none kept"
     assert [sha256(p.read_bytes()) for p in paths] == [fake.file_sha256(m) for m in SAME_NAME]
     assert [m["blob_path"] for m in cached] == [
         "5517342/media/98810452_IMG_0001.jpg",
@@ -172,7 +174,7 @@ def test_every_redirect_hop_passes_the_allow_list(fake, worker):
     assert fake.count(r"^/s3/") == 0
 
 
-def test_a_media_already_cached_is_not_downloaded_again(fake, worker):
+def test_a_media_already_handed_off_is_not_downloaded_again(fake, worker):
     item = media_items(fake, VIDEO)[VIDEO]
     first = task_record(download_task(item))
     worker.handle(first)

@@ -1,5 +1,6 @@
-"""`claimx-uploader` (claimx.md §10.3) built by its `build(ctx)`: cached files from the real
-downloader into a `file://` OneLake, the §6 result message, cache misses, configuration."""
+"""`claimx-uploader` (claimx.md §10.3) built by its `build(ctx)`: files the real downloader
+staged in a `file://` OneLake promoted, the §6 result message, lost staged files,
+configuration."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def test_two_media_with_the_same_name_both_arrive(fake, workers, tmp_path: Path)
         assert result["blob_path"] == f"5517342/media/{media_id}_IMG_0001.jpg"
 
 
-def test_the_completed_result_is_what_the_result_processor_reads(fake, workers):
+def test_the_completed_result_is_what_the_result_processor_reads(fake, workers, tmp_path: Path):
     download, upload = workers
     item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
     cached = cached_for(download, download_task(item))
@@ -83,9 +84,7 @@ def test_the_completed_result_is_what_the_result_processor_reads(fake, workers):
     }  # fmt: skip
     parsed = parse_result(outcome.outputs[0].value)
     assert (parsed.bytes_uploaded, parsed.status.value) == (result["bytes_uploaded"], "completed")
-    local = Path(cached["local_cache_path"])
-    upload.on_commit({(CACHED, 0): 4})
-    assert not local.exists(), "deleted once the result is committed"
+    assert not (tmp_path / "onelake" / "claimx" / cached["staged_path"]).exists(), "promoted"
 
 
 def test_a_refreshed_link_is_reported_with_the_completed_result(fake, workers):
@@ -99,12 +98,12 @@ def test_a_refreshed_link_is_reported_with_the_completed_result(fake, workers):
     assert result["download_url"] == stored_url(cached["download_url"]), "without its signature"
 
 
-def test_a_missing_cache_file_goes_back_to_download(fake, workers):
+def test_a_lost_staged_file_goes_back_to_download(fake, workers, tmp_path: Path):
     download, upload = workers
     item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
     task = download_task(item)
     cached = cached_for(download, task)
-    Path(cached["local_cache_path"]).unlink()
+    (tmp_path / "onelake" / "claimx" / cached["staged_path"]).unlink()
     outcome = upload.handle(record(cached, CACHED))
     assert isinstance(outcome, Done)
     (again,) = outcome.outputs
@@ -119,7 +118,7 @@ def test_a_missing_cache_file_goes_back_to_download(fake, workers):
 def test_the_third_missing_file_is_dead(fake, workers, tmp_path: Path):
     _, upload = workers
     item = media_items(fake, SAME_NAME[0])[SAME_NAME[0]]
-    cached = {**download_task(item), "local_cache_path": str(tmp_path / "nothing.jpg")}
+    cached = {**download_task(item), "bytes_downloaded": 10}
     outcome = upload.handle(record(cached, CACHED, vpipe_redownload="3"))
     assert isinstance(outcome, Dead)
     assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
@@ -149,6 +148,17 @@ def test_upload_settings_reach_the_worker(fake, tmp_path: Path):
     worker = build_uploader(env)
     try:
         assert worker.concurrency == 4
-        assert worker._cleaner is not None and worker._cleaner.max_age_s == 2 * 3600
     finally:
         worker.close()
+    downloader = build_downloader(env)
+    try:
+        assert downloader._cleaner is not None and downloader._cleaner.max_age_s == 2 * 3600
+    finally:
+        downloader.close()
+
+
+def test_the_uploader_needs_no_cache_directory(fake, tmp_path: Path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where CACHE_DIR points")
+    worker = build_uploader(environment(tmp_path, fake, CACHE_DIR=str(blocked)))
+    worker.close()

@@ -1,11 +1,14 @@
 """The shared download and upload workers (vpipe_core.transfer.download_worker, upload_worker)
 over a minimal test domain, against a real file server, a real DFS stand-in and real files.
+The download worker stages into the store, the upload worker promotes there: each gets its own
+directories ("hosts"), and they share only the store.
 
 No sleeping: in-place waits get a `wait` function that changes the world and returns.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,8 +25,8 @@ from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.state.restore import read_partitions
 from vpipe_core.state.store import KeyStore
-from vpipe_core.storage import FileStore, OneLakeUploader
-from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask
+from vpipe_core.storage import FileStore, OneLakeUploader, Store
+from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask, staged_path
 from vpipe_core.transfer.download import Downloader, DownloadResult
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.policy import UrlPolicy
@@ -41,6 +44,7 @@ PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 NOW = datetime(2026, 2, 5, tzinfo=UTC)
 PENDING, CACHED, RESULTS = "tdom.downloads.pending", "tdom.downloads.cached", "tdom.results"
 CHANGELOG = "tdom.downloads.pending.tdom-download.changelog"
+STAGED = ".vpipe-staging/tdom/m1/a.pdf"
 
 
 class SmallDomain:
@@ -57,12 +61,18 @@ class SmallDomain:
 
     def read_cached(self, raw: bytes | None) -> CachedFile:
         message = orjson.loads(raw or b"null")
-        return CachedFile(_task(message), Path(message["local_cache_path"]), "application/pdf")
+        return CachedFile(_task(message), message["bytes"], "application/pdf")
 
     def cached_message(
         self, task: TransferTask, fetched: DownloadResult, retry_count: int
     ) -> dict[str, Any]:
-        return {**task.message, "local_cache_path": str(fetched.path), "retry_count": retry_count}
+        staged = staged_path(task)
+        return {
+            **task.message,
+            "staged_path": staged,
+            "bytes": fetched.bytes,
+            "retry_count": retry_count,
+        }
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:
         return {"media_id": message["media_id"], **attrs.asdict(report)}
@@ -139,6 +149,7 @@ def world() -> World:
 def make_worker(
     tmp_path: Path, health: HealthState, world: World, server: FileServer, kafka_bootstrap: str
 ) -> Iterator[Callable[..., DownloadWorker]]:
+    """A download worker on "host A": its own cache under `tmp_path`, its marks in Kafka."""
     config = {"bootstrap.servers": kafka_bootstrap, "group.id": "tdom-download.restore"}
     ensure_topics(kafka_bootstrap, [CHANGELOG])
 
@@ -161,6 +172,7 @@ def make_worker(
         worker = DownloadWorker(
             SmallDomain(),
             downloader,
+            options.pop("store", None) or FileStore(tmp_path / "store"),
             DownloadOptions(
                 worker="tdom-download",
                 concurrency=2,
@@ -191,7 +203,9 @@ def commit(worker: Any, rec: Record) -> None:
 # -- download -------------------------------------------------------------------------------
 
 
-def test_download_produces_the_cached_message(server: FileServer, make_worker, tmp_path: Path):
+def test_download_stages_the_file_and_deletes_it_locally(
+    server: FileServer, make_worker, tmp_path: Path
+):
     server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
     outcome = make_worker().handle(record(task(server), offset=4))
     assert isinstance(outcome, Done)
@@ -200,8 +214,10 @@ def test_download_produces_the_cached_message(server: FileServer, make_worker, t
     assert cached.topic == CACHED
     assert (mark.topic, mark.key, mark.partition) == (CHANGELOG, b"m1", 0), "the task's partition"
     assert decoded(mark)["offset"] == 4
-    assert Path(message["local_cache_path"]) == tmp_path / "cache" / "tdom" / "m1" / "a.pdf"
-    assert Path(message["local_cache_path"]).read_bytes() == PDF
+    assert message["staged_path"] == STAGED
+    assert (tmp_path / "store" / STAGED).read_bytes() == PDF
+    assert not (tmp_path / "cache" / "tdom" / "m1").exists(), "the local file is gone at once"
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == [], "no part file left"
 
 
 def test_a_media_handed_off_within_the_window_is_not_downloaded_again(server, make_worker):
@@ -382,12 +398,13 @@ def test_a_revoked_partition_ends_an_in_place_wait(server, make_worker, tmp_path
 # -- upload ---------------------------------------------------------------------------------
 
 
-def cached_record(path: Path, offset: int = 0, media: str = "m1", **headers: str) -> Record:
+def cached_record(offset: int = 0, media: str = "m1", **headers: str) -> Record:
     message = {
         "media_id": media,
         "url": "http://127.0.0.1/a.pdf",
         "name": "a.pdf",
-        "local_cache_path": str(path),
+        "staged_path": STAGED,
+        "bytes": len(PDF),
         "retry_count": 1,
     }
     return record(message, CACHED, offset, **headers)
@@ -397,6 +414,7 @@ def cached_record(path: Path, offset: int = 0, media: str = "m1", **headers: str
 def make_uploader(
     tmp_path: Path, health: HealthState, world: World
 ) -> Iterator[Callable[..., UploadWorker]]:
+    """An upload worker on "host B": no cache directory, its own state directory."""
     made: list[UploadWorker] = []
 
     def make(store: Any = None) -> UploadWorker:
@@ -405,7 +423,6 @@ def make_uploader(
             store or FileStore(tmp_path / "store"),
             2,
             InplaceRetry(health, wait=world.wait(health), jitter=lambda: 1.0),
-            tmp_path / "cache",
         )
         made.append(worker)
         return worker
@@ -415,65 +432,71 @@ def make_uploader(
         worker.close()
 
 
-def cache_file(tmp_path: Path, media: str = "m1") -> Path:
-    path = tmp_path / "cache" / "tdom" / media / "a.pdf"
+def staged_file(root: Path, relative: str = STAGED) -> Path:
+    path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(PDF)
     return path
 
 
-def test_upload_reports_completed_and_cleans_up_after_the_commit(make_uploader, tmp_path: Path):
-    path = cache_file(tmp_path)
+def test_upload_promotes_and_reports_completed(make_uploader, tmp_path: Path):
+    staged = staged_file(tmp_path / "store")
     worker = make_uploader()
-    rec = cached_record(path, offset=7, vpipe_attempt="1")
+    rec = cached_record(offset=7, vpipe_attempt="1")
     outcome = worker.handle(rec)
     assert isinstance(outcome, Done)
     result = decoded(outcome.outputs[0])
     assert (result["status"], result["bytes"], result["retry_count"]) == ("completed", len(PDF), 2)
     assert (tmp_path / "store" / "p" / "m1_a.pdf").read_bytes() == PDF
-    assert path.exists(), "kept until the result is committed"
-    worker.on_commit({(CACHED, 0): 7})
-    assert path.exists()
-    worker.on_commit({(CACHED, 0): 8})
-    assert not path.exists()
+    assert not staged.exists(), "promoted, not copied"
 
 
-def test_a_cached_record_naming_another_file_neither_uploads_nor_deletes_it(
+def test_a_redelivered_cached_message_after_promotion_is_completed_again(
     make_uploader, tmp_path: Path
 ):
-    secret = tmp_path / ".env"
-    secret.write_text("KAFKA_SASL_PASSWORD=s3cret\n")
+    staged_file(tmp_path / "store")
     worker = make_uploader()
-    outcome = worker.handle(cached_record(secret, offset=3))
+    first = worker.handle(cached_record(offset=1))
+    again = worker.handle(cached_record(offset=1))
+    assert isinstance(first, Done) and isinstance(again, Done)
+    assert [decoded(o)["status"] for o in (*first.outputs, *again.outputs)] == ["completed"] * 2
+    assert decoded(again.outputs[0])["bytes"] == len(PDF)
+    files = [path for path in (tmp_path / "store").rglob("*") if path.is_file()]
+    assert files == [tmp_path / "store" / "p" / "m1_a.pdf"]
+
+
+def test_the_message_never_names_the_object_to_promote(make_uploader, tmp_path: Path):
+    other = staged_file(tmp_path / "store", ".vpipe-staging/tdom/m2/a.pdf")
+    rec = record({**decoded_value(cached_record()), "staged_path": str(other)}, CACHED)
+    outcome = make_uploader().handle(rec)
     assert isinstance(outcome, Done)
-    assert outcome.outputs[0].topic == PENDING, "this task's own cache file is missing: download"
-    worker.on_commit({(CACHED, 0): 4})
-    assert secret.read_text() == "KAFKA_SASL_PASSWORD=s3cret\n"
-    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("*"))
+    assert outcome.outputs[0].topic == PENDING, "this task's own staged file is missing: download"
+    assert other.read_bytes() == PDF
+
+
+def decoded_value(rec: Record) -> dict[str, Any]:
+    return dict(orjson.loads(rec.value or b"null"))
 
 
 @pytest.mark.parametrize("media", ["../../..", "..", "m1/../../x", ""])
-def test_ids_that_escape_the_cache_directory_are_dead(make_uploader, tmp_path: Path, media):
-    outcome = make_uploader().handle(cached_record(tmp_path / "x", media=media))
+def test_ids_that_escape_the_staging_directory_are_dead(make_uploader, media):
+    outcome = make_uploader().handle(cached_record(media=media))
     assert isinstance(outcome, Dead)
     assert "unsafe cache path" in outcome.error or "media_id" in outcome.error
 
 
-def test_a_symlink_in_the_cache_is_refused_and_its_target_kept(make_uploader, tmp_path: Path):
-    target = tmp_path / "elsewhere.txt"
-    target.write_text("not a cache file")
-    link = tmp_path / "cache" / "tdom" / "m1" / "a.pdf"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(target)
-    worker = make_uploader()
-    outcome = worker.handle(cached_record(link, offset=5))
-    worker.on_commit({(CACHED, 0): 6})
-    assert isinstance(outcome, Dead) and "symbolic link" in outcome.error
-    assert target.read_text() == "not a cache file"
+def test_a_staging_directory_linked_out_of_the_store_is_refused(make_uploader, tmp_path: Path):
+    outside = staged_file(tmp_path / "elsewhere", "m1/a.pdf")
+    (tmp_path / "store" / ".vpipe-staging").mkdir(parents=True)
+    (tmp_path / "store" / ".vpipe-staging" / "tdom").symlink_to(tmp_path / "elsewhere")
+    outcome = make_uploader().handle(cached_record(offset=5))
+    assert isinstance(outcome, Dead) and "via a link" in outcome.error
+    assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
+    assert outside.read_bytes() == PDF
 
 
-def test_cache_miss_sends_the_task_back_to_download(make_uploader, tmp_path: Path):
-    outcome = make_uploader().handle(cached_record(tmp_path / "gone.pdf", vpipe_redownload="1"))
+def test_a_lost_staged_file_sends_the_task_back_to_download(make_uploader):
+    outcome = make_uploader().handle(cached_record(vpipe_redownload="1"))
     assert isinstance(outcome, Done)
     (task_out,) = outcome.outputs
     assert task_out.topic == PENDING
@@ -481,9 +504,8 @@ def test_cache_miss_sends_the_task_back_to_download(make_uploader, tmp_path: Pat
     assert dict(task_out.headers or []) == {"vpipe_redownload": b"2"}
 
 
-def test_repeated_cache_misses_end_dead(make_uploader, tmp_path: Path):
-    rec = cached_record(tmp_path / "gone.pdf", vpipe_redownload=str(MAX_REDOWNLOADS))
-    outcome = make_uploader().handle(rec)
+def test_repeatedly_lost_staged_files_end_dead(make_uploader):
+    outcome = make_uploader().handle(cached_record(vpipe_redownload=str(MAX_REDOWNLOADS)))
     assert isinstance(outcome, Dead)
     assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
 
@@ -498,31 +520,103 @@ def dfs_store(dfs: LocalDfs) -> OneLakeUploader:
     return OneLakeUploader(dfs.service_client, "ws", "Files", timeout_s=10)
 
 
-def test_storage_misconfiguration_waits_in_place(
-    dfs: LocalDfs, make_uploader, tmp_path: Path, world: World
-):
-    path = cache_file(tmp_path)
-    dfs.fail_next(2, 403, operation="file")
-    outcome = make_uploader(dfs_store(dfs)).handle(cached_record(path))
+def test_storage_misconfiguration_waits_in_place(dfs: LocalDfs, make_uploader, world: World):
+    staged_file(dfs.local_path("ws", "Files"))
+    dfs.fail_next(2, 403, operation="rename")
+    outcome = make_uploader(dfs_store(dfs)).handle(cached_record())
     assert isinstance(outcome, Done) and world.delays == [1.0, 2.0]
     assert any("inplace_retry" in reasons for reasons in world.reasons_while_waiting)
     assert dfs.local_path("ws", "Files/p/m1_a.pdf").read_bytes() == PDF
 
 
-def test_transient_storage_errors_go_to_the_tiers(dfs: LocalDfs, make_uploader, tmp_path: Path):
-    path = cache_file(tmp_path)
+def test_transient_storage_errors_go_to_the_tiers(dfs: LocalDfs, make_uploader):
+    staged = staged_file(dfs.local_path("ws", "Files"))
     dfs.fail_next(10, 503)
-    outcome = make_uploader(dfs_store(dfs)).handle(cached_record(path))
+    outcome = make_uploader(dfs_store(dfs)).handle(cached_record())
     assert isinstance(outcome, Retry) and outcome.category is Category.TRANSIENT
     assert decoded(outcome.if_exhausted[0])["status"] == "failed_exhausted"
-    assert path.exists()
+    assert staged.exists()
 
 
-def test_an_invalid_path_is_dead_with_a_failed_permanent_result(
-    dfs: LocalDfs, make_uploader, tmp_path: Path
-):
-    path = cache_file(tmp_path)
-    dfs.fail_next(1, 400, operation="file")
-    outcome = make_uploader(dfs_store(dfs)).handle(cached_record(path))
+def test_an_invalid_path_is_dead_with_a_failed_permanent_result(dfs: LocalDfs, make_uploader):
+    staged_file(dfs.local_path("ws", "Files"))
+    dfs.fail_next(1, 400, operation="rename")
+    outcome = make_uploader(dfs_store(dfs)).handle(cached_record())
     assert isinstance(outcome, Dead)
+    assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
+
+
+# -- download on one host, upload on another ------------------------------------------------
+
+
+@pytest.fixture(params=["file", "dfs"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """A new client of the one store both hosts share (`file://` or the DFS stand-in), and
+    a reader of its files."""
+    if request.param == "file":
+        yield lambda: FileStore(tmp_path / "store")
+        return
+    with LocalDfs(tmp_path / "dfs", filesystems=["ws"]) as server:
+        yield lambda: dfs_store(server)
+
+
+def test_a_file_downloaded_on_one_host_is_uploaded_on_another(
+    server: FileServer, make_worker, make_uploader, shared_store, tmp_path: Path
+):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    download, upload = make_worker(store=shared_store()), make_uploader(shared_store())
+    cached = download.handle(record(task(server)))
+    assert isinstance(cached, Done)
+    assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*"))
+    (out,) = cached.outputs
+    done = upload.handle(Record(CACHED, 0, 0, out.key, out.value, list(out.headers or [])))
+    assert isinstance(done, Done)
+    assert decoded(done.outputs[0])["status"] == "completed"
+    assert decoded(done.outputs[0])["bytes"] == len(PDF)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == PDF]
+    assert len(files) == 1 and files[0].name == "m1_a.pdf", "one stored file, nothing staged"
+    assert hashlib.sha256(files[0].read_bytes()).hexdigest() == hashlib.sha256(PDF).hexdigest()
+
+
+def test_the_staged_file_keeps_its_content_type_through_promotion(
+    server: FileServer, make_worker, make_uploader, dfs: LocalDfs
+):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    out = make_worker(store=dfs_store(dfs)).handle(record(task(server))).outputs[0]
+    make_uploader(dfs_store(dfs)).handle(Record(CACHED, 0, 0, out.key, out.value, []))
+    assert dfs.content_type("ws", "Files/p/m1_a.pdf") == "application/pdf"
+    assert dfs.sha256("ws", "Files/p/m1_a.pdf") == hashlib.sha256(PDF).hexdigest()
+
+
+def test_transient_staging_errors_go_to_the_tiers_and_leave_no_local_file(
+    server: FileServer, make_worker, dfs: LocalDfs, tmp_path: Path
+):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    worker = make_worker(store=dfs_store(dfs))
+    dfs.fail_next(3, 503, operation="file")  # the create and its two SDK retries
+    outcome = worker.handle(record(task(server), vpipe_attempt="1"))
+    assert isinstance(outcome, Retry) and outcome.category is Category.TRANSIENT
+    assert outcome.error.startswith("stage: ")
+    assert decoded(outcome.if_exhausted[0])["status"] == "failed_exhausted"
+    assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*"))
+    retried = worker.handle(record(task(server), offset=1, vpipe_attempt="2"))
+    assert isinstance(retried, Done) and decoded(retried.outputs[0])["staged_path"] == STAGED
+    assert dfs.local_path("ws", f"Files/{STAGED}").read_bytes() == PDF
+
+
+def test_a_misconfigured_store_waits_in_place_while_staging(
+    server: FileServer, make_worker, dfs: LocalDfs, world: World
+):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    dfs.fail_next(1, 403, operation="file")
+    outcome = make_worker(store=dfs_store(dfs)).handle(record(task(server)))
+    assert isinstance(outcome, Done) and world.delays == [1.0]
+    assert len(server.requests) == 1, "downloaded once; only the staging waited"
+
+
+def test_a_staging_path_the_store_refuses_is_dead(server: FileServer, make_worker, dfs: LocalDfs):
+    server.add("/a.pdf", Route(body=PDF, content_type="application/pdf"))
+    dfs.fail_next(1, 400, operation="file")
+    outcome = make_worker(store=dfs_store(dfs)).handle(record(task(server)))
+    assert isinstance(outcome, Dead) and outcome.category is Category.PERMANENT
     assert decoded(outcome.outputs[0])["status"] == "failed_permanent"

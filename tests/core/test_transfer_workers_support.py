@@ -40,18 +40,17 @@ def aged(path: Path, age_s: float, data: bytes = b"x") -> Path:
     return path
 
 
-def test_cleaner_removes_only_stale_unused_files(tmp_path: Path) -> None:
+def test_cleaner_removes_only_stale_files_of_its_domain(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     stale = aged(cache / "xact" / "m1" / "old.pdf", 2 * DAY)
     fresh = aged(cache / "xact" / "m2" / "new.pdf", 60)
-    uploading = aged(cache / "xact" / "m3" / "busy.pdf", 2 * DAY)
     other_domain = aged(cache / "claimx" / "9" / "old.jpg", 2 * DAY)
     aged(cache / "xact" / "m1", 2 * DAY)  # the directory, once emptied, is stale too
-    cleaner = CacheCleaner(cache, "xact", DAY, in_use=lambda: {uploading}, clock=lambda: NOW)
+    cleaner = CacheCleaner(cache, "xact", DAY, clock=lambda: NOW)
     report = cleaner.clean()
     assert not stale.exists() and not stale.parent.exists()
-    assert fresh.exists() and uploading.exists() and other_domain.exists()
-    assert (report.files, report.directories, report.skipped_in_use) == (1, 1, 1)
+    assert fresh.exists() and other_domain.exists()
+    assert (report.files, report.directories) == (1, 1)
     assert (cache / "xact").is_dir()
 
 
@@ -61,7 +60,7 @@ def test_cleaner_leaves_partial_downloads_in_progress(tmp_path: Path) -> None:
     in_progress = aged(cache / "tmp" / "m2.part", 2 * DAY)
     with open(in_progress, "rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a running download holds it
-        report = CacheCleaner(cache, "xact", DAY, in_use=set, clock=lambda: NOW).clean()
+        report = CacheCleaner(cache, "xact", DAY, clock=lambda: NOW).clean()
     assert not abandoned.exists() and in_progress.exists()
     assert report.parts == 1
 
@@ -69,7 +68,7 @@ def test_cleaner_leaves_partial_downloads_in_progress(tmp_path: Path) -> None:
 def test_cleaner_runs_on_its_interval_and_stops(tmp_path: Path) -> None:
     stale = aged(tmp_path / "cache" / "xact" / "m1" / "old.pdf", 2 * DAY)
     passes = threading.Event()
-    cleaner = CacheCleaner(tmp_path / "cache", "xact", DAY, in_use=set, clock=lambda: NOW)
+    cleaner = CacheCleaner(tmp_path / "cache", "xact", DAY, clock=lambda: NOW)
     original = cleaner.clean
 
     def clean() -> object:

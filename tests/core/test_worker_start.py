@@ -67,10 +67,12 @@ def test_a_log_dir_that_cannot_be_written_is_a_config_error_naming_log_dir(tmp_p
     assert "Traceback" not in result.stderr
 
 
-def test_a_malformed_onelake_destination_is_a_config_error(tmp_path):
-    result = run_worker_cli(tmp_path, "--name", "xact-upload", ONELAKE_BASE_PATH="abfss://nope")
+@pytest.mark.parametrize("worker", ["xact-upload", "xact-download"])
+def test_a_malformed_onelake_destination_is_a_config_error(tmp_path, worker):
+    """Both transfer workers open the destination store: the download worker stages there."""
+    result = run_worker_cli(tmp_path, "--name", worker, ONELAKE_BASE_PATH="abfss://nope")
     assert result.returncode == 2, result.stderr
-    assert "OneLake destination of xact-upload (ONELAKE_BASE_PATH" in result.stderr
+    assert f"OneLake destination of {worker} (ONELAKE_BASE_PATH" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -15,6 +15,7 @@ from vpipe_core.ops.health_state import HealthState
 from vpipe_core.outcome import Category, Dead, Done
 from vpipe_core.record import Record
 from vpipe_core.retry.inplace import InplaceRetry
+from vpipe_core.storage import FileStore
 from vpipe_core.transfer.download import Downloader
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.policy import UrlPolicy
@@ -40,7 +41,8 @@ def worker(server: FileServer, tmp_path: Path) -> Iterator[DownloadWorker]:
     policy = UrlPolicy(LOCAL, LOCAL, allowed_ports=frozenset({server.port}))
     downloader = Downloader(policy, TypeRules(), tmp_path / "cache", fsync=False)
     options = DownloadOptions(worker="xact-download", concurrency=1, delays=(1, 2))
-    download = DownloadWorker(TRANSFER, downloader, options, InplaceRetry(HealthState()))
+    store = FileStore(tmp_path / "store")
+    download = DownloadWorker(TRANSFER, downloader, store, options, InplaceRetry(HealthState()))
     yield download
     download.close()
 

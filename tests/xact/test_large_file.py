@@ -41,6 +41,7 @@ def test_large_file_survives_a_stall_and_a_drop(xact_kafka, start_worker, tmp_pa
             xact_kafka,
             **allow_attachments_from(server.url("/")),
             DOWNLOAD_STALL_TIMEOUT_SECONDS="1",
+            ONELAKE_BASE_PATH=f"file://{tmp_path / 'onelake'}",
         )
         task = {
             "trace_id": "t-large",
@@ -57,7 +58,8 @@ def test_large_file_survives_a_stall_and_a_drop(xact_kafka, start_worker, tmp_pa
         cached = orjson.loads(read_all(xact_kafka, "xact.downloads.cached", expect=1)[0].value())
         peak = peak_rss_mb(worker.process.pid)
         requests = [r for r in server.requests if r.path.startswith("/media/")]
-    stored = Path(cached["local_cache_path"])
+    stored = tmp_path / "onelake" / "xact" / cached["staged_path"]
+    assert cached["staged_path"] == ".vpipe-staging/xact/m-large/A1_Walkthrough.mp4"
     assert cached["bytes_downloaded"] == SIZE
     assert cached["sha256"] == hashlib.sha256(body).hexdigest()
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == cached["sha256"]

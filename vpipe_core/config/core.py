@@ -144,7 +144,7 @@ class CoreSettings:
         "CA_BUNDLE", None, help="CA bundle for every client (fallback SSL_CERT_FILE)"
     )
     cache_dir: Path = setting(
-        "CACHE_DIR", Path("/var/lib/kafka-pipeline/cache"), help="shared download cache"
+        "CACHE_DIR", Path("/var/lib/kafka-pipeline/cache"), help="download workers' local cache"
     )
     state_dir: Path = setting(
         "STATE_DIR", Path("/var/lib/kafka-pipeline/state"), help="poller cursors"

@@ -135,7 +135,7 @@ def _service_section(spec: WorkerSpec, layout: Layout) -> list[str]:
         f"MemoryMax={spec.memory_max}",
         f"CPUQuota={spec.cpu_quota}",
         "# CACHE_DIR and STATE_DIR live in the data dir, one persistent tree shared by all units",
-        "# (download and upload workers share the cache); /tmp is private to each unit.",
+        "# (the download workers' cache, cursors, dedup stores); /tmp is private to each unit.",
         f"ReadWritePaths={layout.data_dir} {layout.log_dir}",
         *HARDENING,
     ]

@@ -82,6 +82,7 @@ class DomainWorkers:
             "output_topics": (topics.cached, topics.results),
             "recommended_instances": 4,
             "changelog_hours": 24,  # a media handed off within 24 h is done without a request
+            "config_check": CACHE_DIR_CHECK,
         }
         return self._transfer("download", port_base, **{**defaults, **overrides})
 
@@ -105,9 +106,8 @@ class DomainWorkers:
         return self.spec("result_processor", port_base, **{**defaults, **overrides})
 
     def _transfer(self, role: str, port_base: int, **fields: Any) -> WorkerSpec:
-        """The download and upload workers: many instances, the cache directory checked."""
+        """The download and upload workers: many instances."""
         defaults = {
-            "config_check": CACHE_DIR_CHECK,
             "max_instances": 10,
             "memory_max": "2G",
             "cpu_quota": "150%",

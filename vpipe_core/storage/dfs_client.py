@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _TRANSIENT_400_CODES = {"InvalidFlushPosition", "Md5Mismatch", "AppendPositionConditionNotMet"}
 # 409s that no retry fixes: a directory sits where the file should go.
 _PERMANENT_409_CODES = {"PathConflict", "ResourceTypeMismatch"}
-_FILESYSTEM_MISSING_CODES = {"FilesystemNotFound", "ContainerNotFound"}
+FILESYSTEM_MISSING_CODES = {"FilesystemNotFound", "ContainerNotFound"}
 
 
 def classify_error(exc: BaseException, *, operation: str, path: str) -> UploadError:
@@ -53,7 +53,7 @@ def _category_for_status(status: int, code: str | None, operation: str) -> Error
     if status == 403:
         return ErrorCategory.INFRASTRUCTURE
     if status == 404:
-        if code in _FILESYSTEM_MISSING_CODES or operation == "create":
+        if code in FILESYSTEM_MISSING_CODES or operation == "create":
             return ErrorCategory.INFRASTRUCTURE
         return ErrorCategory.TRANSIENT  # the file vanished mid-upload; a fresh upload recreates it
     if status in (408, 429) or status >= 500:

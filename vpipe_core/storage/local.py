@@ -1,4 +1,5 @@
-"""Uploads into a local directory (the demo's destination, `file:///<dir>`)."""
+"""Uploads into a local directory (the demo's destination, `file:///<dir>`, or a directory that
+every host mounts)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from vpipe_core.storage.store import MIB, ErrorCategory, UploadError, UploadResu
 
 
 class FileStore:
-    """Uploads into a local directory: temp file in the target directory, fsync, rename."""
+    """Uploads into a local directory: temp file in the target directory, fsync, rename.
+    Promotes with `os.replace` (the staged file and its destination share the root)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+
+    def target(self, relative_path: str) -> Path:
+        """The file `relative_path` names below the root (checked, not yet resolved)."""
+        return self.root.joinpath(*safe_relative_path(relative_path).split("/"))
 
     def upload(
         self,
@@ -25,7 +31,7 @@ class FileStore:
         *,
         content_type: str | None = None,
     ) -> UploadResult:
-        target = self.root.joinpath(*safe_relative_path(relative_path).split("/"))
+        target = self.target(relative_path)
         with open(local_path, "rb") as source:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +42,26 @@ class FileStore:
             except OSError as exc:
                 raise UploadError(ErrorCategory.TRANSIENT, f"cannot write {target}: {exc}") from exc
         return UploadResult(path=str(target), bytes=size, sha256=sha256)
+
+    def promote(self, staged_path: str, relative_path: str) -> str:
+        staged, target = self.target(staged_path), self.target(relative_path)
+        try:
+            self._check_inside_root(staged.parent, staged_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._check_inside_root(target.parent, relative_path)
+            os.replace(staged, target)
+        except FileNotFoundError:
+            if staged.is_file():
+                raise UploadError(ErrorCategory.TRANSIENT, f"cannot move onto {target}") from None
+            raise
+        except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            raise UploadError(ErrorCategory.PERMANENT, f"cannot move onto {target}: {exc}") from exc
+        except OSError as exc:
+            raise UploadError(ErrorCategory.TRANSIENT, f"cannot move onto {target}: {exc}") from exc
+        return str(target)
+
+    def exists(self, relative_path: str) -> bool:
+        return self.target(relative_path).is_file()
 
     def close(self) -> None:
         pass

@@ -1,8 +1,8 @@
-"""Upload cached files to OneLake (ADLS Gen2, DFS API): chunks into a part file, renamed into
-place (the contract: `vpipe_core.storage.store`).
+"""Upload files to OneLake (ADLS Gen2, DFS API): chunks into a part file, renamed into place;
+promote a staged file by the same rename (the contract: `vpipe_core.storage.store`).
 
 Each SDK request is retried by the client's own policy (`vpipe_core.storage.dfs_client`). The
-uploader itself repeats an upload only after a 401, once, with a rebuilt client (`on_auth_error`
+uploader itself repeats a request only after a 401, once, with a rebuilt client (`on_auth_error`
 may invalidate the cached token first).
 """
 
@@ -14,9 +14,9 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from vpipe_core.storage.dfs_client import classify_error
+from vpipe_core.storage.dfs_client import FILESYSTEM_MISSING_CODES, classify_error
 from vpipe_core.storage.paths import safe_relative_path
 from vpipe_core.storage.store import MIB, ErrorCategory, UploadError, UploadResult
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from azure.storage.filedatalake import DataLakeServiceClient
 
 MAX_CHUNK_MB = 100  # the DFS append limit we rely on (newer API versions allow more)
+_SOURCE_MISSING = {"SourcePathNotFound", "PathNotFound"}
+_PARENT_MISSING = "RenameDestinationParentPathNotFound"  # HNS accounts rename into a dir only
+T = TypeVar("T")
 
 
 def _part_path(path: str) -> str:
@@ -88,16 +91,25 @@ class OneLakeUploader:
     ) -> UploadResult:
         path = self.destination(relative_path)
         with open(local_path, "rb") as source, self._slots:
-            client, generation = self._current_client()
-            try:
+
+            def attempt(client: DataLakeServiceClient) -> UploadResult:
+                source.seek(0)
                 return self._upload_once(client, source, path, content_type)
-            except UploadError as err:
-                if err.category is not ErrorCategory.AUTH:
-                    raise
-            self._refresh_client(generation)
-            client, _ = self._current_client()
-            source.seek(0)
-            return self._upload_once(client, source, path, content_type)
+
+            return self._authorized(attempt)
+
+    def promote(self, staged_path: str, relative_path: str) -> str:
+        """Rename the staged file onto its destination (one request; the parent directory is
+        created first only when the service says it is missing)."""
+        staged, path = self.destination(staged_path), self.destination(relative_path)
+        with self._slots:
+            self._authorized(lambda client: self._promote_once(client, staged, path))
+        return path
+
+    def exists(self, relative_path: str) -> bool:
+        path = self.destination(relative_path)
+        with self._slots:
+            return self._authorized(lambda client: self._exists_once(client, path))
 
     def close(self) -> None:
         with self._client_lock:
@@ -123,12 +135,46 @@ class OneLakeUploader:
         self._call("create", part, file_client.create_file)
         try:
             result = self._write(file_client, source, part, content_type)
-            self._call("rename", path, file_client.rename_file, f"{self.filesystem}/{path}")
+            self._rename(file_client, path)
         except BaseException:
             with contextlib.suppress(Exception):
                 self._call("delete", part, file_client.delete_file)
             raise
         return UploadResult(path=path, bytes=result.bytes, sha256=result.sha256)
+
+    def _promote_once(self, client: DataLakeServiceClient, staged: str, path: str) -> None:
+        file_client = client.get_file_client(self.filesystem, staged)
+        try:
+            self._rename_staged(file_client, staged, path)
+        except UploadError as err:
+            if err.code != _PARENT_MISSING:
+                raise
+            parent = path.rpartition("/")[0]
+            directory = client.get_directory_client(self.filesystem, parent)
+            self._call("create", parent, directory.create_directory)
+            self._rename_staged(file_client, staged, path)
+
+    def _rename_staged(self, file_client: Any, staged: str, path: str) -> None:
+        try:
+            self._rename(file_client, path)
+        except UploadError as err:
+            if err.status == 404 and err.code in _SOURCE_MISSING:
+                raise FileNotFoundError(f"nothing staged at {staged}") from err
+            raise
+
+    def _rename(self, file_client: Any, path: str) -> None:
+        """Move the file of `file_client` onto `path` (same filesystem), replacing what is there."""
+        self._call("rename", path, file_client.rename_file, f"{self.filesystem}/{path}")
+
+    def _exists_once(self, client: DataLakeServiceClient, path: str) -> bool:
+        file_client = client.get_file_client(self.filesystem, path)
+        try:
+            self._call("properties", path, file_client.get_file_properties)
+        except UploadError as err:
+            if err.status == 404 and err.code not in FILESYSTEM_MISSING_CODES:
+                return False
+            raise
+        return True
 
     def _write(
         self, file_client: Any, source: BinaryIO, path: str, content_type: str | None
@@ -162,6 +208,18 @@ class OneLakeUploader:
             return method(*args, **kw, **self._request_options)
         except Exception as exc:
             raise classify_error(exc, operation=operation, path=path) from exc
+
+    def _authorized(self, attempt: Callable[[DataLakeServiceClient], T]) -> T:
+        """`attempt(client)`, once more with a rebuilt client after a 401."""
+        client, generation = self._current_client()
+        try:
+            return attempt(client)
+        except UploadError as err:
+            if err.category is not ErrorCategory.AUTH:
+                raise
+        self._refresh_client(generation)
+        client, _ = self._current_client()
+        return attempt(client)
 
     def _current_client(self) -> tuple[DataLakeServiceClient, int]:
         with self._client_lock:

@@ -1,8 +1,12 @@
-"""What every file store promises: `upload(local_path, relative_path) -> UploadResult`.
+"""What every file store promises: `upload(local_path, relative_path) -> UploadResult`,
+`promote(staged_path, relative_path)` and `exists(relative_path)`.
 
 An upload overwrites whatever is at the destination (re-uploads are idempotent), hashes the bytes
 as they are read, raises `FileNotFoundError` when the local file is gone (the worker re-downloads)
 and `UploadError(category, message)` for everything that went wrong on the storage side.
+A promotion moves an uploaded object onto another path of the same store in one server-side
+step, replacing what is there; it raises `FileNotFoundError` when nothing is at `staged_path`
+and `UploadError` like an upload.
 """
 
 from __future__ import annotations
@@ -63,5 +67,11 @@ class Store(Protocol):
         *,
         content_type: str | None = ...,
     ) -> UploadResult: ...
+
+    def promote(self, staged_path: str, relative_path: str) -> str:
+        """Move `staged_path` onto `relative_path`; the destination path (as in `UploadResult`)."""
+        ...
+
+    def exists(self, relative_path: str) -> bool: ...
 
     def close(self) -> None: ...

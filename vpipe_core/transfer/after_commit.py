@@ -1,5 +1,5 @@
 """Work that may happen only once a record's outputs are acknowledged and its offset committed
-(delete the uploaded cache file, record a dedup mark). Handler threads `add`; the loop's
+(record a dedup mark). Handler threads `add`; the loop's
 `on_commit(positions)` runs what its commit covers. On revoke the pending work of those
 partitions is dropped (their next owner handles the records again), and `owns` tells
 in-place retries of their records to give up."""

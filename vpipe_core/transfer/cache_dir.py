@@ -1,9 +1,10 @@
-"""The startup check of `CACHE_DIR` (runtime.md §11): writable, and never under a private /tmp.
+"""The download worker's startup check of `CACHE_DIR` (runtime.md §11): writable, and never
+under a private /tmp.
 
-Units run with `PrivateTmp=true`, which gives every unit its own /tmp and /var/tmp: a cache
-there is invisible to the upload worker on the same host, and every upload fails. Under systemd
-(which sets INVOCATION_ID for every service it starts) such a cache dir is refused; elsewhere
-(tests, the demo, a shell) one /tmp is shared, so it is only warned about.
+Units run with `PrivateTmp=true`, which gives every unit its own /tmp and /var/tmp, emptied at
+every stop and often a small tmpfs: large downloads would fill it, and the free-space guard
+would watch the wrong disk. Under systemd (which sets INVOCATION_ID for every service it starts)
+such a cache dir is refused; elsewhere (tests, the demo, a shell) it is only warned about.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ PRIVATE_TMP_ROOTS = (Path("/tmp"), Path("/var/tmp"))
 
 
 def cache_dir_problems(env: Mapping[str, str], deployment: bool) -> list[str]:
-    """The transfer workers' `config_check`: under systemd (`deployment`) the cache must not be
+    """The download worker's `config_check`: under systemd (`deployment`) the cache must not be
     in a private /tmp. (Writability is checked at start, as the service user.)"""
     from vpipe_core.config.core import CoreSettings
     from vpipe_core.config.loader import load_settings
@@ -35,8 +36,8 @@ def cache_dir_problems(env: Mapping[str, str], deployment: bool) -> list[str]:
     if deployment and _under_private_tmp(path):
         return [
             f"CACHE_DIR={path} is under /tmp or /var/tmp, which systemd makes private per "
-            "unit (PrivateTmp=true): uploads would not find the downloads. Use a "
-            "persistent shared path such as /var/lib/kafka-pipeline/cache"
+            "unit and emptied at every stop (PrivateTmp=true). Use a persistent local "
+            "path such as /var/lib/kafka-pipeline/cache"
         ]
     return []
 

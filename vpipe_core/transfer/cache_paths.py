@@ -1,9 +1,9 @@
 """Where a task's file lives in `CACHE_DIR`: `<domain>/<media_id>/<name>`, derived from the task.
 
-The download worker writes there and the upload worker reads and then deletes there. Neither
-takes a path from a message: `local_cache_path` in a `downloads.cached` record is informational,
-so a record naming any other file (`.env`, another domain's cache, a symlink to it) can make the
-upload worker neither upload nor delete it.
+The download worker writes there, stages the file in the store and deletes it; the staged
+object's path below the store's `.vpipe-staging/` is the same relative path (`staging`).
+Neither worker takes a path from a message: `staged_path` in a `downloads.cached` record is
+informational.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ class UnsafeCachePath(ValueError):
     """A task whose ids do not make a file name inside this domain's cache directory."""
 
 
-def cache_file(cache_dir: Path, relative: str, domain: str | None = None) -> Path:
-    """`cache_dir/relative` after checking that `relative` has no `..`, `.`, empty or absolute
-    parts, no NUL byte, no component too long for the file system, is not in the part-file
-    directory and (given `domain`) starts with it."""
+def cache_file(cache_dir: Path, relative: str) -> Path:
+    """`cache_dir/relative` after `checked_cache_path(relative)`."""
+    return cache_dir.joinpath(*checked_cache_path(relative).split("/"))
+
+
+def checked_cache_path(relative: str, domain: str | None = None) -> str:
+    """`relative` after checking that it has no `..`, `.`, empty or absolute parts, no NUL
+    byte, no component too long for the file system, is not in the part-file directory and
+    (given `domain`) starts with it."""
     parts = relative.split("/")
     unsafe = (
         not relative.strip()
@@ -41,16 +46,4 @@ def cache_file(cache_dir: Path, relative: str, domain: str | None = None) -> Pat
         raise UnsafeCachePath(
             f"cache path component over {MAX_COMPONENT_BYTES} bytes: {long_part[:60]!r}..."
         )
-    return cache_dir.joinpath(*parts)
-
-
-def readable_cache_file(cache_dir: Path, domain: str, relative: str) -> Path:
-    """`cache_file(...)` inside `<domain>/`, also refusing a symlink at the file or any directory
-    below `cache_dir` (a link could point the upload, and the delete after it, anywhere)."""
-    path = cache_file(cache_dir, relative, domain)
-    current = cache_dir
-    for part in path.relative_to(cache_dir).parts:
-        current = current / part
-        if current.is_symlink():
-            raise UnsafeCachePath(f"{current} is a symbolic link; refused")
-    return path
+    return relative

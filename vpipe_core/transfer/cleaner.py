@@ -1,11 +1,11 @@
-"""The cache cleaner (runtime.md §11): run hourly by each upload worker.
+"""The cache cleaner (runtime.md §11): run hourly by each download worker.
 
-Removes files older than `CACHE_MAX_AGE_HOURS` (by modification time) under
-`{CACHE_DIR}/{domain}/`, except those an in-flight task of this worker uses; partial downloads
-under `{CACHE_DIR}/tmp/` of that age unless a downloader still holds their lock (a download in
-progress, in any process); and empty media directories of that age. Removing a directory races
-with a downloader about to publish into it; the downloader recreates it (`PartFile.publish`).
-A stale file whose upload is still queued is simply downloaded again (cache miss).
+A download worker deletes each file right after staging it in the store, so what the cleaner
+finds are leftovers of killed processes: files older than `CACHE_MAX_AGE_HOURS` (by
+modification time) under `{CACHE_DIR}/{domain}/`; partial downloads under `{CACHE_DIR}/tmp/` of
+that age unless a downloader still holds their lock (a download in progress, in any process);
+and empty media directories of that age. Removing a directory races with a downloader about to
+publish into it; the downloader recreates it (`PartFile.publish`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class CleanReport:
     bytes: int = 0
     parts: int = 0
     directories: int = 0
-    skipped_in_use: int = 0
 
 
 class CacheCleaner:
@@ -43,13 +42,11 @@ class CacheCleaner:
         cache_dir: Path,
         domain: str,
         max_age_s: float,
-        in_use: Callable[[], set[Path]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.cache_dir = cache_dir
         self.domain = domain
         self.max_age_s = max_age_s
-        self._in_use = in_use
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,15 +55,11 @@ class CacheCleaner:
         """One pass; never raises for a file that vanished or cannot be removed."""
         report = CleanReport()
         cutoff = self._clock() - self.max_age_s
-        in_use = {path.resolve() for path in self._in_use()}
         root = self.cache_dir / self.domain
         for path in _files(root):
-            if _older(path, cutoff):
-                if path.resolve() in in_use:
-                    report.skipped_in_use += 1
-                elif (size := _remove(path)) is not None:
-                    report.files += 1
-                    report.bytes += size
+            if _older(path, cutoff) and (size := _remove(path)) is not None:
+                report.files += 1
+                report.bytes += size
         for part in _files(self.cache_dir / PART_DIR):
             if part.suffix == ".part" and _older(part, cutoff) and _remove_unlocked(part):
                 report.parts += 1
@@ -78,7 +71,7 @@ class CacheCleaner:
 
     def start(self, interval_s: float = HOUR_S) -> None:
         """Clean every `interval_s` in a daemon thread (the first pass after one interval, so
-        a backlog of cached uploads waiting at start-up is not removed at once)."""
+        a download staging its file at start-up is never touched)."""
         self._thread = threading.Thread(
             target=self._every, args=(interval_s,), name="cache-cleaner", daemon=True
         )

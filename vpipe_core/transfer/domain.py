@@ -1,21 +1,21 @@
 """What the shared download and upload workers need to know about a domain.
 
-The workers (`download_worker`, `upload_worker`) own the transfer contract (cache, dedup,
-classification, tiers, result messages, cache miss); a domain
+The workers (`download_worker`, `upload_worker`) own the transfer contract (cache, staging,
+dedup, classification, tiers, result messages, lost staged files); a domain
 only describes its messages: how to read a task and a cached message, and how to build the
-cached message, a result and the task sent back on a cache miss.
+cached message, a result and the task sent back when its staged file is lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from vpipe_core.outcome import Output
+from vpipe_core.transfer.cache_paths import checked_cache_path
 from vpipe_core.values.timestamps import iso_utc
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ Message = Mapping[str, Any]
 COMPLETED = "completed"
 FAILED_PERMANENT = "failed_permanent"
 FAILED_EXHAUSTED = "failed_exhausted"
-REDOWNLOAD_HEADER = "vpipe_redownload"  # runtime.md §5: re-downloads after a cache miss, counted
+REDOWNLOAD_HEADER = "vpipe_redownload"  # runtime.md §5: re-downloads of lost files, counted
+STAGING_DIR = ".vpipe-staging"  # below the destination: downloaded files not yet promoted
 
 
 class InvalidTransferMessage(ValueError):
@@ -47,10 +48,10 @@ class TransferTask:
 
 @attrs.frozen
 class CachedFile:
-    """A `downloads.cached` message: the task it carries and where the file is."""
+    """A `downloads.cached` message: the task it carries and the staged file's size and type."""
 
     task: TransferTask
-    local_path: Path
+    bytes: int
     content_type: str | None = None
 
 
@@ -97,10 +98,18 @@ def cache_path(domain: str, media_id: str, file_name: str) -> str:
     return f"{domain}/{media_id}/{file_name}"
 
 
-def cached_fields(fetched: DownloadResult, retry_count: int) -> dict[str, Any]:
-    """What a `downloads.cached` message adds to its task: the file and how it was fetched."""
+def staged_path(task: TransferTask, domain: str | None = None) -> str:
+    """Where the download worker stages the task's file in the destination store and the upload
+    worker promotes it from: `.vpipe-staging/<cache_path>`. Derived from the task's ids, never
+    from a message; `UnsafeCachePath` (a ValueError) when they leave `<domain>/`."""
+    return f"{STAGING_DIR}/{checked_cache_path(task.cache_path, domain)}"
+
+
+def cached_fields(task: TransferTask, fetched: DownloadResult, retry_count: int) -> dict[str, Any]:
+    """What a `downloads.cached` message adds to its task: the staged file and how it was
+    fetched (`staged_path` is informational: the upload worker derives it from the ids)."""
     return {
-        "local_cache_path": str(fetched.path),
+        "staged_path": staged_path(task),
         "bytes_downloaded": fetched.bytes,
         "sha256": fetched.sha256,
         "content_type": fetched.content_type,
@@ -112,8 +121,8 @@ def cached_fields(fetched: DownloadResult, retry_count: int) -> dict[str, Any]:
 
 def cached_file(task: TransferTask, message: Message) -> CachedFile:
     """The `CachedFile` of a `downloads.cached` message whose task is `task`."""
-    local = message.get("local_cache_path")
-    if not isinstance(local, str) or not local.strip():
-        raise InvalidTransferMessage("local_cache_path: required, missing or empty")
+    size = message.get("bytes_downloaded")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidTransferMessage(f"bytes_downloaded: expected a byte count, got {size!r}")
     content_type = message.get("content_type")
-    return CachedFile(task, Path(local), content_type if isinstance(content_type, str) else None)
+    return CachedFile(task, size, content_type if isinstance(content_type, str) else None)

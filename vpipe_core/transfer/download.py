@@ -1,4 +1,4 @@
-"""Streaming downloads into the shared cache (runtime.md §11).
+"""Streaming downloads into the download worker's local cache (runtime.md §11).
 
 `Downloader.download(url, media_id, dest_relative)` checks the URL before any request (policy,
 expiry, extension), streams the body to `{cache_dir}/tmp/{media_id}.part` in pieces of up to

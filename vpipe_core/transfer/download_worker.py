@@ -1,9 +1,15 @@
-"""The download worker of every domain: a task in, the file in the shared cache and a
-`downloads.cached` message out, or a routed failure.
+"""The download worker of every domain: a task in, the file staged in the destination store
+and a `downloads.cached` message out, or a routed failure.
 
+- The file is downloaded into the local `CACHE_DIR`, uploaded to its staging path in the
+  destination store (`domain.staged_path`, below `.vpipe-staging/`) and deleted locally at once,
+  whatever the staging's outcome; the cached message goes out only after the staging succeeded,
+  so the upload worker may run on any host. Store failures while staging are routed like the
+  upload worker's (`store_failures`); a new attempt downloads again.
+- The worker's cache cleaner runs hourly and removes what killed processes left in `CACHE_DIR`.
 - Dedup: a media handed off (its `downloads.cached` message produced) within 24 h is done
   without a request, unless the task is a DLQ replay (`vpipe_replay`) or a re-download after a
-  cache miss (`vpipe_redownload`). The mark is a changelog entry of the task's partition,
+  lost staged file (`vpipe_redownload`). The mark is a changelog entry of the task's partition,
   produced with the cached message (a `KeyStore`: tasks are keyed by media id, so every task of
   a media lands in one partition, and the mark follows that partition to any host).
 - Free space below 5 % and local disk errors wait in place (`InplaceRetry`, `/readyz`
@@ -17,15 +23,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import attrs
 
 from vpipe_core.context import WorkerContext
+from vpipe_core.domain.settings import DomainSettings
 from vpipe_core.ops import metrics as core_metrics
 from vpipe_core.outcome import Category, Dead, Done, Outcome, Output, Retry
 from vpipe_core.record import Record
@@ -33,10 +42,12 @@ from vpipe_core.retry.envelope import REPLAY
 from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.retry.topics import domain_delays
 from vpipe_core.state.store import KeyStore, worker_key_store
-from vpipe_core.storage import UploadError, safe_relative_path
+from vpipe_core.storage import Store, UploadError, safe_relative_path
 from vpipe_core.transfer import metrics
 from vpipe_core.transfer.after_commit import AfterCommit
 from vpipe_core.transfer.cache_dir import check_cache_dir
+from vpipe_core.transfer.cleaner import CacheCleaner
+from vpipe_core.transfer.destination import destination_store
 from vpipe_core.transfer.domain import (
     FAILED_EXHAUSTED,
     FAILED_PERMANENT,
@@ -44,6 +55,7 @@ from vpipe_core.transfer.domain import (
     Report,
     TransferDomain,
     TransferTask,
+    staged_path,
 )
 from vpipe_core.transfer.download import (
     INFRASTRUCTURE,
@@ -58,6 +70,7 @@ from vpipe_core.transfer.presigned import DEFAULT_SKEW_S, presigned_expiry
 from vpipe_core.transfer.rules import TypeRules
 from vpipe_core.transfer.settings import TransferSettings
 from vpipe_core.transfer.space import DISK_FULL, DiskFull, SpaceGuard
+from vpipe_core.transfer.store_failures import storage_not_ready, store_failure
 
 log = logging.getLogger("vpipe.transfer.download")
 
@@ -96,15 +109,19 @@ class DownloadWorker:
         self,
         domain: TransferDomain,
         downloader: Downloader,
+        store: Store,
         options: DownloadOptions,
         inplace: InplaceRetry,
         *,
         space: SpaceGuard | None = None,
         seen: KeyStore | None = None,
+        cleaner: CacheCleaner | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._domain = domain
         self._downloader = downloader
+        self._store = store
+        self._cleaner = cleaner
         self._options = options
         self._inplace = inplace
         self._space = space
@@ -134,6 +151,12 @@ class DownloadWorker:
         except OSError as exc:  # free-space check failing; only when the in-place wait ended
             return Retry(f"local disk: {exc}", Category.TRANSIENT)
         self._count_success(fetched, time.monotonic() - started)
+        try:
+            self._stage(task, fetched, record)
+        except UploadError as exc:
+            return store_failure(self._domain, task.message, exc, record.attempt, "stage")
+        except FileNotFoundError:  # a concurrent download of the same media removed it
+            return Retry("downloaded file gone before staging", Category.TRANSIENT)
         cached = self._domain.cached_message(task, fetched, record.attempt)
         headers = _carried_headers(record)
         handed_off = self._domain.output(self._domain.cached_topic, cached, headers)
@@ -160,7 +183,10 @@ class DownloadWorker:
 
     def close(self) -> None:
         self._inplace.stop()
+        if self._cleaner is not None:
+            self._cleaner.stop()
         self._downloader.close()
+        self._store.close()
         for close in self._closers:
             close()
 
@@ -176,7 +202,7 @@ class DownloadWorker:
         return True
 
     def _fetch(self, task: TransferTask, refresher: LinkRefresher | None) -> DownloadResult:
-        _check_destination(task)
+        _check_destination(task, self._domain.name)
         if self._space is not None:
             self._space.require()
         return self._downloader.download(
@@ -186,6 +212,21 @@ class DownloadWorker:
             refresh=refresher,
             max_refreshes=self._options.max_refreshes,
         )
+
+    def _stage(self, task: TransferTask, fetched: DownloadResult, record: Record) -> None:
+        """Upload the file to its staging path, then delete it locally (also on failure)."""
+        staged = staged_path(task, self._domain.name)
+        started = time.monotonic()
+        try:
+            self._inplace.run(
+                lambda: self._store.upload(fetched.path, staged, content_type=fetched.content_type),
+                storage_not_ready,
+                lambda: self._after.owns((record.topic, record.partition)),
+            )
+        finally:
+            _discard(fetched.path)
+        metrics.upload_bytes.labels(self._domain.name).inc(fetched.bytes)
+        metrics.upload_seconds.labels(self._domain.name).observe(time.monotonic() - started)
 
     def _remember(self, task: TransferTask, record: Record) -> tuple[Output, ...]:
         """The media's changelog entry, produced with its cached message."""
@@ -262,13 +303,24 @@ class DownloadWorker:
         return self._domain.output(self._domain.results_topic, message)
 
 
-def _check_destination(task: TransferTask) -> None:
-    """The upload's own check of the blob path, before any byte is fetched: a path the upload
-    would refuse is a permanent failure now, not a download thrown away later."""
+def _check_destination(task: TransferTask, domain: str) -> None:
+    """The store's own checks of the blob path and the staging path, before any byte is
+    fetched: a path the store would refuse is a permanent failure now, not a download thrown
+    away later."""
     try:
         safe_relative_path(task.blob_path)
+        safe_relative_path(staged_path(task, domain))
     except UploadError as exc:
         raise DownloadError(Category.PERMANENT, f"not downloaded: {exc.message}") from exc
+    except ValueError as exc:  # UnsafeCachePath
+        raise DownloadError(Category.PERMANENT, f"not downloaded: {exc}") from exc
+
+
+def _discard(path: Path) -> None:
+    """Remove the local file and its media directory (when empty); the cleaner gets the rest."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
 
 
 def _infrastructure(exc: BaseException) -> str | None:
@@ -302,17 +354,19 @@ def _fields(task: TransferTask) -> dict[str, str]:
 def build_download_worker(
     ctx: WorkerContext,
     domain: TransferDomain,
+    settings: DomainSettings,
     *,
-    concurrency: int,
     expiry: ExpiryReader = presigned_expiry,
     refresher: RefresherFactory | None = None,
     max_refreshes: int = 0,
 ) -> DownloadWorker:
     """The worker with everything from the settings: allow-list, type rules, timeouts, CA
-    bundle and proxy, the free-space guard, the dedup store and the domain's retry tiers. Links
-    are refreshable when a `refresher` is given; otherwise expiring links are dead early."""
+    bundle and proxy, the destination store, the free-space guard, the dedup store, an hourly
+    cache cleaner and the domain's retry tiers. Links are refreshable when a `refresher` is
+    given; otherwise expiring links are dead early."""
     check_cache_dir(ctx.settings.cache_dir)
     transfer = ctx.settings_for(TransferSettings)
+    concurrency = settings.download_concurrency
     rules = (
         TypeRules.from_file(transfer.type_rules_file, transfer.extensions)
         if transfer.type_rules_file
@@ -340,11 +394,16 @@ def build_download_worker(
         refresher=refresher,
         max_refreshes=max_refreshes,
     )
-    return DownloadWorker(
+    cleaner = CacheCleaner(ctx.settings.cache_dir, domain.name, transfer.cache_max_age_hours * 3600)
+    worker = DownloadWorker(
         domain,
         downloader,
+        destination_store(ctx, domain.name, settings, concurrency),
         options,
         InplaceRetry(ctx.health),
         space=SpaceGuard(ctx.settings.cache_dir, ctx.health),
         seen=worker_key_store(ctx),
+        cleaner=cleaner,
     )
+    cleaner.start()
+    return worker

@@ -31,7 +31,7 @@ def build(ctx: WorkerContext) -> DownloadWorker:
     worker = build_download_worker(
         ctx,
         TRANSFER,
-        concurrency=claimx.download_concurrency,
+        claimx,
         expiry=link_expiry,
         refresher=refresher,
         max_refreshes=claimx.url_max_refreshes,

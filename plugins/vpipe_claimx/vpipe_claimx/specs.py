@@ -42,12 +42,12 @@ entity_writer = WorkerSpec(
 downloader = WORKERS.download(
     8110,
     name="claimx-downloader",
-    description="streams each media file into the shared cache, refreshing expired links",
+    description="streams each media file and stages it in OneLake, refreshing expired links",
 )
 uploader = WORKERS.upload(
     8120,
     name="claimx-uploader",
-    description="uploads cached media to OneLake and reports them completed",
+    description="moves staged media into place in OneLake and reports them completed",
 )
 result_processor = WORKERS.result_processor(8204)
 retry_scheduler = scheduler_spec("claimx", 8205, memory_max="512M")

@@ -1,5 +1,5 @@
 """ClaimX's messages for the core transfer workers (claimx.md §6): tasks, cached messages,
-results, and the task sent back to download on a cache miss."""
+results, and the task sent back to download when its staged file is lost."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class ClaimxTransfer:
             message["refresh_count"] = _count(message.get("refresh_count")) + fetched.refreshes
             expires = link_expiry(fetched.url)
             message["expires_at"] = iso_utc(expires) if expires else None
-        return {**message, **cached_fields(fetched, retry_count)}
+        return {**message, **cached_fields(task, fetched, retry_count)}
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:
         error = report.error_message

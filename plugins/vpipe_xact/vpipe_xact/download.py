@@ -14,4 +14,4 @@ from vpipe_xact.transfer import TRANSFER
 
 def build(ctx: WorkerContext) -> DownloadWorker:
     xact = ctx.settings_for(XactSettings)
-    return build_download_worker(ctx, TRANSFER, concurrency=xact.download_concurrency)
+    return build_download_worker(ctx, TRANSFER, xact)

@@ -30,8 +30,8 @@ enricher = WorkerSpec(
     description="runs the enrichment plugins and turns each allowed URL into a download task",
 )
 result_processor = WORKERS.result_processor(8102)
-download = WORKERS.download(8000, description="streams each attachment into the shared cache")
+download = WORKERS.download(8000, description="streams each attachment and stages it in OneLake")
 upload = WORKERS.upload(
-    8010, description="uploads cached files to OneLake and reports them completed"
+    8010, description="moves staged files into place in OneLake and reports them completed"
 )
 retry_scheduler = scheduler_spec("xact", 8103, memory_max="512M")

@@ -1,5 +1,5 @@
 """XACT's messages for the core transfer workers (xact.md §5.2-§5.4): tasks, cached messages,
-results, and the task sent back to download on a cache miss."""
+results, and the task sent back to download when its staged file is lost."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class XactTransfer:
     def cached_message(
         self, task: TransferTask, fetched: DownloadResult, retry_count: int
     ) -> dict[str, Any]:
-        return {**task.message, **cached_fields(fetched, retry_count)}
+        return {**task.message, **cached_fields(task, fetched, retry_count)}
 
     def result_message(self, message: Message, report: Report) -> dict[str, Any]:
         return messages.result(
