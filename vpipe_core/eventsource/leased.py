@@ -83,6 +83,10 @@ class LeasedSource:
         return STANDBY_POLL_S if self._paged is None else float(self._paged.max_backoff_s)
 
     @property
+    def holds_lease(self) -> bool:
+        return self._lease.held
+
+    @property
     def finished(self) -> bool:
         return self._paged is not None and bool(getattr(self._paged, "finished", False))
 
