@@ -21,12 +21,13 @@ import orjson
 import pytest
 from azure.core.credentials import AccessToken
 from azure.kusto.data.exceptions import KustoServiceError
+from confluent_kafka import Consumer, TopicPartition
 
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.context import WorkerContext
 from vpipe_core.eventsource.backfill import BackfillWindow
 from vpipe_core.eventsource.build import build_source
-from vpipe_core.eventsource.cursor import CursorStore
+from vpipe_core.eventsource.cursor import CursorError, CursorStore, StoredCursor
 from vpipe_core.eventsource.domain import (
     DomainSource,
     EventhouseOptions,
@@ -57,13 +58,15 @@ from vpipe_core.outcome import Output
 from vpipe_core.spec import Kind, WorkerSpec
 from vpipe_core.values.timestamps import parse_iso_utc
 from vpipe_testing.brokers import session_timeout_ms
-from vpipe_testing.kafka import ensure_topics
+from vpipe_testing.kafka import ensure_topics, produce
 from vpipe_testing.kusto import KustoStandIn
 
 T = "2026-02-03T09:40:07.1200000Z"
 EARLY = Position("2026-02-01T00:00:00.0000000Z", "")
 TABLE = EventhouseTable("Events", "tostring(id)")
-SPEC = WorkerSpec(name="dom-poller", domain="dom", handler="x:y", kind=Kind.SOURCE)
+SPEC = WorkerSpec(
+    name="dom-poller", domain="dom", handler="x:y", kind=Kind.SOURCE, output_topics=("dom.raw",)
+)
 
 
 def event(key: str, **extra: Any) -> dict[str, Any]:
@@ -107,6 +110,7 @@ def domain(**eventhouse: Any) -> DomainSource:
 def cursor_kafka(kafka_bootstrap: str) -> str:
     """The session broker with the pollers' cursor topic (each test's poller has its own name)."""
     ensure_topics(kafka_bootstrap, [POLLER_CURSORS], partitions=1)
+    ensure_topics(kafka_bootstrap, ["dom.raw"], partitions=2)
     return kafka_bootstrap
 
 
@@ -186,6 +190,146 @@ def test_ingestion_times_keep_seven_digits():
 
 def test_a_cursor_written_before_emitted_existed_reads_as_nothing_emitted():
     assert Position.from_state({"ingestion_time": T, "cursor_key": "k"}) == Position(T, "k", ())
+
+
+# --- the cursor topic and the lease ------------------------------------------------------------
+
+
+def store_of(ctx: WorkerContext, suffix: str = "") -> CursorStore:
+    key = f"{ctx.spec.name}{suffix}"
+    old_file = ctx.settings.state_dir / f"{key}.cursor.json"
+    return CursorStore(common_config(ctx.settings), key, "the start", old_file)
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-ends"})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+    finally:
+        consumer.close()
+
+
+def test_the_cursor_is_the_last_record_under_its_key(cursor_kafka: str, tmp_path: Path):
+    ctx = context(tmp_path, cursor_kafka)
+    store, sample = store_of(ctx), store_of(ctx, ".sample")
+    assert store.load() is None
+
+    store.write({"ingestion_time": T, "cursor_key": "k"}, {"dom.raw": {0: 5}})
+    store.write({"ingestion_time": T, "cursor_key": "k2"}, {"dom.raw": {0: 7, 1: 2}})
+    sample.write({"round": 1, "line": 3}, {})
+
+    stored = store.load()
+    assert stored is not None and stored.state == {"ingestion_time": T, "cursor_key": "k2"}
+    assert stored.published == {"dom.raw": {0: 7, 1: 2}} and not stored.from_file
+    assert sample.load() == StoredCursor({"round": 1, "line": 3}, {}, sample.origin)
+    produce(cursor_kafka, POLLER_CURSORS, [None], key=store.key.encode())  # a tombstone
+    assert store.load() is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{", "not JSON"),
+        ("[]", "expected a JSON object"),
+        ('{"cursor_key": "k"}', "KeyError"),
+        ('{"ingestion_time": "2026-02-03T09:40:07Z", "cursor_key": "k"}', "7-digit"),
+        (f'{{"ingestion_time": "{T}", "cursor_key": "k", "emitted": "x"}}', "TypeError"),
+        (f'{{"ingestion_time": "{T}", "cursor_key": "k", "published": []}}', "published"),
+    ],
+)
+def test_a_corrupt_cursor_record_stops_the_poller_naming_topic_key_and_fix(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn, text: str, reason: str
+):
+    ctx = context(tmp_path, cursor_kafka)
+    produce(cursor_kafka, POLLER_CURSORS, [text.encode()], key=ctx.spec.name.encode())
+    source = leased(build_source(ctx, domain(cluster_url=standin.url)))
+
+    with pytest.raises(CursorError, match=reason) as raised:
+        source.poll()
+    source.close()
+    message = str(raised.value)
+    assert raised.value.exit_code == 2 and standin.queries == []
+    assert f"key '{ctx.spec.name}' in topic vpipe.poller.cursors is corrupt" in message
+    assert "tombstone" in message and "DOM_EVENTHOUSE_START_FROM" in message
+
+
+def test_an_old_cursor_file_is_imported_once(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    standin.add_rows([event("old")], ingestion_time=T)
+    standin.add_rows([event("new")], ingestion_time="2026-02-03T10:00:00.0000000Z")
+    ctx = context(tmp_path, cursor_kafka)
+    old_file = ctx.settings.state_dir / f"{ctx.spec.name}.cursor.json"
+    old_file.parent.mkdir(parents=True)
+    old_file.write_text(f'{{"ingestion_time": "{T}", "cursor_key": "zz", "updated_at": "x"}}')
+
+    first = leased(build_source(ctx, domain(cluster_url=standin.url)))
+    published = drain(first)
+    first.close()
+    again = leased(build_source(context(tmp_path, cursor_kafka), domain(cluster_url=standin.url)))
+    rerun = drain(again)
+    again.close()
+
+    assert published == ["new"] and rerun == []
+    assert not old_file.exists() and old_file.with_name(old_file.name + ".imported").exists()
+    stored = store_of(ctx).load()
+    assert stored is not None and stored.state["cursor_key"] == "new"
+
+
+def test_a_corrupt_old_cursor_file_is_the_same_clear_error(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    ctx = context(tmp_path, cursor_kafka)
+    old_file = ctx.settings.state_dir / f"{ctx.spec.name}.cursor.json"
+    old_file.parent.mkdir(parents=True)
+    old_file.write_text("{")
+    source = leased(build_source(ctx, domain(cluster_url=standin.url)))
+
+    with pytest.raises(CursorError, match=r"the cursor file .* is corrupt \(not JSON") as raised:
+        source.poll()
+    source.close()
+    assert "move it away deliberately to start from DOM_EVENTHOUSE_START_FROM" in str(raised.value)
+    assert old_file.exists()
+
+
+def test_one_instance_publishes_the_other_stands_by_until_it_leaves(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    standin.add_rows([event("a")], ingestion_time=T)
+    dom = domain(cluster_url=standin.url)
+    first_ctx, second_ctx = context(tmp_path, cursor_kafka), context(tmp_path, cursor_kafka)
+    first = leased(build_source(first_ctx, dom))
+    second = build_source(second_ctx, dom)
+    assert drain(first) == ["a"] and first_ctx.health.detail is None
+    time.sleep(3)  # the second has joined the group by now
+
+    assert second.poll() == ((), False) and second_ctx.health.detail == "standby"
+    first.close()  # type: ignore[attr-defined]
+    leased(second)  # the lease moves as soon as the first leaves the group
+    resumed = drain(second)
+    standin.add_rows([event("b")], ingestion_time="2026-02-03T10:00:00.0000000Z")
+    later = drain(second)
+    second.close()  # type: ignore[attr-defined]
+
+    assert resumed == [] and later == ["b"] and second_ctx.health.detail is None
+
+
+def test_keys_published_after_the_cursor_are_not_published_again(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    standin.add_rows([event(k) for k in ("a", "b", "c", "d")], ingestion_time=T)
+    ctx = context(tmp_path, cursor_kafka)
+    # The last cursor, then a page the poller published but was killed before it stored.
+    store_of(ctx).write(EARLY.state(), {"dom.raw": end_offsets(cursor_kafka, "dom.raw", 2)})
+    produce(cursor_kafka, "dom.raw", [b"{}"], key=b"a")
+    produce(cursor_kafka, "dom.raw", [b"{}"], key=b"b")
+
+    source = leased(build_source(ctx, domain(cluster_url=standin.url)))
+    published = drain(source)
+    source.close()  # type: ignore[attr-defined]
+
+    assert published == ["c", "d"]
 
 
 # --- Eventhouse paging --------------------------------------------------------------------------
