@@ -9,7 +9,7 @@ page inside the window was acknowledged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -108,6 +108,22 @@ def build_eventhouse_source(
     shared: EventSourceSettings,
     backfill: BackfillWindow | None = None,
 ) -> LeasedSource:
+    start_at = eventhouse_pages(ctx, domain, shared, backfill)
+    if backfill is None:
+        fresh_start = f"{domain.variable('EVENTHOUSE_START_FROM')} (default now - 1 h)"
+        return leased_source(ctx, "", fresh_start, start_at)
+    fresh_start = f"{backfill.start} (the window start)"
+    return leased_source(ctx, backfill.cursor_suffix, fresh_start, start_at)
+
+
+def eventhouse_pages(
+    ctx: WorkerContext,
+    domain: DomainSource,
+    shared: EventSourceSettings,
+    backfill: BackfillWindow | None = None,
+) -> Callable[[dict[str, Any] | None], EventhouseSource]:
+    """The Eventhouse pages after a stored position (None: a first start); ConfigError at once
+    if the settings are unusable."""
     options = domain.eventhouse
     cluster_url, database = _location(domain, shared)
     start_from = _start_from(domain)
@@ -159,11 +175,7 @@ def build_eventhouse_source(
             "backfill": None if backfill is None else [backfill.start, backfill.end],
         },
     )
-    if backfill is None:
-        fresh_start = f"{domain.variable('EVENTHOUSE_START_FROM')} (default now - 1 h)"
-        return leased_source(ctx, "", fresh_start, start_at)
-    fresh_start = f"{backfill.start} (the window start)"
-    return leased_source(ctx, backfill.cursor_suffix, fresh_start, start_at)
+    return start_at
 
 
 def _without_credentials(url: str | None) -> str | None:
