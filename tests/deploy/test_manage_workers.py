@@ -110,7 +110,10 @@ ERROR_TABLE = [
     (["start", "xact-download", "two"], "from 1 to 10 (got 'two')"),
     (["start", "xact-download", "-1"], "from 1 to 10 (got '-1')"),
     (["stop", "xact-download", "12"], "instance for xact-download must be a whole number"),
-    (["stop", "xact-result-processor", "2"], "instance for xact-result-processor must be a whole number from 1 to 1"),
+    (
+        ["stop", "xact-result-processor", "2"],
+        "instance for xact-result-processor must be a whole number from 1 to 1",
+    ),
     (["logs", "xact-download", "x"], "instance for xact-download must be"),
     (["restart", "xact-download", "99"], "count for xact-download must be"),
     (["frobnicate"], "unknown command 'frobnicate'"),
