@@ -77,12 +77,13 @@ class SourceLoop:
     def run(self) -> None:
         health = self._ctx.health
         health.needs_partitions = False
-        # Ready while the last source query succeeded within 3 poll intervals (runtime.md §10).
-        health.broker_check_seconds = max(
-            health.broker_check_seconds, 3 * float(self._source.poll_interval_s)
-        )
+        broker_check_s = health.broker_check_seconds
         try:
             while not self._stop_requested:
+                # Ready while the last source query succeeded within 3 poll intervals (runtime.md
+                # §10); a poller's interval changes when it stops standing by.
+                interval_s = float(self._source.poll_interval_s)
+                health.broker_check_seconds = max(broker_check_s, 3 * interval_s)
                 more = self._cycle()
                 if self._outbox.fatal:
                     raise self._outbox.fatal
