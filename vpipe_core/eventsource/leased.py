@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -70,7 +71,7 @@ class LeasedSource:
         self._start_at = start_at
         self._scan_config = dict(scan_config)
         self._paged: PagedSource | None = None
-        self._skip: set[bytes] = set()
+        self._skip: Counter[bytes] = Counter()
         self._published: Published = {}
         self._said_standby = False
 
@@ -137,11 +138,11 @@ class LeasedSource:
         stored = self._store.load()
         paged = self._start(stored)
         try:
+            self._skip, self._published = self._scan(stored)
             if stored is not None and stored.from_file:
-                self._store.write(stored.state, {})
+                self._store.write(stored.state, self._published)
                 self._store.retire_old_file()
                 log.info("cursor file imported", extra={"file": str(self._store.old_file)})
-            self._skip, self._published = self._scan(stored)
         except BaseException:
             paged.close()
             raise
@@ -153,7 +154,7 @@ class LeasedSource:
             extra={
                 "key": self._store.key,
                 "position": None if stored is None else stored.state,
-                "keys_skipped": len(self._skip),
+                "keys_skipped": self._skip.total(),
             },
         )
 
@@ -165,14 +166,15 @@ class LeasedSource:
         except (KeyError, TypeError, ValueError) as exc:
             raise self._store.corrupt(stored.origin, f"{type(exc).__name__}: {exc}") from exc
 
-    def _scan(self, stored: StoredCursor | None) -> tuple[set[bytes], Published]:
-        """The keys published after the cursor, and every output partition's end offset."""
+    def _scan(self, stored: StoredCursor | None) -> tuple[Counter[bytes], Published]:
+        """The keys published after the cursor (how often each), and every output partition's
+        end offset."""
         group = f"{self._store.key}.takeover"  # never joined: the consumer only assigns
         consumer = Consumer({**self._scan_config, "group.id": group, "enable.auto.commit": False})
         try:
             starts, ends = _watermarks(consumer, self._ctx.spec.output_topics)
             if stored is None or stored.published is None:
-                return set(), ends
+                return Counter(), ends
             for topic, parts in stored.published.items():
                 for partition, offset in parts.items():
                     if partition in starts.get(topic, {}):
@@ -182,12 +184,12 @@ class LeasedSource:
             consumer.close()
 
     def _not_yet_published(self, outputs: Sequence[Output]) -> Sequence[Output]:
-        if not self._skip:
+        if self._skip.total() == 0:
             return outputs
         fresh = []
         for output in outputs:
-            if output.key is not None and output.key in self._skip:
-                self._skip.discard(output.key)
+            if output.key is not None and self._skip[output.key] > 0:
+                self._skip[output.key] -= 1  # each one published before is dropped once
                 continue
             fresh.append(output)
         return fresh
@@ -208,7 +210,7 @@ def _watermarks(consumer: Consumer, topics: Sequence[str]) -> tuple[Published, P
     return lows, highs
 
 
-def _keys_between(consumer: Consumer, starts: Published, ends: Published) -> set[bytes]:
+def _keys_between(consumer: Consumer, starts: Published, ends: Published) -> Counter[bytes]:
     """The keys of the records from `starts` up to (without) `ends`."""
     pending = [
         TopicPartition(topic, partition, offset)
@@ -216,7 +218,7 @@ def _keys_between(consumer: Consumer, starts: Published, ends: Published) -> set
         for partition, offset in parts.items()
         if offset < ends[topic][partition]
     ]
-    keys: set[bytes] = set()
+    keys: Counter[bytes] = Counter()
     if not pending:
         return keys
     consumer.assign(pending)
@@ -227,7 +229,7 @@ def _keys_between(consumer: Consumer, starts: Published, ends: Published) -> set
             if message.error() or key is None or topic is None or partition is None:
                 continue
             if (message.offset() or 0) < ends[topic][partition]:
-                keys.add(key)
+                keys[key] += 1
         pending = [
             tp
             for tp in consumer.position(pending)
