@@ -219,6 +219,7 @@ def _banner(settings: CoreSettings) -> dict[str, Any]:
 
 def _serve(ctx: WorkerContext, port: int | None) -> int:
     from vpipe_core.kafka.outbox import FatalConfigError
+    from vpipe_core.loop.source import SourceStopped
     from vpipe_core.ops import metrics
 
     metrics.build_info.labels(_version(), ctx.settings.environment).set(1)
@@ -234,6 +235,10 @@ def _serve(ctx: WorkerContext, port: int | None) -> int:
         log.error("stopping on a configuration error", extra={"error": str(exc)})
         print(f"vpipe-worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except SourceStopped as exc:
+        log.error("the source stopped", extra={"error": str(exc), "exit_code": exc.exit_code})
+        print(f"vpipe-worker: {exc}", file=sys.stderr)
+        return exc.exit_code
     log.info("worker stopped")
     return 0
 
@@ -267,13 +272,14 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
     from confluent_kafka import Consumer, Producer
 
     from vpipe_core.kafka.clientconf import consumer_config, producer_config
+    from vpipe_core.kafka.topics import state_topics
     from vpipe_core.loop import ProcessingLoop
     from vpipe_core.retry.router import OutcomeRouter
     from vpipe_core.retry.topics import dlq_topic, domain_delays
     from vpipe_core.state.changelog import changelog_topic
 
     settings = ctx.settings
-    required = {*topics, *ctx.spec.output_topics, dlq_topic(ctx.domain)}
+    required = {*topics, *ctx.spec.output_topics, *state_topics(ctx.spec), dlq_topic(ctx.domain)}
     if ctx.spec.changelog_hours:
         required.add(changelog_topic(ctx.spec))
     _wait_for_broker(ctx, sorted(required))
@@ -309,7 +315,8 @@ def _source_loop(ctx: WorkerContext, source: Any, callbacks: dict[str, Any]) -> 
     producer = Producer(
         {
             **producer_config(ctx.settings, ctx.client_id),
-            "on_delivery": lambda error, msg: callbacks["loop"].on_delivery_error(error, msg),
+            "delivery.report.only.error": False,  # the source's cursor holds the offsets
+            "on_delivery": lambda error, msg: callbacks["loop"].on_delivery(error, msg),
         }
     )
     callbacks["loop"] = loop = SourceLoop(ctx, source, producer)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from vpipe_core.kafka.topics import TopicDecl, create_topics
+from vpipe_core.kafka.topics import POLLER_CURSORS, TopicDecl, create_topics
 
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
@@ -119,3 +120,20 @@ def commit_offsets(bootstrap: str, group: str, offsets: list[TopicPartition]) ->
                 time.sleep(0.5)
     finally:
         consumer.close()
+
+
+def ensure_cursor_topic(bootstrap: str) -> None:
+    """The pollers' cursor topic as `vpipe topics create` makes it: one partition, compacted."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    results = create_topics(admin, [TopicDecl(POLLER_CURSORS, 1, 24, cleanup_policy="compact")])
+    if results[POLLER_CURSORS] not in ("created", "exists"):
+        raise RuntimeError(f"cannot create {POLLER_CURSORS}: {results[POLLER_CURSORS]}")
+
+
+def stored_cursor(bootstrap: str, key: str) -> dict[str, Any] | None:
+    """The position a poller stored under `key` (`<worker><suffix>`), None before its first."""
+    from vpipe_core.eventsource.cursor import CursorStore
+
+    store = CursorStore({"bootstrap.servers": bootstrap}, key, "", Path("/nonexistent/cursor"))
+    stored = store.load()
+    return None if stored is None else stored.state

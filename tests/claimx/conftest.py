@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vpipe_testing.kafka import ensure_topics
+from vpipe_testing.kafka import ensure_cursor_topic, ensure_topics
 
 sys.path.insert(0, str(Path(__file__).parent))  # claimx_fixtures
 
@@ -31,4 +31,5 @@ def claimx_kafka(fresh_kafka: str) -> str:
     from vpipe_core.plugins.manager import declared_plugin_topics
 
     ensure_topics(fresh_kafka, [*CLAIMX_TOPICS, *declared_plugin_topics()])
+    ensure_cursor_topic(fresh_kafka)
     return fresh_kafka

@@ -16,7 +16,7 @@ from vpipe_testing.claimx.demo import SOURCE_COLUMNS, table_env
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 from vpipe_testing.delta import wait_committed
 from vpipe_testing.demo import table_rows
-from vpipe_testing.kafka import read_all
+from vpipe_testing.kafka import produce, read_all
 from vpipe_testing.kusto import KustoStandIn
 
 WORKERS = (
@@ -180,8 +180,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
         # A replayed source: the poller starts over from an empty cursor and emits every row
         # again; nothing in any table may change.
         workers["claimx-poller"].stop()
-        for cursor in (tmp_path / "state").glob("claimx-poller*.cursor.json"):
-            cursor.unlink()
+        produce(claimx_kafka, "vpipe.poller.cursors", [None], key=b"claimx-poller")  # tombstone
         start_worker("claimx-poller", claimx_kafka, **env)
         twice = 2 * len(rows)
         for name in ("claimx-ingester", "claimx-delta-writer"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections import Counter
@@ -15,14 +14,17 @@ import pytest
 from claimx_fixtures import SPEC_IDS, fixture_rows
 
 from vpipe_claimx.events import raw_message
-from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_core.registry import load_worker
+from vpipe_testing.brokers import session_timeout_ms
+from vpipe_testing.kafka import ensure_topics, produce, read_all, stored_cursor
 from vpipe_testing.kusto import KustoStandIn, kusto_time
-from vpipe_testing.workers import worker_command, worker_environment
+from vpipe_testing.workers import WorkerProcess, worker_command, worker_environment
 
 RAW = "claimx.events.raw"
 FIXTURES = Path(__file__).parents[2] / "plugins/vpipe_claimx/vpipe_claimx/data/claimx_events.jsonl"
 NO_BROKER = "127.0.0.1:9"  # configuration errors stop the worker before it connects
 ROW_4_KEY = "5517342|PROJECT_FILE_ADDED|98810452|||"
+LAST_TIME = "2026-02-04T11:40:00.0000000Z"  # row 21
 
 
 @pytest.fixture
@@ -57,8 +59,8 @@ def keys(messages: list[Any]) -> Counter[str]:
     return Counter(message.key().decode() for message in messages)
 
 
-def cursor_file(tmp_path: Path, suffix: str = "") -> Path:
-    return tmp_path / "state" / f"claimx-poller{suffix}.cursor.json"
+def stored(bootstrap: str, suffix: str = "") -> dict[str, Any]:
+    return stored_cursor(bootstrap, f"claimx-poller{suffix}") or {}
 
 
 def wait_for(condition: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -75,7 +77,7 @@ def test_every_fixture_row_is_published_once_keyed_by_its_event_id(
 ):
     start_worker("claimx-poller", claimx_kafka, **eventhouse_env(standin))
     messages = read_all(claimx_kafka, RAW, expect=21, timeout_s=30)
-    wait_for(lambda: cursor_file(tmp_path).exists(), what="the cursor file")
+    wait_for(lambda: stored(claimx_kafka).get("ingestion_time") == LAST_TIME, what="the cursor")
     messages += read_all(claimx_kafka, RAW, idle_s=2.5)[21:]
 
     assert len(messages) == 21
@@ -87,8 +89,6 @@ def test_every_fixture_row_is_published_once_keyed_by_its_event_id(
         assert value["event_id"] == message.key().decode()
         assert dict(message.headers() or [])["trace_id"] == message.key()
         assert "_case" not in value["raw_data"]
-    stored = json.loads(cursor_file(tmp_path).read_text())
-    assert stored["ingestion_time"] == "2026-02-04T11:40:00.0000000Z"  # row 21, the last
 
 
 def test_a_restart_inside_rows_sharing_one_time_neither_skips_nor_repeats(
@@ -98,8 +98,8 @@ def test_a_restart_inside_rows_sharing_one_time_neither_skips_nor_repeats(
     standin.delay_next(30.0)  # ... page 2 is held, so the poller is killed at that boundary
     env = eventhouse_env(standin, CLAIMX_EVENTHOUSE_BATCH_SIZE="4")
     poller = start_worker("claimx-poller", claimx_kafka, **env)
-    wait_for(lambda: cursor_file(tmp_path).exists(), what="the first checkpoint")
-    first = json.loads(cursor_file(tmp_path).read_text())
+    wait_for(lambda: stored(claimx_kafka), what="the first checkpoint")
+    first = stored(claimx_kafka)
     assert first["cursor_key"] == ROW_4_KEY and len(first["emitted"]) == 1
     assert poller.process is not None
     poller.process.kill()  # kill -9: no chance to flush anything more
@@ -112,6 +112,44 @@ def test_a_restart_inside_rows_sharing_one_time_neither_skips_nor_repeats(
     assert keys(messages) == ids_of(fixture_rows()), "every row exactly once across the restart"
     resumed = [q for q in standin.queries if q.parameters.get("last_key") == ROW_4_KEY]
     assert resumed and "| take 5" in resumed[0].csl  # 4 new rows + the duplicate to skip
+
+
+def test_a_standby_on_another_host_takes_over_when_the_active_poller_is_killed(
+    claimx_kafka, standin, tmp_path
+):
+    standin.delay_next(0.0)  # the active poller's page 1 answers at once ...
+    standin.delay_next(60.0)  # ... its page 2 is held: it is killed mid-drain
+    env = eventhouse_env(standin, CLAIMX_EVENTHOUSE_BATCH_SIZE="4")
+    ports = load_worker("claimx-poller").port_for
+    hosts = []
+    for instance, host in ((1, "host-a"), (2, "host-b")):  # no STATE_DIR in common
+        host_env = worker_environment(claimx_kafka, tmp_path / host, RETRY_DELAYS="1,2", **env)
+        hosts.append(WorkerProcess("claimx-poller", host_env, tmp_path, instance, ports(instance)))
+    active, standby = hosts
+    try:
+        active.start().wait_ready(60)
+        wait_for(lambda: stored(claimx_kafka), what="the first checkpoint")
+        standby.start().wait_ready(60)
+        assert standby.probe("/readyz") == (200, {"status": "ready", "detail": "standby"})
+        assert 'vpipe_poller_active{worker="claimx-poller"} 0.0' in standby.metrics_text()
+        assert 'vpipe_poller_active{worker="claimx-poller"} 1.0' in active.metrics_text()
+        assert active.process is not None
+        active.process.kill()  # kill -9 of the host's poller: no goodbye to the group
+        killed_at = time.monotonic()
+        bound_s = session_timeout_ms() / 1000 + 15  # the session timeout, then a rebalance
+        wait_for(lambda: "became active" in standby.output(), bound_s, "the takeover")
+        took_s = time.monotonic() - killed_at
+        messages = read_all(claimx_kafka, RAW, expect=21, timeout_s=30)
+        messages += read_all(claimx_kafka, RAW, idle_s=2.5)[21:]
+    finally:
+        for poller in hosts:
+            poller.stop()
+
+    print(f"takeover {took_s:.1f} s after kill -9 (session timeout {session_timeout_ms()} ms)")
+    assert keys(messages) == ids_of(fixture_rows()), "every row exactly once across the takeover"
+    assert stored(claimx_kafka)["ingestion_time"] == LAST_TIME
+    resumed = [q for q in standin.queries if q.parameters.get("last_key") == ROW_4_KEY]
+    assert resumed, "the standby resumed at the killed poller's last cursor"
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -132,8 +170,8 @@ def test_a_backfill_next_to_the_live_poller_drains_its_window_and_exits(
     start_worker("claimx-poller", claimx_kafka, **live_env)  # holds the metrics port
     live_rows = [r for r in fixture_rows() if time_of(r) >= "2026-02-04T11:00:00.0000000Z"]
     read_all(claimx_kafka, RAW, expect=len(live_rows), timeout_s=30)
-    wait_for(lambda: cursor_file(tmp_path).exists(), what="the live cursor")
-    live_cursor = cursor_file(tmp_path).read_text()
+    wait_for(lambda: stored(claimx_kafka).get("ingestion_time") == LAST_TIME, what="the cursor")
+    live_cursor = stored(claimx_kafka)
 
     start, end = "2026-02-03T10:22:41.5093318Z", "2026-02-04T09:26:13.095884Z"  # rows 4 .. 9
     env = worker_environment(claimx_kafka, tmp_path, RETRY_DELAYS="1,2", **eventhouse_env(standin))
@@ -146,11 +184,9 @@ def test_a_backfill_next_to_the_live_poller_drains_its_window_and_exits(
     window = [r for r in fixture_rows() if start <= time_of(r) <= kusto_time(end)]
     assert len(window) == 7  # rows 4, 5, 6, 7, 8, 9 and 16: both ends included
     assert keys(messages) == ids_of(live_rows) + ids_of(window), "the second run adds nothing"
-    assert cursor_file(tmp_path).read_text() == live_cursor, "the live cursor is untouched"
+    assert stored(claimx_kafka) == live_cursor, "the live cursor is untouched"
     suffix = ".backfill-20260203T102241.5093318Z-20260204T092613.0958840Z"
-    assert json.loads(cursor_file(tmp_path, suffix).read_text())["ingestion_time"] == (
-        "2026-02-04T09:26:13.0958840Z"  # row 9
-    )
+    assert stored(claimx_kafka, suffix)["ingestion_time"] == "2026-02-04T09:26:13.0958840Z"  # row 9
 
 
 def test_backfill_flags_are_checked_before_anything_starts(tmp_path):
@@ -190,8 +226,7 @@ def test_the_sample_source_replays_the_bundled_file_with_fresh_ids_per_round(
     assert len(keys(messages)) == len(messages), "every replayed event has an id of its own"
 
     def stored_round() -> int:
-        cursor = cursor_file(tmp_path, ".sample")
-        return int(json.loads(cursor.read_text())["round"]) if cursor.exists() else 0
+        return int(stored(claimx_kafka, ".sample").get("round", 0))
 
     # the cursor moves once the page is acknowledged, a moment after its records are readable
     wait_for(lambda: stored_round() >= 2, what="a round-2 cursor")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from vpipe_claimx.settings import ClaimxSettings
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import ConfigError, load_settings
 from vpipe_core.context import WorkerContext
+from vpipe_core.eventsource.eventhouse_source import eventhouse_pages
+from vpipe_core.eventsource.settings import EventSourceSettings
 from vpipe_core.registry import load_worker
 from vpipe_testing.kusto import KustoStandIn
 
@@ -57,26 +59,36 @@ def eventhouse_env(standin: KustoStandIn, batch_size: int) -> dict[str, str]:
     }
 
 
-def run_pages(source: Any, pages: int | None) -> list[str]:
-    """Keys published by `pages` acknowledged pages (None: until a short page)."""
+def pages_from(tmp_path: Path, **env: str) -> Callable[[dict[str, Any] | None], Any]:
+    """The poller's Eventhouse pages after a stored position (what its lease holder runs)."""
+    ctx = context(tmp_path, **env)
+    settings = ctx.settings_for(ClaimxSettings)
+    return eventhouse_pages(ctx, POLLER.source(settings), ctx.settings_for(EventSourceSettings))
+
+
+def run_pages(
+    source: Any, pages: int | None, state: dict[str, Any] | None = None
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Keys published by `pages` acknowledged pages (None: until a short page), and the
+    position stored after them."""
     published: list[str] = []
     count = 0
     while pages is None or count < pages:
         outputs, more = source.poll()
-        source.acknowledged()
+        state = source.acknowledged() or state
         published += [output.key.decode() for output in outputs]
         count += 1
         if not more:
             break
-    return published
+    return published, state
 
 
 def test_the_query_pages_the_claimx_table_by_its_time_column_and_composite_key(
     standin: KustoStandIn, tmp_path: Path
 ):
-    source = build(context(tmp_path, **eventhouse_env(standin, 4)))
+    source = pages_from(tmp_path, **eventhouse_env(standin, 4))(None)
     run_pages(source, 2)
-    source.close()  # type: ignore[attr-defined]
+    source.close()
 
     first, second = standin.queries[:2]
     assert "\nClaimXEvents\n" in first.csl
@@ -92,9 +104,9 @@ def test_the_query_pages_the_claimx_table_by_its_time_column_and_composite_key(
 def test_every_fixture_row_becomes_its_message_keyed_by_event_id(
     standin: KustoStandIn, tmp_path: Path
 ):
-    source = build(context(tmp_path, **eventhouse_env(standin, 100)))
+    source = pages_from(tmp_path, **eventhouse_env(standin, 100))(None)
     outputs, more = source.poll()
-    source.close()  # type: ignore[attr-defined]
+    source.close()
 
     assert not more and len(outputs) == 21
     assert Counter(o.key.decode() for o in outputs) == expected_ids()
@@ -122,13 +134,13 @@ def test_a_restart_after_any_page_neither_skips_nor_repeats(
     pages = 0
     while True:
         pages += 1
-        state = tmp_path / f"after-{pages}"
-        first = build(context(state, **env))
-        before = run_pages(first, pages)
-        first.close()  # type: ignore[attr-defined]
-        restarted = build(context(state, **env))
-        after = run_pages(restarted, None)
-        restarted.close()  # type: ignore[attr-defined]
+        start_at = pages_from(tmp_path, **env)
+        first = start_at(None)
+        before, stored = run_pages(first, pages)
+        first.close()
+        restarted = start_at(stored)
+        after, _ = run_pages(restarted, None)
+        restarted.close()
         assert Counter(before + after) == everything, f"restart after page {pages}"
         if len(before) == sum(everything.values()):
             break
@@ -138,9 +150,9 @@ def test_an_empty_time_column_reads_the_table_ingestion_time(tmp_path: Path):
     rows = [fixture_row(1), fixture_row(4), fixture_row(16)]
     with KustoStandIn(rows, table="ClaimXEvents", key_column=None) as standin:
         env = {**eventhouse_env(standin, 2), "CLAIMX_EVENTHOUSE_TIME_COLUMN": ""}
-        source = build(context(tmp_path, **env))
-        published = run_pages(source, None)
-        source.close()  # type: ignore[attr-defined]
+        source = pages_from(tmp_path, **env)(None)
+        published, _ = run_pages(source, None)
+        source.close()
 
     assert "| extend ingestion_time = ingestion_time()\n" in standin.queries[0].csl
     assert published == [SPEC_IDS[1], SPEC_IDS[4], SPEC_IDS[4]]

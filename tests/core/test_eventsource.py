@@ -1,12 +1,14 @@
-"""The shared event sources in-process: times, cursor file, Eventhouse paging and its boundary
-rule, proxy and CA bundle, backfill windows, sample pacing. Domain pollers run as real worker
-processes in tests/xact/test_poller.py and tests/claimx/test_poller.py."""
+"""The shared event sources in-process: times, Eventhouse paging and its boundary rule, proxy and
+CA bundle, backfill windows, sample pacing. The cursor topic and the lease are in
+tests/core/test_poller_lease.py; domain pollers run as real worker processes in
+tests/xact/test_poller.py and tests/claimx/test_poller.py."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,16 +16,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from azure.core.credentials import AccessToken
 from azure.kusto.data.exceptions import KustoServiceError
+from confluent_kafka import Consumer, TopicPartition
 
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.context import WorkerContext
 from vpipe_core.eventsource.backfill import BackfillWindow
 from vpipe_core.eventsource.build import build_source
-from vpipe_core.eventsource.cursor import CursorError, CursorFile, stored_position
+from vpipe_core.eventsource.cursor import CursorError, CursorStore, StoredCursor
 from vpipe_core.eventsource.domain import (
     DomainSource,
     EventhouseOptions,
@@ -38,6 +42,7 @@ from vpipe_core.eventsource.eventhouse import (
     unpublished,
 )
 from vpipe_core.eventsource.eventhouse_source import EventhouseSource, eventhouse_problems
+from vpipe_core.eventsource.leased import LeasedSource
 from vpipe_core.eventsource.sample import ReplayPosition, SampleRow, SampleSource
 from vpipe_core.eventsource.settings import EventSourceSettings
 from vpipe_core.eventsource.times import (
@@ -47,16 +52,21 @@ from vpipe_core.eventsource.times import (
     tick_after,
     tick_before,
 )
+from vpipe_core.kafka.clientconf import common_config
+from vpipe_core.kafka.topics import POLLER_CURSORS
 from vpipe_core.outcome import Output
-from vpipe_core.runner import StartupError
 from vpipe_core.spec import Kind, WorkerSpec
 from vpipe_core.values.timestamps import parse_iso_utc
+from vpipe_testing.brokers import session_timeout_ms
+from vpipe_testing.kafka import ensure_topics, produce
 from vpipe_testing.kusto import KustoStandIn
 
 T = "2026-02-03T09:40:07.1200000Z"
 EARLY = Position("2026-02-01T00:00:00.0000000Z", "")
 TABLE = EventhouseTable("Events", "tostring(id)")
-SPEC = WorkerSpec(name="dom-poller", domain="dom", handler="x:y", kind=Kind.SOURCE)
+SPEC = WorkerSpec(
+    name="dom-poller", domain="dom", handler="x:y", kind=Kind.SOURCE, output_topics=("dom.raw",)
+)
 
 
 def event(key: str, **extra: Any) -> dict[str, Any]:
@@ -96,12 +106,37 @@ def domain(**eventhouse: Any) -> DomainSource:
     )
 
 
-def context(tmp_path: Path, backfill: BackfillWindow | None = None, **env: str) -> WorkerContext:
-    """A poller's context; EVENTHOUSE_AUTH=none, as the Kusto stand-in takes no token."""
+@pytest.fixture
+def cursor_kafka(kafka_bootstrap: str) -> str:
+    """The session broker with the pollers' cursor topic (each test's poller has its own name)."""
+    ensure_topics(kafka_bootstrap, [POLLER_CURSORS], partitions=1)
+    ensure_topics(kafka_bootstrap, ["dom.raw"], partitions=2)
+    return kafka_bootstrap
+
+
+def context(
+    tmp_path: Path, bootstrap: str, backfill: BackfillWindow | None = None, **env: str
+) -> WorkerContext:
+    """A poller's context, named after the test (its cursor key and lease group are its own);
+    EVENTHOUSE_AUTH=none, as the Kusto stand-in takes no token."""
     env = {"EVENTHOUSE_AUTH": "none", **env}
-    settings = CoreSettings(state_dir=tmp_path / "state")
+    settings = CoreSettings(
+        state_dir=tmp_path / "state",
+        kafka_bootstrap_servers=bootstrap,
+        kafka_session_timeout_ms=session_timeout_ms(),
+    )
+    spec = attrs.evolve(SPEC, name=f"dom-poller-{zlib.crc32(str(tmp_path).encode())}")
     logger = logging.getLogger("test")
-    return WorkerContext(SPEC, 1, "g", settings, env, logger, backfill=backfill)
+    return WorkerContext(spec, 1, spec.name, settings, env, logger, backfill=backfill)
+
+
+def leased(source: Any, timeout_s: float = 30.0) -> Any:
+    """`source` once it holds its lease (the first instance of a group gets it)."""
+    deadline = time.monotonic() + timeout_s
+    while not source.holds_lease:
+        assert time.monotonic() < deadline, "the source never got its lease"
+        time.sleep(0.05)
+    return source
 
 
 def keys(outputs: Any) -> list[str]:
@@ -113,11 +148,19 @@ def drain(source: Any, limit: int = 50) -> list[str]:
     published: list[str] = []
     for _ in range(limit):
         outputs, more = source.poll()
-        source.acknowledged()
+        acknowledge(source)
         published += keys(outputs)
         if not more or getattr(source, "finished", False):
             return published
     raise AssertionError("the source never ran dry")
+
+
+def acknowledge(source: Any) -> None:
+    """What the source loop calls once a page is acknowledged (here: nothing was produced)."""
+    if isinstance(source, LeasedSource):
+        source.acknowledged({})
+    else:
+        source.acknowledged()
 
 
 # --- ingestion times ----------------------------------------------------------------------------
@@ -142,34 +185,46 @@ def test_ingestion_times_keep_seven_digits():
         parse_ingestion_time("2026-02-31T00:00:00.5Z")
 
 
-# --- the cursor file ----------------------------------------------------------------------------
+# --- positions -----------------------------------------------------------------------------------
 
 
-def test_cursor_file_writes_atomically_and_reads_back(tmp_path: Path):
-    cursor = CursorFile(tmp_path / "state" / "p.cursor.json", "the start")
-    cursor.lock()
-    cursor.write({"ingestion_time": T, "cursor_key": "k"})
-    cursor.write({"ingestion_time": T, "cursor_key": "k2"})
-
-    state = cursor.read()
-    assert state is not None and state["cursor_key"] == "k2" and state["updated_at"].endswith("Z")
-    assert sorted(p.name for p in cursor.path.parent.iterdir()) == [
-        "p.cursor.json",
-        "p.cursor.json.lock",
-    ]
-    cursor.close()
+def test_a_cursor_written_before_emitted_existed_reads_as_nothing_emitted():
+    assert Position.from_state({"ingestion_time": T, "cursor_key": "k"}) == Position(T, "k", ())
 
 
-def test_a_second_poller_cannot_take_the_lock(tmp_path: Path):
-    first = CursorFile(tmp_path / "p.cursor.json", "the start")
-    second = CursorFile(tmp_path / "p.cursor.json", "the start")
-    first.lock()
+# --- the cursor topic and the lease ------------------------------------------------------------
 
-    with pytest.raises(CursorError, match=r"another poller holds .*p.cursor.json.lock \(pid \d+"):
-        second.lock()
-    first.close()
-    second.lock()  # free again once the first lets go
-    second.close()
+
+def store_of(ctx: WorkerContext, suffix: str = "") -> CursorStore:
+    key = f"{ctx.spec.name}{suffix}"
+    old_file = ctx.settings.state_dir / f"{key}.cursor.json"
+    return CursorStore(common_config(ctx.settings), key, "the start", old_file)
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-ends"})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+    finally:
+        consumer.close()
+
+
+def test_the_cursor_is_the_last_record_under_its_key(cursor_kafka: str, tmp_path: Path):
+    ctx = context(tmp_path, cursor_kafka)
+    store, sample = store_of(ctx), store_of(ctx, ".sample")
+    assert store.load() is None
+
+    store.write({"ingestion_time": T, "cursor_key": "k"}, {"dom.raw": {0: 5}})
+    store.write({"ingestion_time": T, "cursor_key": "k2"}, {"dom.raw": {0: 7, 1: 2}})
+    sample.write({"round": 1, "line": 3}, {})
+
+    stored = store.load()
+    assert stored is not None and stored.state == {"ingestion_time": T, "cursor_key": "k2"}
+    assert stored.published == {"dom.raw": {0: 7, 1: 2}} and not stored.from_file
+    assert sample.load() == StoredCursor({"round": 1, "line": 3}, {}, sample.origin)
+    produce(cursor_kafka, POLLER_CURSORS, [None], key=store.key.encode())  # a tombstone
+    assert store.load() is None
 
 
 @pytest.mark.parametrize(
@@ -179,25 +234,102 @@ def test_a_second_poller_cannot_take_the_lock(tmp_path: Path):
         ("[]", "expected a JSON object"),
         ('{"cursor_key": "k"}', "KeyError"),
         ('{"ingestion_time": "2026-02-03T09:40:07Z", "cursor_key": "k"}', "7-digit"),
-        (f'{{"ingestion_time": "{T}", "cursor_key": 7}}', "TypeError"),
         (f'{{"ingestion_time": "{T}", "cursor_key": "k", "emitted": "x"}}', "TypeError"),
-        (f'{{"ingestion_time": "{T}", "cursor_key": "k", "emitted": [1]}}', "TypeError"),
+        (f'{{"ingestion_time": "{T}", "cursor_key": "k", "published": []}}', "published"),
     ],
 )
-def test_an_unusable_cursor_is_a_startup_error_never_a_default(
-    tmp_path: Path, text: str, reason: str
+def test_a_corrupt_cursor_record_stops_the_poller_naming_topic_key_and_fix(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn, text: str, reason: str
 ):
-    cursor = CursorFile(tmp_path / "p.cursor.json", "XACT_EVENTHOUSE_START_FROM")
-    cursor.path.write_text(text)
+    ctx = context(tmp_path, cursor_kafka)
+    produce(cursor_kafka, POLLER_CURSORS, [text.encode()], key=ctx.spec.name.encode())
+    source = leased(build_source(ctx, domain(cluster_url=standin.url)))
 
-    with pytest.raises(StartupError, match=reason) as raised:
-        stored_position(cursor, Position.from_state)
-    assert raised.value.code == 2
-    assert "is corrupt" in str(raised.value) and "XACT_EVENTHOUSE_START_FROM" in str(raised.value)
+    with pytest.raises(CursorError, match=reason) as raised:
+        source.poll()
+    source.close()
+    message = str(raised.value)
+    assert raised.value.exit_code == 2 and standin.queries == []
+    assert f"key '{ctx.spec.name}' in topic vpipe.poller.cursors is corrupt" in message
+    assert "tombstone" in message and "DOM_EVENTHOUSE_START_FROM" in message
 
 
-def test_a_cursor_written_before_emitted_existed_reads_as_nothing_emitted():
-    assert Position.from_state({"ingestion_time": T, "cursor_key": "k"}) == Position(T, "k", ())
+def test_an_old_cursor_file_is_imported_once(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    standin.add_rows([event("old")], ingestion_time=T)
+    standin.add_rows([event("new")], ingestion_time="2026-02-03T10:00:00.0000000Z")
+    ctx = context(tmp_path, cursor_kafka)
+    old_file = ctx.settings.state_dir / f"{ctx.spec.name}.cursor.json"
+    old_file.parent.mkdir(parents=True)
+    old_file.write_text(f'{{"ingestion_time": "{T}", "cursor_key": "zz", "updated_at": "x"}}')
+
+    first = leased(build_source(ctx, domain(cluster_url=standin.url)))
+    published = drain(first)
+    first.close()
+    again = leased(build_source(context(tmp_path, cursor_kafka), domain(cluster_url=standin.url)))
+    rerun = drain(again)
+    again.close()
+
+    assert published == ["new"] and rerun == []
+    assert not old_file.exists() and old_file.with_name(old_file.name + ".imported").exists()
+    stored = store_of(ctx).load()
+    assert stored is not None and stored.state["cursor_key"] == "new"
+
+
+def test_a_corrupt_old_cursor_file_is_the_same_clear_error(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    ctx = context(tmp_path, cursor_kafka)
+    old_file = ctx.settings.state_dir / f"{ctx.spec.name}.cursor.json"
+    old_file.parent.mkdir(parents=True)
+    old_file.write_text("{")
+    source = leased(build_source(ctx, domain(cluster_url=standin.url)))
+
+    with pytest.raises(CursorError, match=r"the cursor file .* is corrupt \(not JSON") as raised:
+        source.poll()
+    source.close()
+    assert "move it away deliberately to start from DOM_EVENTHOUSE_START_FROM" in str(raised.value)
+    assert old_file.exists()
+
+
+def test_one_instance_publishes_the_other_stands_by_until_it_leaves(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    standin.add_rows([event("a")], ingestion_time=T)
+    dom = domain(cluster_url=standin.url)
+    first_ctx, second_ctx = context(tmp_path, cursor_kafka), context(tmp_path, cursor_kafka)
+    first = leased(build_source(first_ctx, dom))
+    second = build_source(second_ctx, dom)
+    assert drain(first) == ["a"] and first_ctx.health.detail is None
+    time.sleep(3)  # the second has joined the group by now
+
+    assert second.poll() == ((), False) and second_ctx.health.detail == "standby"
+    first.close()  # type: ignore[attr-defined]
+    leased(second)  # the lease moves as soon as the first leaves the group
+    resumed = drain(second)
+    standin.add_rows([event("b")], ingestion_time="2026-02-03T10:00:00.0000000Z")
+    later = drain(second)
+    second.close()  # type: ignore[attr-defined]
+
+    assert resumed == [] and later == ["b"] and second_ctx.health.detail is None
+
+
+def test_keys_published_after_the_cursor_are_not_published_again(
+    cursor_kafka: str, tmp_path: Path, standin: KustoStandIn
+):
+    standin.add_rows([event(k) for k in ("a", "a", "b", "c", "d")], ingestion_time=T)
+    ctx = context(tmp_path, cursor_kafka)
+    # The last cursor, then a page the poller published but was killed before it stored.
+    store_of(ctx).write(EARLY.state(), {"dom.raw": end_offsets(cursor_kafka, "dom.raw", 2)})
+    produce(cursor_kafka, "dom.raw", [b"{}"], key=b"a")
+    produce(cursor_kafka, "dom.raw", [b"{}"], key=b"b")
+
+    source = leased(build_source(ctx, domain(cluster_url=standin.url)))
+    published = drain(source)
+    source.close()  # type: ignore[attr-defined]
+
+    assert published == ["a", "c", "d"], "one of the two a's was published before: once more"
 
 
 # --- Eventhouse paging --------------------------------------------------------------------------
@@ -217,8 +349,7 @@ def eventhouse_source(
     position: Position = EARLY,
 ) -> EventhouseSource:
     reader = EventhouseReader(standin.client, None, "vpipe", TABLE, batch_size, 30)
-    cursor = CursorFile(tmp_path / "p.cursor.json", "the start")
-    return EventhouseSource(reader, cursor, position, publish_row, 1, settle_s)
+    return EventhouseSource(reader, position, publish_row, 1, settle_s)
 
 
 def test_the_cursor_moves_only_when_the_page_is_acknowledged(standin: KustoStandIn, tmp_path: Path):
@@ -228,15 +359,15 @@ def test_the_cursor_moves_only_when_the_page_is_acknowledged(standin: KustoStand
     first, more = source.poll()
     again, _ = source.poll()  # the previous page was not acknowledged: read again
     assert more and keys(first) == keys(again) == ["a", "b"]
-    assert not (tmp_path / "p.cursor.json").exists()
+    assert source.position == EARLY
 
-    source.acknowledged()
+    moved = source.acknowledged()
+    assert moved is not None and moved["cursor_key"] == "b" and len(moved["emitted"]) == 1
     rest, more = source.poll()
-    source.acknowledged()
+    stored = source.acknowledged()
     assert keys(rest) == ["c"] and not more
     assert source.position.at == (T, "c") and len(source.position.emitted) == 1
-    stored = json.loads((tmp_path / "p.cursor.json").read_text())
-    assert stored["cursor_key"] == "c" and stored["emitted"] == list(source.position.emitted)
+    assert stored == source.position.state() and source.acknowledged() is None
     source.close()
 
 
@@ -269,10 +400,9 @@ def test_a_restart_at_a_boundary_inside_duplicates_neither_skips_nor_repeats(
     standin.add_rows([event(k) for k in ("a", "b", "b", "b", "c")], ingestion_time=T)
     first = eventhouse_source(standin, tmp_path, batch_size=3)
     outputs, _ = first.poll()
-    first.acknowledged()
+    stored = first.acknowledged()
     first.close()  # stopped after one page: a, b, b
 
-    stored = CursorFile(tmp_path / "p.cursor.json", "the start").read()
     assert stored is not None
     restarted = eventhouse_source(standin, tmp_path, 3, position=Position.from_state(stored))
 
@@ -405,17 +535,22 @@ def test_an_explicit_proxy_carries_the_queries(standin: KustoStandIn, proxy_url:
 
 
 def test_the_worker_environment_proxy_applies_unless_no_proxy_covers_the_cluster(
-    standin: KustoStandIn, proxy_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    standin: KustoStandIn,
+    proxy_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cursor_kafka: str,
 ):
     standin.add_rows([event("a")], ingestion_time=T)
     dom = domain(cluster_url=standin.url)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the process env is not consulted
 
-    proxied = build_source(context(tmp_path, HTTP_PROXY=proxy_url), dom)
+    proxied = leased(build_source(context(tmp_path, cursor_kafka, HTTP_PROXY=proxy_url), dom))
     with pytest.raises(KustoServiceError):
         proxied.poll()
     proxied.close()  # type: ignore[attr-defined]
-    direct = build_source(context(tmp_path, HTTP_PROXY=proxy_url, NO_PROXY="127.0.0.1"), dom)
+    env = {"HTTP_PROXY": proxy_url, "NO_PROXY": "127.0.0.1"}
+    direct = leased(build_source(context(tmp_path, cursor_kafka, **env), dom))
     outputs, _ = direct.poll()
     direct.close()  # type: ignore[attr-defined]
 
@@ -488,7 +623,7 @@ def test_a_backfill_window_parses_both_ends_and_names_the_wrong_one():
 
 
 def test_a_backfill_reads_its_closed_window_with_its_own_cursor_and_finishes(
-    standin: KustoStandIn, tmp_path: Path
+    standin: KustoStandIn, tmp_path: Path, cursor_kafka: str
 ):
     times = {
         "before": "2026-02-02T23:59:59.9999999Z",
@@ -501,25 +636,29 @@ def test_a_backfill_reads_its_closed_window_with_its_own_cursor_and_finishes(
         standin.add_rows([event(key), event(key)], ingestion_time=when)
     window = BackfillWindow.parse("2026-02-03T00:00:00Z", "2026-02-03T23:59:59.9999999Z")
 
-    source = build_source(context(tmp_path, window), domain(cluster_url=standin.url, batch_size=2))
+    dom = domain(cluster_url=standin.url, batch_size=2)
+    ctx = context(tmp_path, cursor_kafka, window)
+    source = leased(build_source(ctx, dom))
     published = drain(source)
     source.close()  # type: ignore[attr-defined]
-    again = build_source(context(tmp_path, window), domain(cluster_url=standin.url, batch_size=2))
+    again = leased(build_source(context(tmp_path, cursor_kafka, window), dom))
     rerun = drain(again)
     again.close()  # type: ignore[attr-defined]
 
     assert published == ["first", "first", "middle", "middle", "last", "last"]
     assert getattr(source, "finished", False) and rerun == []
-    state_files = sorted(path.name for path in (tmp_path / "state").iterdir())
-    assert state_files == [
-        f"dom-poller{window.cursor_suffix}.cursor.json",
-        f"dom-poller{window.cursor_suffix}.cursor.json.lock",
-    ]
+    live = CursorStore(common_config(ctx.settings), ctx.spec.name, "", tmp_path / "none")
+    backfill = CursorStore(
+        common_config(ctx.settings), f"{ctx.spec.name}{window.cursor_suffix}", "", tmp_path / "none"
+    )
+    stored = backfill.load()
+    assert live.load() is None, "the live cursor is never touched"
+    assert stored is not None and stored.state["ingestion_time"] == times["last"]
 
 
-def test_a_live_source_is_never_finished(standin: KustoStandIn, tmp_path: Path):
+def test_a_live_source_is_never_finished(standin: KustoStandIn, tmp_path: Path, cursor_kafka: str):
     standin.add_rows([event("a")], ingestion_time=T)
-    source = build_source(context(tmp_path), domain(cluster_url=standin.url))
+    source = leased(build_source(context(tmp_path, cursor_kafka), domain(cluster_url=standin.url)))
     assert drain(source) == ["a"]
     assert not getattr(source, "finished", False)
     source.close()  # type: ignore[attr-defined]
@@ -539,8 +678,7 @@ class Clock:
 def test_the_sample_source_paces_and_renames_ids_per_round(tmp_path: Path):
     rows = [SampleRow(line, event(f"s{line}")) for line in (1, 3)]  # line 2 was blank
     clock = Clock()
-    cursor = CursorFile(tmp_path / "s.cursor.json", "the first line")
-    source = SampleSource(rows, cursor, ReplayPosition(1, 0), 120, domain(), clock=clock)
+    source = SampleSource(rows, ReplayPosition(1, 0), 120, domain(), clock=clock)
 
     first, _ = source.poll()
     source.acknowledged()
@@ -548,9 +686,9 @@ def test_the_sample_source_paces_and_renames_ids_per_round(tmp_path: Path):
     nothing, _ = source.poll()  # 0.8 of an event earned: wait
     clock.now = 1.5
     later, more = source.poll()  # 0.8 + 1.1 s at 2/s = 3 events
-    source.acknowledged()
+    stored = source.acknowledged()
 
     assert keys([*first, *later]) == ["s1", "s3", "s1-r2", "s3-r2"] and not nothing and not more
     assert source.position == ReplayPosition(2, 3)
-    assert json.loads(cursor.path.read_text())["round"] == 2
+    assert stored == {"round": 2, "line": 3}
     assert all(len(orjson.loads(o.value)["ingestion_time"]) == 28 for o in [*first, *later])

@@ -200,7 +200,7 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (tree.install / "app" / "left-over-from-an-old-release.py").write_text("")
-    (tree.units / "kafka-pipeline-xact-poller.service").unlink()
+    (tree.units / "kafka-pipeline-xact-poller@.service").unlink()
 
     second = tree.install_offline()
     assert f"keeping {tree.env_file}" in second.stdout
@@ -209,7 +209,7 @@ def test_real_run_builds_the_layout_and_a_second_run_keeps_config_and_state(tree
     for path, text in kept.items():
         assert path.read_text() == text, f"{path} was not kept"
     assert not (tree.install / "app" / "left-over-from-an-old-release.py").exists()
-    assert (tree.units / "kafka-pipeline-xact-poller.service").exists()
+    assert (tree.units / "kafka-pipeline-xact-poller@.service").exists()
     check_layout(tree)
 
 

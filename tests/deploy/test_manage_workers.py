@@ -13,7 +13,7 @@ from fakes import FakeSystem, vpipe_command
 SCRIPT = DEPLOY / "manage-workers.sh"
 DL = "kafka-pipeline-xact-download"
 UP = "kafka-pipeline-xact-upload"
-POLLER = "kafka-pipeline-xact-poller.service"
+SINGLE = "kafka-pipeline-xact-result-processor.service"
 LIST = "systemctl list-units --all --plain --no-legend --no-pager"
 SHOW = "systemctl show --property=ActiveState,SubState,MainPID"
 
@@ -38,10 +38,10 @@ CALL_TABLE = [
     (["start", "xact-download", "4"], (), [f"systemctl start {dl(1, 2, 3, 4)}"]),
     (["start", "xact-download"], (), [f"systemctl start {dl(1)}"]),
     (["start", "xact-download", "10"], (), [f"systemctl start {dl(*range(1, 11))}"]),
-    (["start", "xact-poller"], (), [f"systemctl start {POLLER}"]),
+    (["start", "xact-result-processor"], (), [f"systemctl start {SINGLE}"]),
     (["stop", "xact-download"], (), [f"systemctl stop {DL}@*.service"]),
     (["stop", "xact-download", "3"], (), [f"systemctl stop {dl(3)}"]),
-    (["stop", "xact-poller"], (), [f"systemctl stop {POLLER}"]),
+    (["stop", "xact-result-processor"], (), [f"systemctl stop {SINGLE}"]),
     (
         ["restart", "xact-download"],
         THREE_RUNNING,
@@ -65,14 +65,14 @@ CALL_TABLE = [
         THREE_RUNNING,
         [f"systemctl stop {DL}@*.service", f"systemctl start {dl(1, 2)}"],
     ),
-    (["restart", "xact-poller"], (), [f"systemctl restart {POLLER}"]),
+    (["restart", "xact-result-processor"], (), [f"systemctl restart {SINGLE}"]),
     (["enable", "xact-upload", "2"], (), [f"systemctl enable {up(1, 2)}"]),
-    (["enable", "xact-poller"], (), [f"systemctl enable {POLLER}"]),
+    (["enable", "xact-result-processor"], (), [f"systemctl enable {SINGLE}"]),
     (["disable", "xact-upload"], (), [f"systemctl disable {up(*range(1, 11))}"]),
     (["disable", "xact-upload", "2"], (), [f"systemctl disable {up(2)}"]),
     (["logs", "xact-download"], (), [f"journalctl -f -u {DL}@*.service"]),
     (["logs", "xact-download", "2"], (), [f"journalctl -f -u {dl(2)}"]),
-    (["logs", "xact-poller"], (), [f"journalctl -f -u {POLLER}"]),
+    (["logs", "xact-result-processor"], (), [f"journalctl -f -u {SINGLE}"]),
     (
         ["pid", "xact-download"],
         THREE_RUNNING,
@@ -94,9 +94,9 @@ CALL_TABLE = [
         ],
     ),
     (
-        ["status", "xact-poller"],
+        ["status", "xact-result-processor"],
         (),
-        [f"{SHOW} {POLLER}"],
+        [f"{SHOW} {SINGLE}"],
     ),
 ]
 
@@ -110,7 +110,10 @@ ERROR_TABLE = [
     (["start", "xact-download", "two"], "from 1 to 10 (got 'two')"),
     (["start", "xact-download", "-1"], "from 1 to 10 (got '-1')"),
     (["stop", "xact-download", "12"], "instance for xact-download must be a whole number"),
-    (["stop", "xact-poller", "2"], "instance for xact-poller must be a whole number from 1 to 1"),
+    (
+        ["stop", "xact-result-processor", "2"],
+        "instance for xact-result-processor must be a whole number from 1 to 1",
+    ),
     (["logs", "xact-download", "x"], "instance for xact-download must be"),
     (["restart", "xact-download", "99"], "count for xact-download must be"),
     (["frobnicate"], "unknown command 'frobnicate'"),
@@ -150,9 +153,9 @@ def test_unknown_worker_prints_usage_and_the_installed_workers(system):
 
 
 def test_single_instance_worker_ignores_count_with_a_note(system):
-    run = system.run(SCRIPT, "start", "xact-poller", "3")
+    run = system.run(SCRIPT, "start", "xact-result-processor", "3")
     assert run.returncode == 0
-    assert run.calls == [f"systemctl start {POLLER}"]
+    assert run.calls == [f"systemctl start {SINGLE}"]
     assert "runs a single instance; count 3 ignored" in run.stderr
 
 
@@ -196,7 +199,8 @@ def test_list_comes_from_vpipe_workers_list(system):
     run = system.run(SCRIPT, "list")
     rows = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines()[1:]}
     assert rows["xact-download"] == ["10", "8000-8009", f"{DL}@.service"]
-    assert rows["xact-poller"] == ["1", "8100", POLLER]
+    assert rows["xact-result-processor"] == ["1", "8102", SINGLE]
+    assert rows["xact-poller"] == ["2", "8104-8105", "kafka-pipeline-xact-poller@.service"]
     assert run.calls == []
 
 

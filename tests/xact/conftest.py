@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpipe_testing.kafka import ensure_topics
+from vpipe_testing.kafka import ensure_cursor_topic, ensure_topics
 
 XACT_TOPICS = [
     "xact.events.raw",
@@ -22,4 +22,5 @@ XACT_TOPICS = [
 def xact_kafka(fresh_kafka: str) -> str:
     """A fresh broker with the XACT topics (tiers of 1 s and 2 s)."""
     ensure_topics(fresh_kafka, XACT_TOPICS)
+    ensure_cursor_topic(fresh_kafka)
     return fresh_kafka

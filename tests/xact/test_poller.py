@@ -14,10 +14,11 @@ import pytest
 from xact_fixtures import FIXTURES, fixture_rows
 
 from vpipe_testing.delta import wait_committed
-from vpipe_testing.kafka import ensure_topics, produce, read_all
+from vpipe_testing.kafka import ensure_topics, produce, read_all, stored_cursor
 from vpipe_testing.kusto import KustoStandIn, kusto_time
 
 RAW = "xact.events.raw"
+CURSORS = "vpipe.poller.cursors"
 SHARED_TIME = "2026-02-03T09:40:07.1200000Z"
 NO_BROKER = "127.0.0.1:9"  # configuration errors stop the worker before it connects
 
@@ -56,7 +57,12 @@ def published(messages: list[Any]) -> list[dict[str, Any]]:
 
 
 def cursor_file(tmp_path: Path) -> Path:
+    """Where the poller kept its cursor before the cursor topic; imported once."""
     return tmp_path / "state" / "xact-poller.cursor.json"
+
+
+def stored(bootstrap: str, suffix: str = "") -> dict[str, Any]:
+    return stored_cursor(bootstrap, f"xact-poller{suffix}") or {}
 
 
 def wait_for(condition: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -83,10 +89,14 @@ def test_every_fixture_row_is_published_once_with_its_key_and_ingestion_time(
             ),
         )
         messages = read_all(xact_kafka, RAW, expect=17, timeout_s=30)
-        wait_for(lambda: cursor_file(tmp_path).exists(), what="the cursor file")
+        rows = fixture_rows()
+        last = max(
+            rows, key=lambda r: (kusto_time(r["ingestion_time"]), str(r.get("traceId") or ""))
+        )
+        last_at = kusto_time(last["ingestion_time"])
+        wait_for(lambda: stored(xact_kafka).get("ingestion_time") == last_at, what="the cursor")
         later = read_all(xact_kafka, RAW, idle_s=2.5)
 
-    rows = fixture_rows()
     assert len(later) == len(messages) == len(rows) == 17
     values = published(messages)
     by_time_and_key = {(v["ingestion_time"], v.get("traceId")): v for v in values}
@@ -103,11 +113,7 @@ def test_every_fixture_row_is_published_once_with_its_key_and_ingestion_time(
         assert dict(message.headers() or []).get("trace_id") == expected_key
     assert sum(1 for v in values if v["ingestion_time"] == SHARED_TIME) == 2
 
-    last = max(rows, key=lambda r: (kusto_time(r["ingestion_time"]), str(r.get("traceId") or "")))
-    stored = json.loads(cursor_file(tmp_path).read_text())
-    assert stored["ingestion_time"] == kusto_time(last["ingestion_time"])
-    assert stored["cursor_key"] == str(last.get("traceId") or "")
-    assert stored["updated_at"].endswith("Z")
+    assert stored(xact_kafka)["cursor_key"] == str(last.get("traceId") or "")
     first = standin.queries[0]
     assert first.parameters == {"last_key": ""}
     assert first.options["servertimeout"] == "0:00:45"
@@ -140,10 +146,10 @@ def test_restart_after_one_page_neither_skips_nor_repeats_rows_sharing_one_time(
     standin.delay_next(30.0)  # ... the second is held, so the poller is stopped mid-drain
     env = eventhouse_env(standin, XACT_EVENTHOUSE_BATCH_SIZE="3")
     poller = start_worker("xact-poller", xact_kafka, **env)
-    wait_for(lambda: cursor_file(tmp_path).exists(), what="the first checkpoint")
+    wait_for(lambda: stored(xact_kafka), what="the first checkpoint")
     time.sleep(0.5)
     assert len(standin.queries) == 1, "page 2 is asked for and held (recorded when answered)"
-    assert json.loads(cursor_file(tmp_path).read_text())["cursor_key"] == "t-02"
+    assert stored(xact_kafka)["cursor_key"] == "t-02"
     assert poller.process is not None
     poller.process.kill()  # kill -9: no chance to flush anything more
     poller.process.wait(10)
@@ -154,7 +160,7 @@ def test_restart_after_one_page_neither_skips_nor_repeats_rows_sharing_one_time(
 
     counts = Counter(m.key().decode() for m in messages)
     assert counts == Counter(traces), "every row exactly once across the restart"
-    assert json.loads(cursor_file(tmp_path).read_text())["cursor_key"] == "t-09"
+    wait_for(lambda: stored(xact_kafka).get("cursor_key") == "t-09", what="the last checkpoint")
 
 
 def test_kusto_failures_back_off_then_recover(xact_kafka, start_worker, standin):
@@ -175,25 +181,29 @@ def test_kusto_failures_back_off_then_recover(xact_kafka, start_worker, standin)
     assert seen[2] - seen[1] >= 3.5, "the second failure waits 4 s"
 
 
-def test_a_corrupt_cursor_stops_the_poller_with_a_clear_error(start_worker, standin, tmp_path):
+def test_a_corrupt_cursor_stops_the_poller_with_a_clear_error(xact_kafka, start_worker, standin):
+    corrupt = b'{"ingestion_time": "2026-02-03T09:40:07Z", "cursor'
+    produce(xact_kafka, CURSORS, [corrupt], key=b"xact-poller")
+    poller = start_worker("xact-poller", xact_kafka, ready=False, **eventhouse_env(standin))
+
+    assert poller.wait(30) == 2
+    output = poller.output()
+    assert "the record under key 'xact-poller' in topic vpipe.poller.cursors is corrupt" in output
+    assert "will not guess a start position" in output and "tombstone" in output
+    assert standin.queries == []
+
+
+def test_an_old_cursor_file_without_a_7_digit_time_is_corrupt_too(
+    xact_kafka, start_worker, standin, tmp_path
+):
     cursor_file(tmp_path).parent.mkdir(parents=True)
-    cursor_file(tmp_path).write_text('{"ingestion_time": "2026-02-03T09:40:07Z", "cursor')
-    poller = start_worker("xact-poller", NO_BROKER, ready=False, **eventhouse_env(standin))
+    cursor_file(tmp_path).write_text('{"ingestion_time": "2026-02-03T09:40:07Z", "cursor_key": ""}')
+    poller = start_worker("xact-poller", xact_kafka, ready=False, **eventhouse_env(standin))
 
     assert poller.wait(30) == 2
     output = poller.output()
     assert "xact-poller.cursor.json is corrupt" in output
-    assert "will not guess a start position" in output
-    assert standin.queries == []
-
-
-def test_a_cursor_without_a_7_digit_time_is_corrupt_too(start_worker, standin, tmp_path):
-    cursor_file(tmp_path).parent.mkdir(parents=True)
-    cursor_file(tmp_path).write_text('{"ingestion_time": "2026-02-03T09:40:07Z", "cursor_key": ""}')
-    poller = start_worker("xact-poller", NO_BROKER, ready=False, **eventhouse_env(standin))
-
-    assert poller.wait(30) == 2
-    assert "is not a 7-digit UTC ingestion time" in poller.output()
+    assert "is not a 7-digit UTC ingestion time" in output
 
 
 def test_a_missing_cluster_url_stops_the_poller_naming_the_variable(start_worker):
@@ -233,13 +243,12 @@ def test_the_sample_source_replays_the_bundled_file_with_new_trace_ids_per_round
     assert rounds[2] == expected
     values = published(messages)
     assert all("_case" not in value and len(value["ingestion_time"]) == 28 for value in values)
-    cursor = tmp_path / "state" / "xact-poller.sample.cursor.json"
 
-    def stored() -> dict[str, Any]:
-        return json.loads(cursor.read_text()) if cursor.exists() else {"round": 0, "line": 0}
+    def replayed() -> dict[str, Any]:
+        return stored(xact_kafka, ".sample") or {"round": 0, "line": 0}
 
     # the cursor moves once the page is acknowledged, a moment after its records are readable
-    wait_for(lambda: stored()["round"] >= 2 and stored()["line"] >= 1, what="a round-2 cursor")
+    wait_for(lambda: replayed()["round"] >= 2 and replayed()["line"] >= 1, what="a round-2 cursor")
 
 
 def test_the_sample_rate_is_honoured(xact_kafka, start_worker, tmp_path):

@@ -51,6 +51,8 @@ class DomainWorkers:
             "output_topics": (raw,),
             "kind": Kind.SOURCE,
             "retry_mode": RetryMode.INPLACE,
+            # one active, the others stand by (eventsource.lease); one per host is enough
+            "max_instances": 2,
             "description": f"publishes new Eventhouse (or Event Hub, or sample) events to {raw}",
         }
         return self.spec("poller", port_base, **{**defaults, **overrides})

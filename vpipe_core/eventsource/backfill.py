@@ -1,9 +1,10 @@
 """`vpipe-worker --name <poller> --backfill-from <ISO> --backfill-to <ISO>`.
 
 A backfill re-reads a closed window of the Eventhouse table with the live poller's paging, from
-its own cursor file (so the live cursor is never touched and an interrupted run resumes where it
-stopped), and ends once the window is drained. Running the same window again finds its cursor
-at the end and publishes nothing; delete that cursor file to read the window once more.
+its own cursor key and lease (so the live cursor is never touched and an interrupted run resumes
+where it stopped), and ends once the window is drained. Running the same window again finds its
+cursor at the end and publishes nothing; produce a tombstone under that key in
+`vpipe.poller.cursors` to read the window once more.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class BackfillWindow:
 
     @property
     def cursor_suffix(self) -> str:
-        """`.backfill-<start>-<end>`, compact, for `{STATE_DIR}/<worker><suffix>.cursor.json`."""
+        """`.backfill-<start>-<end>`, compact: the backfill's cursor key is `<worker><suffix>`."""
         return f".backfill-{_compact(self.start)}-{_compact(self.end)}"
 
     def first_position(self) -> Position:

@@ -1,20 +1,20 @@
 """The Eventhouse source: pages of a domain's table after its durable position.
 
-`poll()` returns one page; only `acknowledged()` writes the cursor file. A live poller reads up
-to `now - settle` every cycle and never ends. A backfill reads a closed window with its own
-cursor file and sets `finished` once a short page inside the window was acknowledged.
+`poll()` returns one page; only `acknowledged()` moves the position (and returns it for the
+cursor, `leased.LeasedSource`). A live poller reads up to `now - settle` every cycle and never
+ends. A backfill reads a closed window with its own cursor key and sets `finished` once a short
+page inside the window was acknowledged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vpipe_core.config.loader import ConfigError
-from vpipe_core.eventsource.cursor import CursorFile, open_cursor, stored_position
 from vpipe_core.eventsource.domain import DomainSource, RowPublisher
 from vpipe_core.eventsource.eventhouse import (
     TABLE_NAME,
@@ -23,6 +23,7 @@ from vpipe_core.eventsource.eventhouse import (
     kusto_client,
     unpublished,
 )
+from vpipe_core.eventsource.leased import LeasedSource, leased_source
 from vpipe_core.eventsource.settings import EventhouseAuth, EventSourceSettings
 from vpipe_core.eventsource.times import ingestion_time, tick_after, tick_before
 from vpipe_core.outcome import Output
@@ -47,7 +48,6 @@ class EventhouseSource:
     def __init__(
         self,
         reader: EventhouseReader,
-        cursor: CursorFile,
         position: Position,
         publish: RowPublisher,
         poll_interval_s: float,
@@ -55,7 +55,6 @@ class EventhouseSource:
         window_end: str | None = None,
     ) -> None:
         self._reader = reader
-        self._cursor = cursor
         self._position = position
         self._publish = publish
         self._pending: Position | None = None
@@ -87,16 +86,17 @@ class EventhouseSource:
             return settled
         return min(self._window_end, settled)
 
-    def acknowledged(self) -> None:
-        if self._pending is not None:
-            self._cursor.write(self._pending.state())
-            self._position, self._pending = self._pending, None
+    def acknowledged(self) -> dict[str, Any] | None:
+        """The new position's state, None when the page did not move it."""
+        moved, self._pending = self._pending, None
+        if moved is not None:
+            self._position = moved
         if self._drained:
             self.finished = True
+        return None if moved is None else moved.state()
 
     def close(self) -> None:
         self._reader.close()
-        self._cursor.close()
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -107,7 +107,23 @@ def build_eventhouse_source(
     domain: DomainSource,
     shared: EventSourceSettings,
     backfill: BackfillWindow | None = None,
-) -> EventhouseSource:
+) -> LeasedSource:
+    start_at = eventhouse_pages(ctx, domain, shared, backfill)
+    if backfill is None:
+        fresh_start = f"{domain.variable('EVENTHOUSE_START_FROM')} (default now - 1 h)"
+        return leased_source(ctx, "", fresh_start, start_at)
+    fresh_start = f"{backfill.start} (the window start)"
+    return leased_source(ctx, backfill.cursor_suffix, fresh_start, start_at)
+
+
+def eventhouse_pages(
+    ctx: WorkerContext,
+    domain: DomainSource,
+    shared: EventSourceSettings,
+    backfill: BackfillWindow | None = None,
+) -> Callable[[dict[str, Any] | None], EventhouseSource]:
+    """The Eventhouse pages after a stored position (None: a first start); ConfigError at once
+    if the settings are unusable."""
     options = domain.eventhouse
     cluster_url, database = _location(domain, shared)
     start_from = _start_from(domain)
@@ -118,16 +134,15 @@ def build_eventhouse_source(
         credential = shared_credential(ctx.env)
     proxy = shared.eventhouse_proxy_url or ProxyConfig.from_env(ctx.env).proxy_for(cluster_url)
     trusted = ca_bundle(ctx.settings.ca_bundle, ctx.env)
-    if backfill is None:
-        fresh_start = f"{domain.variable('EVENTHOUSE_START_FROM')} (default now - 1 h)"
-        cursor = open_cursor(ctx, fresh_start)
-    else:
-        cursor = open_cursor(ctx, f"{backfill.start} (the window start)", backfill.cursor_suffix)
-    try:
-        if backfill is None:
-            position = _start_position(cursor, start_from, domain)
+    window_end = None if backfill is None else tick_after(backfill.end)
+
+    def start_at(state: dict[str, Any] | None) -> EventhouseSource:
+        if state is not None:
+            position = Position.from_state(state)
+        elif backfill is not None:
+            position = backfill.first_position()
         else:
-            position = stored_position(cursor, Position.from_state) or backfill.first_position()
+            position = _first_position(start_from, domain)
         reader = EventhouseReader(
             lambda: kusto_client(cluster_url, database, credential, proxy, trusted),
             credential,
@@ -137,10 +152,16 @@ def build_eventhouse_source(
             options.query_timeout_s,
             ctx.spec.name,
         )
-    except BaseException:
-        cursor.close()
-        raise
-    window_end = None if backfill is None else tick_after(backfill.end)
+        log.info("eventhouse position", extra={"after": [*position.at]})
+        return EventhouseSource(
+            reader,
+            position,
+            domain.publish_row,
+            options.poll_interval_s,
+            options.settle_s,
+            window_end,
+        )
+
     log.info(
         "eventhouse source",
         extra={
@@ -151,20 +172,10 @@ def build_eventhouse_source(
             "batch_size": options.batch_size,
             "proxy": _without_credentials(proxy),
             "ca_bundle": trusted,
-            "cursor_file": str(cursor.path),
-            "after": [position.ingestion_time, position.cursor_key],
             "backfill": None if backfill is None else [backfill.start, backfill.end],
         },
     )
-    return EventhouseSource(
-        reader,
-        cursor,
-        position,
-        domain.publish_row,
-        options.poll_interval_s,
-        options.settle_s,
-        window_end,
-    )
+    return start_at
 
 
 def _without_credentials(url: str | None) -> str | None:
@@ -234,24 +245,17 @@ def _start_from(domain: DomainSource) -> datetime | None:
         ) from None
 
 
-def _start_position(
-    cursor: CursorFile, start_from: datetime | None, domain: DomainSource
-) -> Position:
-    """The stored position; on a first start, just before <DOMAIN>_EVENTHOUSE_START_FROM or
-    1 h ago."""
-    stored = stored_position(cursor, Position.from_state)
-    if stored is not None:
-        return stored
+def _first_position(start_from: datetime | None, domain: DomainSource) -> Position:
+    """A first start: just before <DOMAIN>_EVENTHOUSE_START_FROM, else 1 h ago."""
     variable = domain.variable("EVENTHOUSE_START_FROM")
     if start_from is not None:
         log.info(
-            f"no cursor yet: starting at {variable}",
-            extra={"start": ingestion_time(start_from), "cursor_file": str(cursor.path)},
+            f"no cursor yet: starting at {variable}", extra={"start": ingestion_time(start_from)}
         )
         return Position(tick_before(start_from), "")
     start = datetime.now(UTC) - DEFAULT_LOOKBACK
     log.warning(
         f"no cursor yet and {variable} is not set: starting from now - 1 h",
-        extra={"start": ingestion_time(start), "cursor_file": str(cursor.path)},
+        extra={"start": ingestion_time(start)},
     )
     return Position(tick_before(start), "")

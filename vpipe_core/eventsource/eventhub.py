@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.eventsource.domain import DomainSource
 from vpipe_core.eventsource.settings import EventHubAuth, EventSourceSettings
+from vpipe_core.loop.source import NextOffsets
 from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
 
@@ -87,7 +88,8 @@ class EventHubSource:
             except KafkaException as exc:  # no longer assigned: its new owner starts there
                 log.info("not rewinding a revoked partition", extra={"error": str(exc)})
 
-    def acknowledged(self) -> None:
+    def acknowledged(self, _published: NextOffsets) -> None:
+        """Commits the page in the Event Hub consumer group (that state lives off-host)."""
         if self._pending is None:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.next.items()]

@@ -2,8 +2,8 @@
 
 Each published row gets `ingestion_time` (now) and, from the second pass over the file on, the
 domain's id fields suffixed with the pass (`<id>-r2`) so downstream dedup lets the replay
-through. The cursor is the pass and the line number of the last published row, in
-`{STATE_DIR}/<worker>.sample.cursor.json`. `_case` notes of fixture files are dropped.
+through. The cursor is the pass and the line number of the last published row, under the key
+`<worker>.sample` in the cursor topic (`leased`). `_case` notes of fixture files are dropped.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from vpipe_core.config.loader import ConfigError
-from vpipe_core.eventsource.cursor import CursorFile, open_cursor, stored_position
 from vpipe_core.eventsource.domain import DomainSource
+from vpipe_core.eventsource.leased import LeasedSource, leased_source
 from vpipe_core.eventsource.times import ingestion_time
 from vpipe_core.outcome import Output
 
@@ -87,7 +87,6 @@ class SampleSource:
     def __init__(
         self,
         rows: Sequence[SampleRow],
-        cursor: CursorFile,
         position: ReplayPosition,
         events_per_minute: int,
         domain: DomainSource,
@@ -96,7 +95,6 @@ class SampleSource:
         if not rows:
             raise ValueError("no sample rows")
         self._rows = list(rows)
-        self._cursor = cursor
         self._position = position
         self._domain = domain
         self._pending: ReplayPosition | None = None
@@ -141,19 +139,21 @@ class SampleSource:
         replayed(values, self._domain.replay_id_fields, replay_round)
         return self._domain.publish_row(values)
 
-    def acknowledged(self) -> None:
-        if self._pending is None:
-            return
-        self._cursor.write({"round": self._pending.round, "line": self._pending.line})
-        self._position, self._pending = self._pending, None
+    def acknowledged(self) -> dict[str, Any] | None:
+        """The new position's state, None when nothing was published."""
+        moved, self._pending = self._pending, None
+        if moved is None:
+            return None
+        self._position = moved
+        return {"round": moved.round, "line": moved.line}
 
     def close(self) -> None:
-        self._cursor.close()
+        pass
 
 
 def build_sample_source(
     ctx: WorkerContext, domain: DomainSource, events_per_minute: int
-) -> SampleSource:
+) -> LeasedSource:
     path, variable = domain.sample_file, domain.variable("SAMPLE_EVENTS_FILE")
     try:
         rows = read_sample_rows(path)
@@ -161,22 +161,18 @@ def build_sample_source(
         raise ConfigError([f"{variable}: cannot read {path}: {exc}"]) from exc
     if not rows:
         raise ConfigError([f"{variable}: {path} holds no JSON object lines"])
-    cursor = open_cursor(ctx, "the first line of the sample file", suffix=".sample")
-    try:
-        stored = stored_position(
-            cursor, lambda state: ReplayPosition(state["round"], state["line"])
-        )
-        position = stored or ReplayPosition(1, 0)
-    except BaseException:
-        cursor.close()
-        raise
+
+    def start_at(state: dict[str, Any] | None) -> SampleSource:
+        position = ReplayPosition(1, 0) if state is None else ReplayPosition(**_position(state))
+        log.info("sample position", extra={"after": [position.round, position.line]})
+        return SampleSource(rows, position, events_per_minute, domain)
+
     log.info(
         "sample source",
-        extra={
-            "file": str(path),
-            "rows": len(rows),
-            "events_per_minute": events_per_minute,
-            "after": [position.round, position.line],
-        },
+        extra={"file": str(path), "rows": len(rows), "events_per_minute": events_per_minute},
     )
-    return SampleSource(rows, cursor, position, events_per_minute, domain)
+    return leased_source(ctx, ".sample", "the first line of the sample file", start_at)
+
+
+def _position(state: dict[str, Any]) -> dict[str, Any]:
+    return {"round": state["round"], "line": state["line"]}

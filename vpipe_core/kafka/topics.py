@@ -9,11 +9,13 @@ import attrs
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.kafka.clientconf import MAX_MESSAGE_BYTES
 from vpipe_core.retry.topics import dlq_topic, domain_delays, tier_topic
-from vpipe_core.spec import WorkerSpec
+from vpipe_core.spec import Kind, WorkerSpec
 from vpipe_core.state.changelog import changelog_topic
 from vpipe_core.state.changelog import retention_hours as changelog_retention_hours
 
 DLQ_PARTITIONS = 3
+# The pollers' cursors, one record per poller key; its one partition is also their lease.
+POLLER_CURSORS = "vpipe.poller.cursors"
 TIER_RETENTION_HOURS = 72
 HOUR_MS = 3600 * 1000
 
@@ -68,6 +70,8 @@ def declared_topics(
             changelog = changelog_topic(spec)
             entries = decl(changelog, parts, changelog_retention_hours(spec, env))
             found[changelog] = attrs.evolve(entries, cleanup_policy="compact,delete")
+        for name in state_topics(spec):
+            found[name] = attrs.evolve(decl(name, 1, hours), cleanup_policy="compact")
     for name in extra:
         found[name] = decl(name, parts, hours)
     for domain in domains:
@@ -76,6 +80,11 @@ def declared_topics(
         dlq = dlq_topic(domain)
         found[dlq] = decl(dlq, DLQ_PARTITIONS, settings.dlq_retention_days * 24)
     return sorted(found.values())
+
+
+def state_topics(spec: WorkerSpec) -> tuple[str, ...]:
+    """The compacted topics a worker keeps its own state in (a poller: its cursor)."""
+    return (POLLER_CURSORS,) if spec.kind is Kind.SOURCE else ()
 
 
 def retry_topics(domain: str, settings: CoreSettings, env: Mapping[str, str]) -> list[str]:

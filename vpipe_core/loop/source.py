@@ -1,17 +1,20 @@
 """The loop of source workers (pollers): no input topic; the handler fetches from elsewhere.
 
 Contract: `poll()` returns the outputs of one page (empty when there is nothing new); after they
-are all acknowledged by the broker the loop calls `acknowledged()`, and only then may the source
-move its durable cursor. `poll()` may raise: the loop backs off (interval * 2^n, at most
-`max_backoff_s`) instead of spinning. A full page is followed at once by the next one. A bounded
-source (a backfill) sets `finished` once its last page is acknowledged; the loop then ends.
+are all acknowledged by the broker the loop calls `acknowledged(published)`, and only then may the
+source move its durable cursor; `published` holds, per output partition, the offset after every
+record acknowledged so far (from the producer's delivery reports). `poll()` may raise: the loop
+backs off (interval * 2^n, at most `max_backoff_s`) instead of spinning. A full page is followed
+at once by the next one. A bounded source (a backfill) sets `finished` once its last page is
+acknowledged; the loop then ends. A source that must not go on (it lost its lease, its cursor is
+corrupt) raises `SourceStopped`: the worker exits with its code.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from vpipe_core.context import WorkerContext
@@ -23,17 +26,29 @@ from vpipe_core.record import Record
 log = logging.getLogger("vpipe.source")
 ACK_TIMEOUT_S = 30.0
 
+# (topic, partition) -> the offset after the last acknowledged record
+NextOffsets = Mapping[tuple[str, int], int]
+
+
+class SourceStopped(Exception):
+    """The source cannot go on; the worker exits with `exit_code` (1: systemd restarts it)."""
+
+    exit_code = 1
+
 
 @runtime_checkable
 class Source(Protocol):
-    poll_interval_s: float
-    max_backoff_s: float
+    @property
+    def poll_interval_s(self) -> float: ...
+
+    @property
+    def max_backoff_s(self) -> float: ...
 
     def poll(self) -> tuple[Sequence[Output], bool]:
         """The outputs of one page, and whether more is waiting (a full page)."""
         ...
 
-    def acknowledged(self) -> None:
+    def acknowledged(self, published: NextOffsets) -> None:
         """Every output of the last page is acknowledged: move the durable cursor."""
         ...
 
@@ -45,22 +60,30 @@ class SourceLoop:
         self._outbox = Outbox(producer, ctx.spec.name, _never_too_large)
         self._stop_requested = False
         self._failures = 0
+        self._published: dict[tuple[str, int], int] = {}
 
     def request_stop(self) -> None:
         self._stop_requested = True
 
-    def on_delivery_error(self, error: Any, message: Any) -> None:
-        self._outbox.on_delivery_error(error, message)
+    def on_delivery(self, error: Any, message: Any) -> None:
+        """The producer reports every delivery (a poller publishes little): a success moves
+        `published`, a failure goes to the outbox."""
+        if error is None:
+            where = (message.topic(), message.partition())
+            self._published[where] = max(self._published.get(where, 0), message.offset() + 1)
+        else:
+            self._outbox.on_delivery_error(error, message)
 
     def run(self) -> None:
         health = self._ctx.health
         health.needs_partitions = False
-        # Ready while the last source query succeeded within 3 poll intervals (runtime.md §10).
-        health.broker_check_seconds = max(
-            health.broker_check_seconds, 3 * float(self._source.poll_interval_s)
-        )
+        broker_check_s = health.broker_check_seconds
         try:
             while not self._stop_requested:
+                # Ready while the last source query succeeded within 3 poll intervals (runtime.md
+                # §10); a poller's interval changes when it stops standing by.
+                interval_s = float(self._source.poll_interval_s)
+                health.broker_check_seconds = max(broker_check_s, 3 * interval_s)
                 more = self._cycle()
                 if self._outbox.fatal:
                     raise self._outbox.fatal
@@ -77,6 +100,8 @@ class SourceLoop:
         try:
             outputs, more = self._source.poll()
             self._publish(outputs)
+        except SourceStopped:
+            raise
         except Exception as exc:
             self._failures += 1
             log.warning(
@@ -93,7 +118,7 @@ class SourceLoop:
             self._outbox.send(_SOURCE_RECORD, outputs)
             if not self._outbox.barrier(ACK_TIMEOUT_S):
                 raise RuntimeError("page not acknowledged by the broker; the cursor stays")
-        self._source.acknowledged()
+        self._source.acknowledged(self._published)
         metrics.loop_last_progress.labels(self._ctx.spec.name).set(time.time())
 
     def _delay(self) -> float:

@@ -176,5 +176,9 @@ def readiness(state: HealthState) -> tuple[HTTPStatus, dict[str, Any]]:
     """`/readyz`: ready when nothing is holding the worker back."""
     reasons = state.not_ready_reasons()
     if not reasons:
-        return HTTPStatus.OK, {"status": "ready"}
+        detail = state.detail
+        return HTTPStatus.OK, {"status": "ready"} if detail is None else {
+            "status": "ready",
+            "detail": detail,
+        }
     return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "not_ready", "reasons": reasons}

@@ -26,6 +26,7 @@ class HealthState:
     assigned: int = 0
     inplace_retry_since: float | None = None
     starting: bool = True
+    detail: str | None = None  # said by a ready /readyz, e.g. "standby" for a waiting poller
     extra_reasons: set[str] = attrs.field(factory=set)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
     # In-place retries that concurrent handlers run in their own threads: token -> since.

@@ -67,6 +67,12 @@ loop_last_progress = Gauge(
     ["worker"],
     registry=REGISTRY,
 )
+poller_active = Gauge(
+    "vpipe_poller_active",
+    "1 while this poller holds its lease and publishes, 0 while it stands by",
+    ["worker"],
+    registry=REGISTRY,
+)
 inplace_retry_seconds = Gauge(
     "vpipe_inplace_retry_seconds",
     "How long an in-place retry has lasted",

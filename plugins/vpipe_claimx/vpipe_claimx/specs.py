@@ -10,7 +10,7 @@ WORKERS = DomainWorkers(
     DomainTopics(topics.RAW, topics.ENRICHMENT, topics.DOWNLOADS, topics.CACHED, topics.RESULTS),
 )
 
-poller = WORKERS.poller(8200)
+poller = WORKERS.poller(8206)
 ingester = WORKERS.ingester(8201)
 delta_writer = WORKERS.delta_writer(
     8202, description="writes claimx_events from the raw events, exactly once"

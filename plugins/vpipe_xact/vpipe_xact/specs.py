@@ -10,7 +10,7 @@ WORKERS = DomainWorkers(
     DomainTopics(topics.RAW, topics.ENRICHMENT, topics.DOWNLOADS, topics.CACHED, topics.RESULTS),
 )
 
-poller = WORKERS.poller(8100, max_instances=1)
+poller = WORKERS.poller(8104)
 event_ingester = WORKERS.ingester(8101, name="xact-event-ingester")
 delta_writer = WORKERS.delta_writer(
     8030,
