@@ -1,6 +1,6 @@
 """Any worker on any host: both domains on simulated hosts (`vpipe demo --hosts N`), each with its
 own state, cache and log directories, host name and address, sharing only the broker, the object
-store stand-ins and the tables. Once a third of the events are written the host of the active
+store stand-ins and the tables. Once the first rows are written the host of the active
 poller is lost (every process SIGKILLed, its directories deleted) and duplicates of handled events
 are fed again. The run must finish on the remaining hosts: nothing lost, nothing duplicated, the
 duplicates dropped, every attachment stored once with its checksum.

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from vpipe_core.eventsource.cursor import CursorStore, Published, StoredCursor
 from vpipe_core.eventsource.lease import Lease
@@ -170,16 +170,18 @@ class LeasedSource:
         """The keys published after the cursor (how often each), and every output partition's
         end offset."""
         group = f"{self._store.key}.takeover"  # never joined: the consumer only assigns
-        consumer = Consumer({**self._scan_config, "group.id": group, "enable.auto.commit": False})
+        config = {**self._scan_config, "group.id": group, "enable.auto.commit": False}
+        consumer = Consumer({**config, "enable.partition.eof": True})
         try:
-            starts, ends = _watermarks(consumer, self._ctx.spec.output_topics)
-            if stored is None or stored.published is None:
-                return Counter(), ends
-            for topic, parts in stored.published.items():
-                for partition, offset in parts.items():
-                    if partition in starts.get(topic, {}):
-                        starts[topic][partition] = max(starts[topic][partition], offset)
-            return _keys_between(consumer, starts, ends), ends
+            starts = _first_offsets(consumer, self._ctx.spec.output_topics)
+            if stored is not None and stored.published is not None:
+                for topic, parts in stored.published.items():
+                    for partition, offset in parts.items():
+                        if partition in starts.get(topic, {}):
+                            starts[topic][partition] = max(starts[topic][partition], offset)
+            else:
+                starts = {}  # no cursor yet: nothing was published after it
+            return _keys_to_end(consumer, starts, self._ctx.spec.output_topics)
         finally:
             consumer.close()
 
@@ -195,49 +197,50 @@ class LeasedSource:
         return fresh
 
 
-def _watermarks(consumer: Consumer, topics: Sequence[str]) -> tuple[Published, Published]:
-    """The first and the end offset of every partition of `topics`."""
+def _first_offsets(consumer: Consumer, topics: Sequence[str]) -> Published:
+    """The first offset of every partition of `topics` (the end is found by reading: the high
+    watermark the memory-only test broker reports is the last batch's first offset + 1)."""
     metadata = consumer.list_topics(timeout=SCAN_TIMEOUT_S)
-    lows: Published = {}
-    highs: Published = {}
+    firsts: Published = {}
     for topic in topics:
         for partition in metadata.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(
+            low, _high = consumer.get_watermark_offsets(
                 TopicPartition(topic, partition), timeout=SCAN_TIMEOUT_S
             )
-            lows.setdefault(topic, {})[partition] = low
-            highs.setdefault(topic, {})[partition] = high
-    return lows, highs
+            firsts.setdefault(topic, {})[partition] = max(0, low)
+    return firsts
 
 
-def _keys_between(consumer: Consumer, starts: Published, ends: Published) -> Counter[bytes]:
-    """The keys of the records from `starts` up to (without) `ends`."""
-    pending = [
-        TopicPartition(topic, partition, offset)
-        for topic, parts in starts.items()
-        for partition, offset in parts.items()
-        if offset < ends[topic][partition]
-    ]
+def _keys_to_end(
+    consumer: Consumer, starts: Published, topics: Sequence[str]
+) -> tuple[Counter[bytes], Published]:
+    """The keys of the records from `starts` to the end of their partitions, and every output
+    partition's end offset (read to the end even when nothing is to be skipped)."""
+    everything = _first_offsets(consumer, topics)
+    for topic, parts in starts.items():
+        everything[topic].update(parts)
+    pending = {(topic, p) for topic, parts in everything.items() for p in parts}
+    consumer.assign([TopicPartition(t, p, everything[t][p]) for t, p in sorted(pending)])
     keys: Counter[bytes] = Counter()
-    if not pending:
-        return keys
-    consumer.assign(pending)
+    ends: Published = {topic: dict(parts) for topic, parts in everything.items()}
     deadline = time.monotonic() + SCAN_TIMEOUT_S
     while pending and time.monotonic() < deadline:
         for message in consumer.consume(500, 0.5):
-            key, topic, partition = message.key(), message.topic(), message.partition()
-            if message.error() or key is None or topic is None or partition is None:
+            where, partition, offset = message.topic(), message.partition(), message.offset()
+            if where is None or partition is None or offset is None:
                 continue
-            if (message.offset() or 0) < ends[topic][partition]:
+            error, key = message.error(), message.key()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard((where, partition))
+                    ends[where][partition] = offset
+                continue
+            ends[where][partition] = offset + 1
+            if key is not None and partition in starts.get(where, {}):
                 keys[key] += 1
-        pending = [
-            tp
-            for tp in consumer.position(pending)
-            if tp.offset < 0 or tp.offset < ends[tp.topic][tp.partition]
-        ]
     if pending:
         raise RuntimeError(f"cannot read the outputs published after the cursor: {pending}")
-    return keys
+    return keys, ends
 
 
 def leased_source(

@@ -126,10 +126,9 @@ class DemoServices:
             self._s3 = self.start(LocalS3())
         return self._s3
 
-    def tail(self, topic: str, from_end: bool = False) -> TopicTail:
-        """A reader of `topic` from its beginning (or its current end), closed when the demo
-        ends."""
-        tail = TopicTail(self.bootstrap, topic, from_end)
+    def tail(self, topic: str) -> TopicTail:
+        """A reader of `topic` from its beginning, closed when the demo ends."""
+        tail = TopicTail(self.bootstrap, topic)
         self._stack.callback(tail.close)
         return tail
 
@@ -144,20 +143,14 @@ class DemoServices:
 class TopicTail:
     """Every record of a topic from the beginning, read a little at a time (no group join)."""
 
-    def __init__(self, bootstrap: str, topic: str, from_end: bool = False) -> None:
+    def __init__(self, bootstrap: str, topic: str) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "vpipe-demo", "enable.auto.commit": False}
         )
         partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        starts = [TopicPartition(topic, p, 0) for p in partitions]
-        if from_end:
-            starts = [
-                TopicPartition(topic, tp.partition, self._consumer.get_watermark_offsets(tp)[1])
-                for tp in starts
-            ]
-        self._consumer.assign(starts)
+        self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         self.records: list[Any] = []
 
     def read_new(self, wait_s: float = 0.2) -> list[Any]:
@@ -219,17 +212,22 @@ def repeated(values: Iterable[str], twice: Iterable[str] = ()) -> tuple[str, ...
 
 class InputDuplicates:
     """Events fed a second time on purpose: the ingester must drop each, so a task on `topic`
-    keyed by one of them after the feed is a duplicate that passed."""
+    keyed by one of them beyond those it had when they were fed is a duplicate that passed."""
 
     def __init__(self, services: DemoServices, topic: str, ids: Iterable[str]) -> None:
         self.ids = frozenset(ids)
-        self._tail = services.tail(topic, from_end=True)  # before the rows are fed
+        self._tail = services.tail(topic)
+        self._before = self._counts(self._tail.read_new(wait_s=2.0))  # before the rows are fed
 
     def passed(self) -> tuple[str, ...]:
         self._tail.read_new()
-        keys = {record.key().decode() for record in self._tail.records if record.key()}
-        passed = sorted(keys & self.ids)
+        now = self._counts(self._tail.records)
+        passed = sorted(key for key, count in now.items() if count > self._before.get(key, 0))
         return tuple(f"input duplicate {key} passed the ingester" for key in passed)
+
+    def _counts(self, records: Iterable[Any]) -> Counter[str]:
+        keys = (record.key().decode() for record in records if record.key())
+        return Counter(key for key in keys if key in self.ids)
 
 
 def checksum_problems(files: Iterable[tuple[str, Path, str | None]]) -> list[str]:

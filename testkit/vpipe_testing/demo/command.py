@@ -101,7 +101,7 @@ EXIT_INTERRUPTED = 130
 @click.option(
     "--lose-host",
     is_flag=True,
-    help="Once a third of the events are written, lose the host of the active poller: SIGKILL "
+    help="Once the first rows are written, lose the host of the active poller: SIGKILL "
     "all its processes and delete its directories; then feed duplicates of handled events "
     "(needs --hosts 2 or more).",
 )

@@ -64,21 +64,23 @@ def placement(
 
 def host_of_active_poller(
     hosts: Sequence[SimulatedHost], workers: Sequence[Any], scrape: Callable[[Any], list]
-) -> SimulatedHost:
-    """The host where a poller is active (the most active pollers); the first host if none says."""
+) -> tuple[SimulatedHost, int]:
+    """The host with the most active pollers, and how many it has (the first host, 0, when no
+    poller says it is active)."""
     active: dict[str, int] = {}
     for worker in workers:
         for name, _labels, value in scrape(worker):
             if name == POLLER_ACTIVE and value >= 1:
                 active[worker.host] = active.get(worker.host, 0) + 1
     if not active:
-        return hosts[0]
+        return hosts[0], 0
     chosen = max(active, key=lambda host: active[host])
-    return next(host for host in hosts if host.name == chosen)
+    return next(host for host in hosts if host.name == chosen), active[chosen]
 
 
-def lose_host(host: SimulatedHost, workers: list[Any]) -> int:
-    """SIGKILL every process of `host`, forget them, delete its directories; the count killed."""
+def lose_host(host: SimulatedHost, workers: list[Any], pollers: int) -> int:
+    """SIGKILL every process of `host` (where `pollers` pollers are active), forget them,
+    delete its directories; the count killed."""
     victims = [w for w in workers if w.host == host.name]
     for worker in victims:
         worker.signal(signal.SIGKILL)
@@ -88,8 +90,8 @@ def lose_host(host: SimulatedHost, workers: list[Any]) -> int:
         workers.remove(worker)
     shutil.rmtree(host.root, ignore_errors=True)
     click.echo(
-        f"host lost    {host.name}: {len(victims)} processes SIGKILLed, {host.root} deleted "
-        "(a dead disk); nothing of it restarts"
+        f"host lost    {host.name} ({pollers} active poller(s)): {len(victims)} processes "
+        f"SIGKILLed, {host.root} deleted (a dead disk); nothing of it restarts"
     )
     return len(victims)
 
@@ -124,8 +126,9 @@ class HostSpawn(Protocol):
 
 
 class HostLoss:
-    """Loses the host of the active poller once a third of every scenario's events are written,
-    reports how long the takeover took, then feeds duplicates of events already handled."""
+    """Loses the host of the active poller once every scenario has its first rows written (the
+    rest is in flight), reports how long the takeover took, then feeds duplicates of events
+    already handled."""
 
     def __init__(
         self,
@@ -141,12 +144,12 @@ class HostLoss:
         self._duplicates = duplicates
 
     def tick(self, accountings: Sequence[Any], workers: list[Any]) -> None:
-        if not self.pending or not all(a.written * 3 >= a.events for a in accountings):
+        if not self.pending or not all(a.written for a in accountings):
             return
         self.pending = False
-        victim = host_of_active_poller(self._hosts, workers, self._scrape)
+        victim, pollers = host_of_active_poller(self._hosts, workers, self._scrape)
         before = assigned(workers, self._scrape)
-        lose_host(victim, workers)
+        lose_host(victim, workers, pollers)
         try:
             seconds = wait_until(
                 lambda: assigned(workers, self._scrape) == before,
