@@ -107,7 +107,8 @@ def test_a_lost_staged_file_goes_back_to_download(fake, workers, tmp_path: Path)
     outcome = upload.handle(record(cached, CACHED))
     assert isinstance(outcome, Done)
     (again,) = outcome.outputs
-    assert again.topic == "claimx.downloads.pending" and again.key == b"evt-1"
+    assert again.topic == "claimx.downloads.pending"
+    assert again.key == str(task["media_id"]).encode(), "keyed by media id, as the enricher keys it"
     assert decoded(again) == task
     assert dict(again.headers)["vpipe_redownload"] == b"1"
     redownloaded = download.handle(record(decoded(again), offset=1, vpipe_redownload="1"))

@@ -568,7 +568,7 @@ def test_a_file_downloaded_on_one_host_is_uploaded_on_another(
     cached = download.handle(record(task(server)))
     assert isinstance(cached, Done)
     assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*"))
-    (out,) = cached.outputs
+    out, _mark = cached.outputs
     done = upload.handle(Record(CACHED, 0, 0, out.key, out.value, list(out.headers or [])))
     assert isinstance(done, Done)
     assert decoded(done.outputs[0])["status"] == "completed"
