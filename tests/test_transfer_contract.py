@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from vpipe_claimx.transfer import TRANSFER as CLAIMX
-from vpipe_core.transfer.domain import Report, TransferDomain
+from vpipe_core.transfer.domain import Report, TransferDomain, staged_path
 from vpipe_core.transfer.download import DownloadResult
 from vpipe_xact.transfer import TRANSFER as XACT
 
@@ -115,8 +115,11 @@ def test_a_task_without_its_url_is_invalid(case: Case):
 
 def test_the_cached_message_reads_back_as_the_cached_file(case: Case, tmp_path: Path):
     task = case.transfer.read_task(orjson.dumps(case.task))
-    cached = case.transfer.cached_message(task, _fetched(tmp_path), retry_count=2)
-    assert cached["staged_path"] == f".vpipe-staging/{task.cache_path}"
+    staged = staged_path(task, "00112233aabbccdd", case.transfer.name)
+    fetched = attrs.evolve(_fetched(tmp_path), staged_path=staged)
+    cached = case.transfer.cached_message(task, fetched, retry_count=2)
+    assert cached["staged_path"] == staged
+    assert staged.startswith(task.blob_path.rpartition("/")[0] + "/.")
     assert (cached["bytes_downloaded"], cached["http_status"], cached["retry_count"]) == (
         1234,
         200,
@@ -124,7 +127,22 @@ def test_the_cached_message_reads_back_as_the_cached_file(case: Case, tmp_path: 
     )
     read = case.transfer.read_cached(orjson.dumps(cached))
     assert read.task == attrs.evolve(task, message=read.task.message)
-    assert (read.bytes, read.content_type) == (1234, "image/jpeg")
+    assert (read.bytes, read.content_type, read.staged_path) == (1234, "image/jpeg", staged)
+
+
+def test_a_staged_path_that_is_not_the_tasks_is_not_used(case: Case, tmp_path: Path):
+    task = case.transfer.read_task(orjson.dumps(case.task))
+    cached = dict(case.transfer.cached_message(task, _fetched(tmp_path), retry_count=0))
+    other = attrs.evolve(task, blob_path="elsewhere/x.jpg")
+    for claimed in (
+        "../../etc/passwd",
+        staged_path(other, "00112233aabbccdd"),
+        staged_path(task, "00112233aabbccdd").replace("00112233", "zz112233"),
+        None,
+        17,
+    ):
+        cached["staged_path"] = claimed
+        assert case.transfer.read_cached(orjson.dumps(cached)).staged_path is None, claimed
 
 
 @pytest.mark.parametrize("size", [None, -1, "1234", True])

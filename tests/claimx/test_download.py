@@ -49,7 +49,7 @@ def test_two_media_with_the_same_name_get_their_own_staged_files(fake, worker, t
         cached.append(decoded(outcome.outputs[0]))
     store = tmp_path / "onelake" / "claimx"
     paths = [store / message["staged_path"] for message in cached]
-    assert paths == [store / ".vpipe-staging" / "claimx" / m / "IMG_0001.jpg" for m in SAME_NAME]
+    assert len(set(paths)) == 2 and all(p.name.endswith(".vpipe-staged") for p in paths)
     assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*")), "none kept"
     assert [sha256(p.read_bytes()) for p in paths] == [fake.file_sha256(m) for m in SAME_NAME]
     assert [m["blob_path"] for m in cached] == [

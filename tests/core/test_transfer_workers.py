@@ -26,7 +26,14 @@ from vpipe_core.retry.inplace import InplaceRetry
 from vpipe_core.state.restore import read_partitions
 from vpipe_core.state.store import KeyStore
 from vpipe_core.storage import FileStore, OneLakeUploader, Store
-from vpipe_core.transfer.domain import CachedFile, Message, Report, TransferTask, staged_path
+from vpipe_core.transfer.domain import (
+    CachedFile,
+    Message,
+    Report,
+    TransferTask,
+    claimed_staged_path,
+    staged_path,
+)
 from vpipe_core.transfer.download import Downloader, DownloadResult
 from vpipe_core.transfer.download_worker import DownloadOptions, DownloadWorker
 from vpipe_core.transfer.policy import UrlPolicy
@@ -44,7 +51,7 @@ PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 NOW = datetime(2026, 2, 5, tzinfo=UTC)
 PENDING, CACHED, RESULTS = "tdom.downloads.pending", "tdom.downloads.cached", "tdom.results"
 CHANGELOG = "tdom.downloads.pending.tdom-download.changelog"
-STAGED = ".vpipe-staging/tdom/m1/a.pdf"
+TOKEN = "0123456789abcdef"  # the staging attempt of the messages these tests write
 
 
 class SmallDomain:
@@ -61,15 +68,16 @@ class SmallDomain:
 
     def read_cached(self, raw: bytes | None) -> CachedFile:
         message = orjson.loads(raw or b"null")
-        return CachedFile(_task(message), message["bytes"], "application/pdf")
+        task = _task(message)
+        staged = claimed_staged_path(task, message.get("staged_path"), "tdom")
+        return CachedFile(task, message["bytes"], "application/pdf", staged)
 
     def cached_message(
         self, task: TransferTask, fetched: DownloadResult, retry_count: int
     ) -> dict[str, Any]:
-        staged = staged_path(task)
         return {
             **task.message,
-            "staged_path": staged,
+            "staged_path": fetched.staged_path,
             "bytes": fetched.bytes,
             "retry_count": retry_count,
         }
@@ -96,6 +104,14 @@ def _task(message: dict[str, Any]) -> TransferTask:
         f"tdom/{media}/{message['name']}",
         message,
     )
+
+
+def staged(media: str = "m1", token: str = TOKEN) -> str:
+    """The staged object of media `media`'s task (name a.pdf) for the staging attempt `token`."""
+    return staged_path(_task({"media_id": media, "url": "", "name": "a.pdf"}), token)
+
+
+STAGED = staged()
 
 
 def record(value: Any, topic: str = PENDING, offset: int = 0, **headers: str) -> Record:
@@ -214,8 +230,10 @@ def test_download_stages_the_file_and_deletes_it_locally(
     assert cached.topic == CACHED
     assert (mark.topic, mark.key, mark.partition) == (CHANGELOG, b"m1", 0), "the task's partition"
     assert decoded(mark)["offset"] == 4
-    assert message["staged_path"] == STAGED
-    assert (tmp_path / "store" / STAGED).read_bytes() == PDF
+    assert message["staged_path"].startswith("p/.") and message["staged_path"].endswith(
+        ".vpipe-staged"
+    )
+    assert (tmp_path / "store" / message["staged_path"]).read_bytes() == PDF
     assert not (tmp_path / "cache" / "tdom" / "m1").exists(), "the local file is gone at once"
     assert list((tmp_path / "cache" / "tmp").iterdir()) == [], "no part file left"
 
@@ -466,7 +484,7 @@ def test_a_redelivered_cached_message_after_promotion_is_completed_again(
 
 
 def test_the_message_never_names_the_object_to_promote(make_uploader, tmp_path: Path):
-    other = staged_file(tmp_path / "store", ".vpipe-staging/tdom/m2/a.pdf")
+    other = staged_file(tmp_path / "store", staged("m2"))
     rec = record({**decoded_value(cached_record()), "staged_path": str(other)}, CACHED)
     outcome = make_uploader().handle(rec)
     assert isinstance(outcome, Done)
@@ -486,9 +504,9 @@ def test_ids_that_escape_the_staging_directory_are_dead(make_uploader, media):
 
 
 def test_a_staging_directory_linked_out_of_the_store_is_refused(make_uploader, tmp_path: Path):
-    outside = staged_file(tmp_path / "elsewhere", "m1/a.pdf")
-    (tmp_path / "store" / ".vpipe-staging").mkdir(parents=True)
-    (tmp_path / "store" / ".vpipe-staging" / "tdom").symlink_to(tmp_path / "elsewhere")
+    outside = staged_file(tmp_path / "elsewhere", STAGED.rpartition("/")[2])
+    (tmp_path / "store").mkdir(parents=True)
+    (tmp_path / "store" / "p").symlink_to(tmp_path / "elsewhere")
     outcome = make_uploader().handle(cached_record(offset=5))
     assert isinstance(outcome, Dead) and "via a link" in outcome.error
     assert decoded(outcome.outputs[0])["status"] == "failed_permanent"
@@ -600,8 +618,9 @@ def test_transient_staging_errors_go_to_the_tiers_and_leave_no_local_file(
     assert decoded(outcome.if_exhausted[0])["status"] == "failed_exhausted"
     assert not any(path.is_file() for path in (tmp_path / "cache").rglob("*"))
     retried = worker.handle(record(task(server), offset=1, vpipe_attempt="2"))
-    assert isinstance(retried, Done) and decoded(retried.outputs[0])["staged_path"] == STAGED
-    assert dfs.local_path("ws", f"Files/{STAGED}").read_bytes() == PDF
+    assert isinstance(retried, Done)
+    staged_now = decoded(retried.outputs[0])["staged_path"]
+    assert dfs.local_path("ws", f"Files/{staged_now}").read_bytes() == PDF
 
 
 def test_a_misconfigured_store_waits_in_place_while_staging(

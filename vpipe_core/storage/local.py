@@ -30,6 +30,7 @@ class FileStore:
         relative_path: str,
         *,
         content_type: str | None = None,
+        in_place: bool = False,  # a local rename costs nothing: always atomic here
     ) -> UploadResult:
         target = self.target(relative_path)
         with open(local_path, "rb") as source:

@@ -66,7 +66,12 @@ class Store(Protocol):
         relative_path: str,
         *,
         content_type: str | None = ...,
-    ) -> UploadResult: ...
+        in_place: bool = ...,
+    ) -> UploadResult:
+        """Write the file at `relative_path`: by default through a part file renamed into place
+        (a reader never sees it partial); `in_place` writes the path itself, for an object that
+        only this writer uses until it says so (a staged file of one attempt)."""
+        ...
 
     def promote(self, staged_path: str, relative_path: str) -> str:
         """Move `staged_path` onto `relative_path`; the destination path (as in `UploadResult`)."""

@@ -1,9 +1,7 @@
 """Where a task's file lives in `CACHE_DIR`: `<domain>/<media_id>/<name>`, derived from the task.
 
-The download worker writes there, stages the file in the store and deletes it; the staged
-object's path below the store's `.vpipe-staging/` is the same relative path (`staging`).
-Neither worker takes a path from a message: `staged_path` in a `downloads.cached` record is
-informational.
+The download worker writes there, stages the file in the store beside its blob path
+(`domain.staged_path`) and deletes it.
 """
 
 from __future__ import annotations

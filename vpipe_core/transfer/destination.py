@@ -1,5 +1,6 @@
 """Where a domain's files go: `ONELAKE_<DOMAIN>_PATH`, else `ONELAKE_BASE_PATH/<domain>`; the
-files keep their `blob_path` below it, and wait for their upload below its `.vpipe-staging/`.
+files keep their `blob_path` below it, and wait for their upload as hidden `*.vpipe-staged`
+objects beside it.
 Both transfer workers open that store (`destination_store`): the download worker stages into
 it, the upload worker promotes within it."""
 

@@ -8,6 +8,9 @@ cached message, a result and the task sent back when its staged file is lost.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,7 +30,8 @@ COMPLETED = "completed"
 FAILED_PERMANENT = "failed_permanent"
 FAILED_EXHAUSTED = "failed_exhausted"
 REDOWNLOAD_HEADER = "vpipe_redownload"  # runtime.md §5: re-downloads of lost files, counted
-STAGING_DIR = ".vpipe-staging"  # below the destination: downloaded files not yet promoted
+STAGED_SUFFIX = ".vpipe-staged"  # hidden files beside their blob path, not yet promoted
+_STAGED_NAME = re.compile(r"\.[0-9a-f]{24}\.(?P<token>[0-9a-f]{16})" + re.escape(STAGED_SUFFIX))
 
 
 class InvalidTransferMessage(ValueError):
@@ -48,11 +52,14 @@ class TransferTask:
 
 @attrs.frozen
 class CachedFile:
-    """A `downloads.cached` message: the task it carries and the staged file's size and type."""
+    """A `downloads.cached` message: the task it carries and the staged file's size and type.
+    `staged_path` is None when the message names no staged file of this task (a message from
+    before staging, or a path that is not this task's): the upload downloads again."""
 
     task: TransferTask
     bytes: int
     content_type: str | None = None
+    staged_path: str | None = None
 
 
 @attrs.frozen
@@ -98,18 +105,41 @@ def cache_path(domain: str, media_id: str, file_name: str) -> str:
     return f"{domain}/{media_id}/{file_name}"
 
 
-def staged_path(task: TransferTask, domain: str | None = None) -> str:
-    """Where the download worker stages the task's file in the destination store and the upload
-    worker promotes it from: `.vpipe-staging/<cache_path>`. Derived from the task's ids, never
-    from a message; `UnsafeCachePath` (a ValueError) when they leave `<domain>/`."""
-    return f"{STAGING_DIR}/{checked_cache_path(task.cache_path, domain)}"
+def new_stage_token() -> str:
+    """Names one staging attempt, so two attempts at one file never write the same object."""
+    return uuid.uuid4().hex[:16]
+
+
+def staged_path(task: TransferTask, token: str, domain: str | None = None) -> str:
+    """Where the download worker stages the task's file in the destination store, and the upload
+    worker promotes it from: a hidden object beside its blob path,
+    `<dir>/.<hash of the blob path>.<token>.vpipe-staged`. Written in place (no part file: the
+    token makes it this attempt's own) and promoted by one rename inside a directory that
+    exists. `UnsafeCachePath` (a ValueError) when the task's ids leave `<domain>/`."""
+    checked_cache_path(task.cache_path, domain)
+    directory, _, _name = task.blob_path.rpartition("/")
+    digest = hashlib.sha256(task.blob_path.encode()).hexdigest()[:24]
+    hidden = f".{digest}.{token}{STAGED_SUFFIX}"
+    return f"{directory}/{hidden}" if directory else hidden
+
+
+def claimed_staged_path(task: TransferTask, claimed: object, domain: str | None) -> str | None:
+    """The message's `staged_path` when it is this task's staged object (only its token comes
+    from the message: the rest is derived from the ids again); None otherwise."""
+    if not isinstance(claimed, str):
+        return None
+    match = _STAGED_NAME.fullmatch(claimed.rpartition("/")[2])
+    if match is None:
+        return None
+    expected = staged_path(task, match["token"], domain)
+    return expected if expected == claimed else None
 
 
 def cached_fields(task: TransferTask, fetched: DownloadResult, retry_count: int) -> dict[str, Any]:
     """What a `downloads.cached` message adds to its task: the staged file and how it was
-    fetched (`staged_path` is informational: the upload worker derives it from the ids)."""
+    fetched (`staged_path`: the upload worker checks it against the task's ids)."""
     return {
-        "staged_path": staged_path(task),
+        "staged_path": fetched.staged_path,
         "bytes_downloaded": fetched.bytes,
         "sha256": fetched.sha256,
         "content_type": fetched.content_type,
@@ -119,10 +149,11 @@ def cached_fields(task: TransferTask, fetched: DownloadResult, retry_count: int)
     }
 
 
-def cached_file(task: TransferTask, message: Message) -> CachedFile:
+def cached_file(task: TransferTask, message: Message, domain: str | None = None) -> CachedFile:
     """The `CachedFile` of a `downloads.cached` message whose task is `task`."""
     size = message.get("bytes_downloaded")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise InvalidTransferMessage(f"bytes_downloaded: expected a byte count, got {size!r}")
     content_type = message.get("content_type")
-    return CachedFile(task, size, content_type if isinstance(content_type, str) else None)
+    staged = claimed_staged_path(task, message.get("staged_path"), domain)
+    return CachedFile(task, size, content_type if isinstance(content_type, str) else None, staged)

@@ -51,6 +51,7 @@ class DownloadResult:
     content_type: str | None
     refreshes: int = 0
     url: str = ""  # the link that worked (a refreshed one, after refreshes)
+    staged_path: str = ""  # where the download worker staged it in the store (`domain.staged_path`)
 
 
 # (current url, the error a fresh link may cure) -> a fresh url; raises DownloadError when it

@@ -2,10 +2,10 @@
 and a `downloads.cached` message out, or a routed failure.
 
 - The file is downloaded into the local `CACHE_DIR`, uploaded to its staging path in the
-  destination store (`domain.staged_path`, below `.vpipe-staging/`) and deleted locally at once,
-  whatever the staging's outcome; the cached message goes out only after the staging succeeded,
-  so the upload worker may run on any host. Store failures while staging are routed like the
-  upload worker's (`store_failures`); a new attempt downloads again.
+  destination store (`domain.staged_path`, a hidden object of this attempt beside its blob path)
+  and deleted locally at once, whatever the staging's outcome; the cached message goes out only
+  after the staging succeeded, so the upload worker may run on any host. Store failures while
+  staging are routed like the upload worker's (`store_failures`); a new attempt downloads again.
 - The worker's cache cleaner runs hourly and removes what killed processes left in `CACHE_DIR`.
 - Dedup: a media handed off (its `downloads.cached` message produced) within 24 h is done
   without a request, unless the task is a DLQ replay (`vpipe_replay`) or a re-download after a
@@ -55,6 +55,7 @@ from vpipe_core.transfer.domain import (
     Report,
     TransferDomain,
     TransferTask,
+    new_stage_token,
     staged_path,
 )
 from vpipe_core.transfer.download import (
@@ -152,7 +153,7 @@ class DownloadWorker:
             return Retry(f"local disk: {exc}", Category.TRANSIENT)
         self._count_success(fetched, time.monotonic() - started)
         try:
-            self._stage(task, fetched, record)
+            fetched = self._stage(task, fetched, record)
         except UploadError as exc:
             return store_failure(self._domain, task.message, exc, record.attempt, "stage")
         except FileNotFoundError:  # a concurrent download of the same media removed it
@@ -213,13 +214,16 @@ class DownloadWorker:
             max_refreshes=self._options.max_refreshes,
         )
 
-    def _stage(self, task: TransferTask, fetched: DownloadResult, record: Record) -> None:
-        """Upload the file to its staging path, then delete it locally (also on failure)."""
-        staged = staged_path(task, self._domain.name)
+    def _stage(self, task: TransferTask, fetched: DownloadResult, record: Record) -> DownloadResult:
+        """Upload the file to a staging object of this attempt's own, then delete it locally
+        (also on failure); `fetched` with the staged path."""
+        staged = staged_path(task, new_stage_token(), self._domain.name)
         started = time.monotonic()
         try:
             self._inplace.run(
-                lambda: self._store.upload(fetched.path, staged, content_type=fetched.content_type),
+                lambda: self._store.upload(
+                    fetched.path, staged, content_type=fetched.content_type, in_place=True
+                ),
                 storage_not_ready,
                 lambda: self._after.owns((record.topic, record.partition)),
             )
@@ -227,6 +231,7 @@ class DownloadWorker:
             _discard(fetched.path)
         metrics.upload_bytes.labels(self._domain.name).inc(fetched.bytes)
         metrics.upload_seconds.labels(self._domain.name).observe(time.monotonic() - started)
+        return attrs.evolve(fetched, staged_path=staged)
 
     def _remember(self, task: TransferTask, record: Record) -> tuple[Output, ...]:
         """The media's changelog entry, produced with its cached message."""
@@ -309,7 +314,7 @@ def _check_destination(task: TransferTask, domain: str) -> None:
     away later."""
     try:
         safe_relative_path(task.blob_path)
-        safe_relative_path(staged_path(task, domain))
+        safe_relative_path(staged_path(task, new_stage_token(), domain))
     except UploadError as exc:
         raise DownloadError(Category.PERMANENT, f"not downloaded: {exc.message}") from exc
     except ValueError as exc:  # UnsafeCachePath

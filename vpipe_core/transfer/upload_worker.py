@@ -1,15 +1,14 @@
 """The upload worker of every domain: a file the download worker staged in the destination
-store (`.vpipe-staging/<domain>/<media_id>/<name>`, `domain.staged_path`) promoted onto its blob
-path with one server-side rename, and a `completed` result. It reads no local file, so it can
+store (a hidden object beside its blob path, `domain.staged_path`) promoted onto its blob path
+with one server-side rename, and a `completed` result. It reads no local file, so it can
 run on any host.
 
-Order: promotion → `completed` result acknowledged → offset committed → the media recorded as
-uploaded (`on_commit`). A redelivered message after the promotion finds the staged object gone
-and the blob in place: `completed` again. Both gone sends the task back to download (header
-`vpipe_redownload` counted; after `MAX_REDOWNLOADS` the task is dead), never a permanent
-failure. Storage misconfiguration (403/404 on the filesystem, no client) waits in place
-(`InplaceRetry`); transient errors go to the tiers and never become `failed_permanent`
-(`store_failures`).
+Order: promotion → `completed` result acknowledged → offset committed. A redelivered message after
+the promotion finds the staged object gone and the blob in place: `completed` again. Both gone
+sends the task back to download (header `vpipe_redownload` counted; after `MAX_REDOWNLOADS` the
+task is dead), never a permanent failure. Storage misconfiguration (403/404 on the filesystem, no
+client) waits in place (`InplaceRetry`); transient errors go to the tiers and never become
+`failed_permanent` (`store_failures`).
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from vpipe_core.transfer.domain import (
     CachedFile,
     Report,
     TransferDomain,
-    staged_path,
 )
 from vpipe_core.transfer.store_failures import storage_not_ready, store_failure
 
@@ -58,10 +56,11 @@ class UploadWorker:
     def handle(self, record: Record) -> Outcome:
         try:
             cached = self._domain.read_cached(record.value)
-            # Where this task's ids put the file; no path from the message is ever used.
-            staged = staged_path(cached.task, self._domain.name)
         except ValueError as exc:  # InvalidTransferMessage, UnsafeCachePath
             return Dead(f"invalid cached-download message: {exc}")
+        staged = cached.staged_path  # checked against the task's ids (`claimed_staged_path`)
+        if staged is None:
+            return self._download_again(cached, record)
         started = time.monotonic()
         try:
             self._inplace.run(

@@ -67,7 +67,7 @@ class ClaimxTransfer:
 
     def read_cached(self, raw: bytes | None) -> CachedFile:
         message = _read(raw)
-        return cached_file(_task(message), message)
+        return cached_file(_task(message), message, "claimx")
 
     def cached_message(
         self, task: TransferTask, fetched: DownloadResult, retry_count: int

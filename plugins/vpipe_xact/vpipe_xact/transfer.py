@@ -52,7 +52,7 @@ class XactTransfer:
 
     def read_cached(self, raw: bytes | None) -> CachedFile:
         cached = messages.read_message(raw, messages.DOWNLOAD_FIELDS)
-        return cached_file(_task(cached), cached)
+        return cached_file(_task(cached), cached, "xact")
 
     def cached_message(
         self, task: TransferTask, fetched: DownloadResult, retry_count: int
