@@ -8,49 +8,19 @@ CI runs 600 events per domain; `nox -s e2e` (or VPIPE_CHAOS_EVENTS=2000) runs th
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
+from e2e.demo_run import EVENTS, run_demo
 from vpipe_testing.brokers import broker_kind
-
-EVENTS = int(os.environ.get("VPIPE_CHAOS_EVENTS", "600"))
 
 
 @pytest.mark.slow
 def test_no_event_lost_or_duplicated_while_workers_are_killed(tmp_path):
     on_kafka = broker_kind() == "kafka"
-    command = [
-        sys.executable,
-        "-m",
-        "vpipe_core.cli.main",
-        "demo",
-        "--scenario",
-        "xact",
-        "--scenario",
-        "claimx",
-        "--events",
-        str(EVENTS),
-        "--fault-rate",
-        "0.15",
-        "--chaos-interval",
-        "2",
-        "--duration",
-        str(max(240, EVENTS // 5)),
-        "--workdir",
-        str(tmp_path),
-        "--broker",
-        broker_kind(),
-        *(["--broker-kills", "2", "--scale"] if on_kafka else []),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-    output = result.stdout + result.stderr
-    print(result.stdout)
-    assert result.returncode == 0, output[-8000:]
-    assert "every event is accounted for" in result.stdout
-    assert result.stdout.count("with SIGKILL; restarted") >= 3, "the chaos monkey struck"
+    kafka_only = ["--broker-kills", "2", "--scale"] if on_kafka else []
+    duration = max(240, EVENTS // 5)
+    output = run_demo(tmp_path, duration, "--chaos-interval", "2", *kafka_only)
+    assert output.count("with SIGKILL; restarted") >= 3, "the chaos monkey struck"
     if on_kafka:
-        assert result.stdout.count("killed the broker with SIGKILL") == 2
-        assert result.stdout.count("scaled every multi-instance worker") == 3
+        assert output.count("killed the broker with SIGKILL") == 2
+        assert output.count("scaled every multi-instance worker") == 3

@@ -105,6 +105,24 @@ def cache_path(domain: str, media_id: str, file_name: str) -> str:
     return f"{domain}/{media_id}/{file_name}"
 
 
+def failure_report(
+    status: str, retries: int, http_status: int | None, category: str, error: str
+) -> Report:
+    """The report of a failed download, staging or promotion: `status` after `retries`."""
+    return Report(
+        status,
+        retry_count=retries,
+        http_status=http_status,
+        error_category=category,
+        error_message=error,
+    )
+
+
+def result_output(domain: TransferDomain, message: Message, report: Report) -> Output:
+    """The domain's result message for the task `message`, to its results topic."""
+    return domain.output(domain.results_topic, domain.result_message(message, report))
+
+
 def new_stage_token() -> str:
     """Names one staging attempt, so two attempts at one file never write the same object."""
     return uuid.uuid4().hex[:16]

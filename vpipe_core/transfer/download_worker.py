@@ -52,10 +52,11 @@ from vpipe_core.transfer.domain import (
     FAILED_EXHAUSTED,
     FAILED_PERMANENT,
     REDOWNLOAD_HEADER,
-    Report,
     TransferDomain,
     TransferTask,
+    failure_report,
     new_stage_token,
+    result_output,
     staged_path,
 )
 from vpipe_core.transfer.download import (
@@ -296,16 +297,9 @@ class DownloadWorker:
     def _result(
         self, task: TransferTask, status: str, exc: DownloadError, retries: int, refreshed: bool
     ) -> Output:
-        report = Report(
-            status,
-            retry_count=retries,
-            http_status=exc.http_status,
-            error_category=str(exc.category),
-            error_message=exc.reason,
-            url_refresh_attempted=refreshed,
-        )
-        message = self._domain.result_message(task.message, report)
-        return self._domain.output(self._domain.results_topic, message)
+        report = failure_report(status, retries, exc.http_status, str(exc.category), exc.reason)
+        report = attrs.evolve(report, url_refresh_attempted=refreshed)
+        return result_output(self._domain, task.message, report)
 
 
 def _check_destination(task: TransferTask, domain: str) -> None:

@@ -12,8 +12,9 @@ from vpipe_core.transfer.domain import (
     FAILED_EXHAUSTED,
     FAILED_PERMANENT,
     Message,
-    Report,
     TransferDomain,
+    failure_report,
+    result_output,
 )
 
 
@@ -45,11 +46,5 @@ def store_failure(
 def _result(
     domain: TransferDomain, message: Message, status: str, exc: UploadError, retries: int
 ) -> Output:
-    report = Report(
-        status,
-        retry_count=retries,
-        http_status=exc.status,
-        error_category=str(exc.category),
-        error_message=str(exc),
-    )
-    return domain.output(domain.results_topic, domain.result_message(message, report))
+    report = failure_report(status, retries, exc.status, str(exc.category), str(exc))
+    return result_output(domain, message, report)

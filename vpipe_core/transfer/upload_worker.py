@@ -32,6 +32,8 @@ from vpipe_core.transfer.domain import (
     CachedFile,
     Report,
     TransferDomain,
+    failure_report,
+    result_output,
 )
 from vpipe_core.transfer.store_failures import storage_not_ready, store_failure
 
@@ -111,11 +113,8 @@ class UploadWorker:
         times = _count(record.header(REDOWNLOAD_HEADER)) + 1
         if times > MAX_REDOWNLOADS:
             error = f"staged file missing after {MAX_REDOWNLOADS} downloads"
-            report = Report(
-                FAILED_PERMANENT,
-                retry_count=record.attempt,
-                error_category=str(Category.PERMANENT),
-                error_message=error,
+            report = failure_report(
+                FAILED_PERMANENT, record.attempt, None, str(Category.PERMANENT), error
             )
             return Dead(error, Category.PERMANENT, outputs=(self._result(cached, report),))
         task = self._domain.task_message(cached.task.message)
@@ -129,8 +128,7 @@ class UploadWorker:
         return Done((again,))
 
     def _result(self, cached: CachedFile, report: Report) -> Output:
-        message = self._domain.result_message(cached.task.message, report)
-        return self._domain.output(self._domain.results_topic, message)
+        return result_output(self._domain, cached.task.message, report)
 
 
 def _fields(cached: CachedFile) -> dict[str, str]:
