@@ -22,6 +22,7 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> 
     }
     if failed:
         raise RuntimeError(f"could not create topics: {failed}")
+    wait_listed(admin, list(results))
 
 
 def produce(
@@ -128,6 +129,21 @@ def ensure_cursor_topic(bootstrap: str) -> None:
     results = create_topics(admin, [TopicDecl(POLLER_CURSORS, 1, 24, cleanup_policy="compact")])
     if results[POLLER_CURSORS] not in ("created", "exists"):
         raise RuntimeError(f"cannot create {POLLER_CURSORS}: {results[POLLER_CURSORS]}")
+    wait_listed(admin, [POLLER_CURSORS])
+
+
+def wait_listed(admin: AdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Until the broker's metadata lists every topic of `names`: Apache Kafka answers a create
+    before every listener sees the topic, and a worker started at once would call it missing."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listed = admin.list_topics(timeout=10).topics
+        missing = [name for name in names if name not in listed]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics created but not listed after {timeout_s:.0f} s: {missing}")
+        time.sleep(0.2)
 
 
 def stored_cursor(bootstrap: str, key: str) -> dict[str, Any] | None:

@@ -35,10 +35,11 @@ def vpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_and_dashboards_use_only_exported_metrics_and_status_reads_them(
     fresh_kafka, start_worker, tmp_path
 ):
-    env = worker_environment(fresh_kafka, tmp_path / "cli", RETRY_DELAYS="1,2", **SETTINGS)
+    settings = {**SETTINGS, "ONELAKE_BASE_PATH": (tmp_path / "onelake").as_uri()}  # staging
+    env = worker_environment(fresh_kafka, tmp_path / "cli", RETRY_DELAYS="1,2", **settings)
     created = vpipe(env, "topics", "create", "--bootstrap", fresh_kafka)
     assert created.returncode == 0, created.stderr
-    workers = [start_worker(name, fresh_kafka, INSTANCE, **SETTINGS) for name in WORKERS]
+    workers = [start_worker(name, fresh_kafka, INSTANCE, **settings) for name in WORKERS]
 
     exposed = set().union(*(exposed_sample_names(worker.metrics_text()) for worker in workers))
     missing = {name: sorted(files) for name, files in referenced_names().items()}
@@ -54,7 +55,10 @@ def test_rules_and_dashboards_use_only_exported_metrics_and_status_reads_them(
     rows = {(row["worker"], row["instance"]): row for row in report["instances"]}
     for name in WORKERS:
         assert rows[(name, INSTANCE)]["health"] == "ok", rows[(name, INSTANCE)]
-    lag = [row for row in report["lag"] if row["instance"] == f"xact-download-{INSTANCE}"]
+    # The broker names the holder by its client id, `<worker>-<instance>@<host>`.
+    lag = [
+        row for row in report["lag"] if row["instance"].split("@")[0] == f"xact-download-{INSTANCE}"
+    ]
     assert any(row["committed"] == 1 for row in lag), lag
 
 
@@ -70,7 +74,7 @@ def wait_for_lag(env: dict[str, str], instance: str, timeout_s: float = 60.0) ->
             (row["worker"], row["instance"]) for row in report["instances"] if row["health"] == "ok"
         }
         if all((name, INSTANCE) in healthy for name in WORKERS) and any(
-            row["instance"] == instance and row["committed"] for row in report["lag"]
+            row["instance"].split("@")[0] == instance and row["committed"] for row in report["lag"]
         ):
             return report
         if time.monotonic() > deadline:

@@ -367,6 +367,7 @@ def _watch(
     deadline = time.monotonic() + duration
     live = sys.stdout.isatty()
     last_lines: list[str] = []
+    supervisor = Supervisor()
     while True:
         accountings = [run.account(final=False) for run in runs]
         metrics = _snapshot(workers)
@@ -385,7 +386,7 @@ def _watch(
         done = done and not (loss is not None and loss.pending)
         if (done and not keep) or (not keep and time.monotonic() > deadline):
             break
-        if _report_exited(workers):
+        if supervisor.check(workers):
             break
         if chaos is not None:
             chaos.tick(workers, spawn)
@@ -395,18 +396,36 @@ def _watch(
     return [run.account(final=True) for run in runs]
 
 
-def _report_exited(workers: list[Any]) -> bool:
-    """True (after saying which and why) when a worker ended by itself: it will not come back
-    (exit 2 is a configuration error, which systemd does not restart either)."""
-    exited = [w for w in workers if w.process is not None and w.process.poll() is not None]
-    for worker in exited:
-        last = (worker.output().strip().splitlines() or ["(no output)"])[-1]
-        click.echo(
-            f"STOPPED      {worker.name}-{worker.instance} exited with code "
-            f"{worker.process.returncode}: {last[:300]}",
-            err=True,
-        )
-    return bool(exited)
+RESTARTS = 5  # per instance, as the units allow 10 starts in 300 s
+
+
+class Supervisor:
+    """What systemd's `Restart=on-failure` does for the units: an instance that exits with a
+    code other than 2 (a configuration error, never restarted) is started again, at most
+    `RESTARTS` times. `check` says (and returns True) when one will not come back."""
+
+    def __init__(self) -> None:
+        self._restarts: dict[tuple[str, int, str], int] = {}
+
+    def check(self, workers: list[Any]) -> bool:
+        exited = [w for w in workers if w.process is not None and w.process.poll() is not None]
+        stopped = False
+        for worker in exited:
+            code = worker.process.returncode
+            last = (worker.output().strip().splitlines() or ["(no output)"])[-1][:300]
+            key = (worker.name, worker.instance, worker.host)
+            if code != 2 and self._restarts.get(key, 0) < RESTARTS:
+                self._restarts[key] = self._restarts.get(key, 0) + 1
+                worker.start()
+                name = f"{worker.name}-{worker.instance}"
+                click.echo(f"restarted    {name} after exit {code}: {last}")
+                continue
+            click.echo(
+                f"STOPPED      {worker.name}-{worker.instance} exited with code {code}: {last}",
+                err=True,
+            )
+            stopped = True
+        return stopped
 
 
 def _summary(
