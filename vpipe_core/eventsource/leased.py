@@ -173,15 +173,15 @@ class LeasedSource:
         config = {**self._scan_config, "group.id": group, "enable.auto.commit": False}
         consumer = Consumer({**config, "enable.partition.eof": True})
         try:
-            starts = _first_offsets(consumer, self._ctx.spec.output_topics)
+            firsts = _first_offsets(consumer, self._ctx.spec.output_topics)
+            starts: Published = {}  # no cursor yet: nothing was published after it
             if stored is not None and stored.published is not None:
+                starts = {topic: dict(parts) for topic, parts in firsts.items()}
                 for topic, parts in stored.published.items():
                     for partition, offset in parts.items():
                         if partition in starts.get(topic, {}):
                             starts[topic][partition] = max(starts[topic][partition], offset)
-            else:
-                starts = {}  # no cursor yet: nothing was published after it
-            return _keys_to_end(consumer, starts, self._ctx.spec.output_topics)
+            return _keys_to_end(consumer, firsts, starts)
         finally:
             consumer.close()
 
@@ -212,13 +212,12 @@ def _first_offsets(consumer: Consumer, topics: Sequence[str]) -> Published:
 
 
 def _keys_to_end(
-    consumer: Consumer, starts: Published, topics: Sequence[str]
+    consumer: Consumer, firsts: Published, starts: Published
 ) -> tuple[Counter[bytes], Published]:
     """The keys of the records from `starts` to the end of their partitions, and every output
-    partition's end offset (read to the end even when nothing is to be skipped)."""
-    everything = _first_offsets(consumer, topics)
-    for topic, parts in starts.items():
-        everything[topic].update(parts)
+    partition's end offset, read from `firsts` where `starts` has no offset (read to the end
+    even when nothing is to be skipped)."""
+    everything = {topic: {**parts, **starts.get(topic, {})} for topic, parts in firsts.items()}
     pending = {(topic, p) for topic, parts in everything.items() for p in parts}
     consumer.assign([TopicPartition(t, p, everything[t][p]) for t, p in sorted(pending)])
     keys: Counter[bytes] = Counter()
