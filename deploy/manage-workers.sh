@@ -34,8 +34,8 @@ Commands:
   pid <worker> [instance]      main PID of each running instance
   start-all                    every installed worker at its recommended instance count
                                (\`vpipe workers list\`, RECOMMENDED): consumers and writers
-                               first, the pollers last
-  stop-all                     every instance of every worker: the pollers first
+                               first, the source workers (pollers, table maintenance) last
+  stop-all                     every instance of every worker: the source workers first
   list                         installed workers (from \`vpipe workers list\`)
   help                         this text
 
@@ -330,8 +330,9 @@ cmd_pid() {
     [[ $found -gt 0 ]] || die "no running instance of $name"
 }
 
-# Workers in start order: everything that consumes first, the pollers (kind source) last, so
-# nothing is produced before its consumers run. stop-all uses the reverse.
+# Workers in start order: everything that consumes first, the source workers (kind source: the
+# pollers and the table maintenance) last, so nothing is produced before its consumers run.
+# stop-all uses the reverse.
 start_order() {
     local name
     for name in "${WORKERS[@]}"; do [[ "${KIND[$name]}" == source ]] || printf '%s\n' "$name"; done

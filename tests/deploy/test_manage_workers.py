@@ -229,17 +229,24 @@ def test_start_all_starts_each_worker_at_its_recommended_count_pollers_last(syst
     starts = [call for call in run.calls if call.startswith("systemctl start ")]
     assert f"systemctl start {dl(1, 2, 3, 4)}" in starts, "xact-download: 4 recommended"
     assert f"systemctl start {up(1, 2)}" in starts
-    pollers = [i for i, call in enumerate(starts) if "-poller" in call]
-    assert len(pollers) == 2 and pollers == [len(starts) - 2, len(starts) - 1]
+    # the source workers (the pollers and the table maintenance, no input topic) come last
+    sources = [i for i, call in enumerate(starts) if _is_source(call)]
+    assert sources == list(range(len(starts) - 4, len(starts)))
+    assert sum("-poller" in starts[i] for i in sources) == 2
 
 
 def test_stop_all_stops_the_pollers_first_then_every_instance(system):
     run = system.run(SCRIPT, "stop-all")
     assert run.returncode == 0, run.stderr
     stops = [call for call in run.calls if call.startswith("systemctl stop ")]
-    assert all("-poller" in call for call in stops[:2])
+    assert all(_is_source(call) for call in stops[:4])
+    assert sum("-poller" in call for call in stops[:4]) == 2
     assert f"systemctl stop {DL}@*.service" in stops
-    assert not any("-poller" in call for call in stops[2:])
+    assert not any(_is_source(call) for call in stops[4:])
+
+
+def _is_source(call: str) -> bool:
+    return "-poller" in call or "-table-maintenance" in call
 
 
 def test_an_installed_copy_acts_on_its_own_install_without_variables(system, tmp_path):

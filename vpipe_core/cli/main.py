@@ -31,6 +31,10 @@ SUBCOMMANDS = {
         "vpipe_core.cli.status_cmd:status",
         "Worker instances (state, health) and consumer lag per partition.",
     ),
+    "tables": (
+        "vpipe_core.cli.tables_cmd:tables",
+        "Delta table health; compact, checkpoint or vacuum them.",
+    ),
     "topics": (
         "vpipe_core.cli.topics_cmd:topics",
         "Create or list the topics the installed workers declare.",

@@ -1,6 +1,7 @@
 """What runs inside the Delta worker process: a request loop and the Delta operations.
 
-Only this module imports deltalake, and only the worker process imports this module (delta-rs
+Only this module and `maintenance` (table maintenance, registered below) import deltalake, and
+only the worker process imports them (delta-rs
 holds the GIL while it works; in the loop's process it starved heartbeats and health probes).
 Requests are `(operation, args)`; replies are `("ok", value)` or
 `("error", category, message, row_indexes)`.
@@ -21,6 +22,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaProtocolError, SchemaMismatchError, TableNotFoundError
 from deltalake.schema import Field, PrimitiveType
 
+from vpipe_core.delta import maintenance
 from vpipe_core.delta.convert import (
     ARROW_CONVERSION_ERRORS,
     Casts,
@@ -252,4 +254,8 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "merge": merge,
     "sleep": sleep,
     "environment_variable": environment_variable,
+    "table_health": maintenance.health,
+    "table_compact": maintenance.compact,
+    "table_checkpoint": maintenance.checkpoint,
+    "table_vacuum": maintenance.vacuum,
 }

@@ -107,6 +107,17 @@ class DomainWorkers:
         }
         return self.spec("result_processor", port_base, **{**defaults, **overrides})
 
+    def table_maintenance(self, port_base: int, **overrides: Any) -> WorkerSpec:
+        """Compacts, checkpoints and vacuums the tables the domain declares (`vpipe.tables`)."""
+        defaults = {
+            "handler": "vpipe_core.tables.worker:build",
+            "kind": Kind.SOURCE,
+            "retry_mode": RetryMode.INPLACE,
+            "memory_max": "2G",  # the Delta process rewrites files of up to TABLES_TARGET_FILE_MB
+            "description": f"keeps the {self.domain} Delta tables compact, checkpointed, vacuumed",
+        }
+        return self.spec("table_maintenance", port_base, **{**defaults, **overrides})
+
     def _transfer(self, role: str, port_base: int, **fields: Any) -> WorkerSpec:
         """The download and upload workers: many instances."""
         defaults = {

@@ -143,6 +143,50 @@ circuit_state = Gauge(
     ["name"],
     registry=REGISTRY,
 )
+def _table_gauge(name: str, documentation: str) -> Gauge:
+    return Gauge(name, documentation, ["table"], registry=REGISTRY)
+
+
+# table health, exported by the <domain>-table-maintenance workers (vpipe_core.tables)
+table_files = _table_gauge("vpipe_table_files", "Data files of the table's current version")
+table_small_files = _table_gauge(
+    "vpipe_table_small_files", "Data files under TABLES_SMALL_FILE_MB"
+)
+table_bytes = _table_gauge("vpipe_table_bytes", "Size of the table's current data files")
+table_version = _table_gauge("vpipe_table_version", "The table's current version")
+table_commits_since_checkpoint = _table_gauge(
+    "vpipe_table_commits_since_checkpoint", "Commits after the last checkpoint"
+)
+table_checkpoint_interval = _table_gauge(
+    "vpipe_table_checkpoint_interval_commits", "TABLES_CHECKPOINT_INTERVAL"
+)
+table_compaction_due_partitions = _table_gauge(
+    "vpipe_table_compaction_due_partitions",
+    "Partitions holding TABLES_COMPACT_MIN_SMALL_FILES small files or more",
+)
+table_vacuum_pending_files = _table_gauge(
+    "vpipe_table_vacuum_pending_files",
+    "Removed files older than the vacuum retention, still stored",
+)
+table_vacuum_interval = _table_gauge(
+    "vpipe_table_vacuum_interval_seconds", "TABLES_VACUUM_INTERVAL_HOURS in seconds"
+)
+table_last_optimize = _table_gauge(
+    "vpipe_table_last_optimize_timestamp_seconds", "Latest compaction known"
+)
+table_last_vacuum = _table_gauge(
+    "vpipe_table_last_vacuum_timestamp_seconds", "Latest vacuum known"
+)
+table_health_timestamp = _table_gauge(
+    "vpipe_table_health_timestamp_seconds", "When the table's health was last read"
+)
+table_maintenance = Counter(
+    "vpipe_table_maintenance_total",
+    "Maintenance operations run, by outcome (ok, error)",
+    ["table", "operation", "outcome"],
+    registry=REGISTRY,
+)
+
 build_info = Gauge("vpipe_build_info", "Always 1", ["version", "environment"], registry=REGISTRY)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from vpipe_claimx.settings import ClaimxSettings
-from vpipe_claimx.tables import ENTITY_TABLES
+from vpipe_claimx.tables import ENTITY_TABLE_VARIABLES, ENTITY_TABLES
 from vpipe_core.context import WorkerContext
 from vpipe_core.delta.json_rows import typed_row
 from vpipe_core.delta.multi_table import MultiTableWriter, RecordRows, TableRow
@@ -37,13 +37,8 @@ MESSAGE_FIELDS = frozenset({"event_id", "event_type", "project_id", "trace_id"})
 
 # rows key -> (ClaimxSettings attribute, variable)
 TABLE_SETTINGS: dict[str, tuple[str, str]] = {
-    "projects": ("delta_projects_table", "CLAIMX_DELTA_PROJECTS_TABLE"),
-    "contacts": ("delta_contacts_table", "CLAIMX_DELTA_CONTACTS_TABLE"),
-    "media": ("delta_media_table", "CLAIMX_DELTA_MEDIA_TABLE"),
-    "tasks": ("delta_tasks_table", "CLAIMX_DELTA_TASKS_TABLE"),
-    "task_templates": ("delta_task_templates_table", "CLAIMX_DELTA_TASK_TEMPLATES_TABLE"),
-    "external_links": ("delta_external_links_table", "CLAIMX_DELTA_EXTERNAL_LINKS_TABLE"),
-    "video_collab": ("delta_video_collab_table", "CLAIMX_DELTA_VIDEO_COLLAB_TABLE"),
+    key: (variable.removeprefix("CLAIMX_").lower(), variable)
+    for key, variable in ENTITY_TABLE_VARIABLES.items()
 }
 
 

@@ -51,3 +51,4 @@ uploader = WORKERS.upload(
 )
 result_processor = WORKERS.result_processor(8204)
 retry_scheduler = scheduler_spec("claimx", 8205, memory_max="512M")
+table_maintenance = WORKERS.table_maintenance(8208)

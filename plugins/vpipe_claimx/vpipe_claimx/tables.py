@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vpipe_core.delta.schema import Column, ColumnType, TableSpec
+from vpipe_core.tables.declared import MaintainedTable
 
 FETCH_TIME = "last_enriched_at"
 BOOKKEEPING = ("event_id", "updated_at")
@@ -312,6 +313,11 @@ ENTITY_TABLES: dict[str, TableSpec] = {
 }
 """Rows key of `claimx.entities.rows` → table, in the order the entity writer writes them."""
 
+ENTITY_TABLE_VARIABLES: dict[str, str] = {
+    key: f"CLAIMX_DELTA_{key.upper()}_TABLE" for key in ENTITY_TABLES
+}
+"""Rows key → the variable holding the table's URI."""
+
 # §9.2. One row per event, even when the source is replayed: an insert-only merge. The key holds
 # the partition column so the merge reads only the partitions of the batch's dates; event_date
 # is a function of the event (its ingestion time), so (event_id, event_date) names one event.
@@ -385,3 +391,22 @@ CLAIMX_ATTACHMENTS_FAILED = TableSpec(  # optional table
     keep_on_update=("created_at",),
     partial_rows=True,
 )
+
+
+def _maintained() -> tuple[MaintainedTable, ...]:
+    entities = tuple(
+        MaintainedTable(spec, ENTITY_TABLE_VARIABLES[key]) for key, spec in ENTITY_TABLES.items()
+    )
+    return (
+        # date-partitioned: a z-order rewrites one day, and the point lookups are by these ids
+        MaintainedTable(CLAIMX_EVENTS, "CLAIMX_DELTA_EVENTS_TABLE", z_order=("event_id",)),
+        MaintainedTable(CLAIMX_ATTACHMENTS, "CLAIMX_DELTA_INVENTORY_TABLE"),
+        MaintainedTable(CLAIMX_ATTACHMENTS_FAILED, "CLAIMX_DELTA_FAILED_TABLE"),
+        # unpartitioned entity tables: bin-packing only (a z-order would rewrite the whole table)
+        *entities,
+    )
+
+
+MAINTAINED = _maintained()
+"""The `vpipe.tables` entry point: every table above, for `vpipe tables` and the maintenance
+worker."""

@@ -35,3 +35,4 @@ upload = WORKERS.upload(
     8010, description="moves staged files into place in OneLake and reports them completed"
 )
 retry_scheduler = scheduler_spec("xact", 8103, memory_max="512M")
+table_maintenance = WORKERS.table_maintenance(8106)

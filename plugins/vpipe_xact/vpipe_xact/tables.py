@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from vpipe_core.delta.schema import Column, TableSpec
+from vpipe_core.tables.declared import MaintainedTable
 from vpipe_xact.events import XactEvent, coerce_id
 
 _STRING_COLUMNS = (
@@ -171,3 +172,12 @@ def event_row(event: XactEvent, now: datetime) -> dict[str, Any]:
         created_date=now.date(),
     )
     return row
+
+MAINTAINED = (
+    # date-partitioned: a z-order rewrites one day, and the point lookups are by these ids
+    MaintainedTable(XACT_EVENTS, "XACT_DELTA_EVENTS_TABLE", z_order=("trace_id",)),
+    MaintainedTable(XACT_ATTACHMENTS, "XACT_DELTA_INVENTORY_TABLE", z_order=("media_id",)),
+    MaintainedTable(XACT_ATTACHMENTS_FAILED, "XACT_DELTA_FAILED_TABLE"),
+)
+"""The `vpipe.tables` entry point: the tables above, for `vpipe tables` and the maintenance
+worker."""
