@@ -54,6 +54,9 @@ def status(domain: str | None, names: tuple[str, ...], as_json: bool) -> None:
                 _say(as_json, target, {"configured": False, "setting": target.table.uri_setting})
                 continue
             health = _progress(target, "reading", maintainer.health, target)
+            if health is None:
+                _say(as_json, target, {"exists": False})
+                continue
             due = maintainer.due(target, health)
             _say(as_json, target, _status_fields(health, due))
 
@@ -78,6 +81,9 @@ def optimize(
         limit = max_partitions or maintainer.settings.compact_max_partitions
         for target in _targets(domain, names):
             health = _progress(target, "reading", maintainer.health, target)
+            if health is None:
+                click.echo(f"{target.table.name}: not created yet")
+                continue
             partitions = compaction_candidates(health, maintainer.settings)[:limit]
             if dry_run or not partitions:
                 verb = "would compact" if partitions else "nothing to compact in"
@@ -101,6 +107,9 @@ def checkpoint(domain: str | None, names: tuple[str, ...], dry_run: bool) -> Non
         for target in _targets(domain, names):
             if dry_run:
                 health = _progress(target, "reading", maintainer.health, target)
+                if health is None:
+                    click.echo(f"{target.table.name}: not created yet")
+                    continue
                 click.echo(
                     f"{target.table.name}: would checkpoint version {health.version} "
                     f"({health.commits_since_checkpoint} commits since the last)"
@@ -253,6 +262,9 @@ def _say(as_json: bool, target: Target, fields: dict[str, Any]) -> None:
         return
     if fields.get("configured") is False:
         click.echo(f"{target.table.name}: not configured ({fields['setting']} is unset)")
+        return
+    if fields.get("exists") is False:
+        click.echo(f"{target.table.name}: not created yet ({target.uri})")
         return
     due = ", ".join(fields["due"]) or "nothing"
     click.echo(

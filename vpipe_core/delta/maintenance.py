@@ -31,8 +31,11 @@ T = TypeVar("T")
 
 def health(
     uri: str, options: Options, small_file_bytes: int, history_limit: int, retention_hours: int
-) -> dict[str, Any]:
-    """What `vpipe tables status` shows and the maintenance plan reads."""
+) -> dict[str, Any] | None:
+    """What `vpipe tables status` shows and the maintenance plan reads; None while the table
+    does not exist (its writer creates it with its first batch)."""
+    if not DeltaTable.is_deltatable(uri, storage_options=dict(options) if options else None):
+        return None
     table = _open(uri, options)
     version = table.version()
     checkpoint = last_checkpoint_version(uri, options)

@@ -55,7 +55,8 @@ class Maintainer:
     def close(self) -> None:
         self._process.close()
 
-    def health(self, target: Target) -> TableHealth:
+    def health(self, target: Target) -> TableHealth | None:
+        """None while the table does not exist yet."""
         reply = self._call(
             "table_health",
             target,
@@ -63,6 +64,8 @@ class Maintainer:
             HISTORY_LIMIT,
             self._settings.vacuum_retention_hours,
         )
+        if reply is None:
+            return None
         health = TableHealth.from_reply(reply)
         self._remember(target, "optimize", health.last_optimize_ms)
         self._remember(target, "vacuum", health.last_vacuum_ms)
@@ -119,6 +122,8 @@ class Maintainer:
         """Read the health, run what is due, and read the health again; what ran, by step."""
         ran: dict[str, Any] = {}
         health = self.health(target)
+        if health is None:
+            return ran
         needed = self.due(target, health)
         if needed.compact:
             ran["optimize"] = self._step(target, "optimize", self.compact, list(needed.compact))

@@ -19,7 +19,7 @@ class TableSettings:
     check_interval_s: int = setting(
         "TABLES_CHECK_INTERVAL_SECONDS",
         900,
-        min=10,
+        min=1,
         max=86400,
         help="how often the maintenance worker reads each table's health and runs what is due",
     )
