@@ -143,15 +143,15 @@ circuit_state = Gauge(
     ["name"],
     registry=REGISTRY,
 )
+
+
 def _table_gauge(name: str, documentation: str) -> Gauge:
     return Gauge(name, documentation, ["table"], registry=REGISTRY)
 
 
 # table health, exported by the <domain>-table-maintenance workers (vpipe_core.tables)
 table_files = _table_gauge("vpipe_table_files", "Data files of the table's current version")
-table_small_files = _table_gauge(
-    "vpipe_table_small_files", "Data files under TABLES_SMALL_FILE_MB"
-)
+table_small_files = _table_gauge("vpipe_table_small_files", "Data files under TABLES_SMALL_FILE_MB")
 table_bytes = _table_gauge("vpipe_table_bytes", "Size of the table's current data files")
 table_version = _table_gauge("vpipe_table_version", "The table's current version")
 table_commits_since_checkpoint = _table_gauge(
@@ -174,9 +174,7 @@ table_vacuum_interval = _table_gauge(
 table_last_optimize = _table_gauge(
     "vpipe_table_last_optimize_timestamp_seconds", "Latest compaction known"
 )
-table_last_vacuum = _table_gauge(
-    "vpipe_table_last_vacuum_timestamp_seconds", "Latest vacuum known"
-)
+table_last_vacuum = _table_gauge("vpipe_table_last_vacuum_timestamp_seconds", "Latest vacuum known")
 table_health_timestamp = _table_gauge(
     "vpipe_table_health_timestamp_seconds", "When the table's health was last read"
 )

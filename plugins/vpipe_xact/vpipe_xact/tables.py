@@ -173,6 +173,7 @@ def event_row(event: XactEvent, now: datetime) -> dict[str, Any]:
     )
     return row
 
+
 MAINTAINED = (
     # date-partitioned: a z-order rewrites one day, and the point lookups are by these ids
     MaintainedTable(XACT_EVENTS, "XACT_DELTA_EVENTS_TABLE", z_order=("trace_id",)),
