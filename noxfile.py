@@ -69,6 +69,7 @@ BENCHMARKS = [
     ("download", ["--size-mb", "500", "--server", "local", "--link-mib-s", "250", "--repeat", "3"]),
     ("enricher", []),  # claimx-enricher vs concurrency / latency against the fake API (50 ms)
     ("workers", []),  # start-to-ready and idle RSS per worker (targets <= 3 s, <= 100 MB)
+    ("tables", []),  # a month of small commits per table, before vs after table maintenance
 ]
 
 
