@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vpipe_core.delta.process import DeltaProcess
+from vpipe_core.delta.sink import StorageOptions
 from vpipe_core.delta.storage import process_environment, storage_options
 from vpipe_core.ops import metrics
 from vpipe_core.tables.declared import Target
 from vpipe_core.tables.health import Due, Partition, TableHealth, compaction_candidates, due
 from vpipe_core.tables.settings import MIN_VACUUM_RETENTION_HOURS, TableSettings
 
-HISTORY_LIMIT = 500
+HISTORY_LIMIT = 100  # commits read for the last optimize/vacuum (each a storage read)
 MB = 1 << 20
 
 log = logging.getLogger("vpipe.tables")
@@ -45,6 +46,7 @@ class Maintainer:
         self._env = env
         self._process = process or DeltaProcess(process_environment(env.get("CA_BUNDLE")))
         self._clock = clock
+        self._options: dict[str, StorageOptions] = {}  # uri -> options (a renewing token)
         # (table, "optimize" | "vacuum") -> the latest run known: its history's or our own
         self._last_ms: dict[tuple[str, str], int] = {}
 
@@ -157,7 +159,10 @@ class Maintainer:
     def _call(self, operation: str, target: Target, *args: Any) -> Any:
         if target.uri is None:
             raise NotConfigured(f"table {target.table.name}: {target.table.uri_setting} is not set")
-        options = storage_options(target.uri, self._env, self._settings.operation_timeout_s)
+        if target.uri not in self._options:
+            timeout_s = self._settings.operation_timeout_s
+            self._options[target.uri] = storage_options(target.uri, self._env, timeout_s)
+        options = self._options[target.uri]
         resolved = options() if callable(options) else options
         return self._process.call(
             operation, (target.uri, resolved, *args), self._settings.operation_timeout_s

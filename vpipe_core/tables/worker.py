@@ -16,6 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from vpipe_core.context import WorkerContext
+from vpipe_core.delta.process import DeltaProcess
+from vpipe_core.delta.settings import DeltaSettings
+from vpipe_core.delta.storage import process_environment
 from vpipe_core.outcome import Output
 from vpipe_core.tables.declared import Target, targets
 from vpipe_core.tables.maintainer import Maintainer
@@ -76,8 +79,13 @@ class MaintenanceSource:
 
 def build(ctx: WorkerContext) -> MaintenanceSource:
     settings = ctx.settings_for(TableSettings)
-    tables = [target for target in targets(ctx.env, ctx.domain) if target.uri]
-    unset = [t.table.uri_setting for t in targets(ctx.env, ctx.domain) if not t.uri]
+    # the Delta process (deltalake, pyarrow) runs only while there is work: a pass every
+    # TABLES_CHECK_INTERVAL_SECONDS, idle between them
+    idle_s = ctx.settings_for(DeltaSettings).process_idle_s
+    process = DeltaProcess(process_environment(ctx.settings.ca_bundle), idle_s)
+    declared = targets(ctx.env, ctx.domain)
+    tables = [target for target in declared if target.uri]
+    unset = [target.table.uri_setting for target in declared if not target.uri]
     if unset:
         log.info("tables not maintained: their settings are unset", extra={"settings": unset})
-    return MaintenanceSource(ctx, Maintainer(settings, ctx.env), tables)
+    return MaintenanceSource(ctx, Maintainer(settings, ctx.env, process), tables)
