@@ -41,6 +41,16 @@ def delta_children(pid: int) -> list[int]:
     return found
 
 
+def wait_for_health(worker: WorkerProcess, expected: str, timeout_s: float = 60) -> str:
+    """The worker's /metrics once `expected` is in it (a pass over the finished tables)."""
+    deadline = time.monotonic() + timeout_s
+    text = worker.metrics_text()
+    while expected not in text and time.monotonic() < deadline:
+        time.sleep(0.5)
+        text = worker.metrics_text()
+    return text
+
+
 class Readers(threading.Thread):
     """Reads both tables whole, over and over; any failure is a broken table seen by a reader."""
 
@@ -112,7 +122,10 @@ def test_writers_and_maintenance_at_once_with_kills(kafka_bootstrap, tmp_path, m
             worker = WorkerProcess(MAINTENANCE, env, tmp_path, 1, spec.port_for(1)).start()
         for writer in writers:
             assert writer.wait(600) == 0, "a writer failed"
-        time.sleep(3)  # a last maintenance pass over the finished tables
+        worker.wait_ready(30)
+        health = wait_for_health(
+            worker, 'vpipe_table_last_vacuum_timestamp_seconds{table="xact_attachments"}'
+        )
     finally:
         readers.stop.set()
         worker.stop()
@@ -120,6 +133,10 @@ def test_writers_and_maintenance_at_once_with_kills(kafka_bootstrap, tmp_path, m
             writer.kill()
     readers.join(10)
 
+    table_lines = [line for line in health.splitlines() if line.startswith("vpipe_table_")]
+    for name in ("xact_events", "xact_attachments"):
+        for metric in ("files", "last_vacuum_timestamp_seconds", "last_optimize_timestamp_seconds"):
+            assert f'vpipe_table_{metric}{{table="{name}"}}' in health, table_lines
     assert readers.failures == [], readers.failures[:5]
     assert readers.reads > 0
     assert kills_with_delta_process > 0, "no kill found a Delta process to kill"
