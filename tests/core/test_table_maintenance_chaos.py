@@ -5,7 +5,9 @@ broken table, and no file of the live table was deleted."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -27,18 +29,23 @@ KILLS = 6
 MAINTENANCE = "xact-table-maintenance"
 
 
-def delta_children(pid: int) -> list[int]:
-    """The Delta worker processes the worker `pid` started (`python -m vpipe_core.delta.child`)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and b"vpipe_core.delta.child" in cmdline:
-            found.append(int(stat.parent.name))
-    return found
+def busy_delta_child(pid: int, timeout_s: float = 3.0) -> tuple[int | None, bool]:
+    """A Delta worker process of the worker `pid` (`python -m vpipe_core.delta.child`), caught
+    running (state R: in the middle of an operation) if it gets there within `timeout_s`."""
+    deadline, child = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"vpipe_core.delta.child" in cmdline:
+                child = int(stat.parent.name)
+                if fields[0] == "R":
+                    return child, True
+        time.sleep(0.002)
+    return child, False
 
 
 def wait_for_health(worker: WorkerProcess, expected: str, timeout_s: float = 60) -> str:
@@ -107,15 +114,15 @@ def test_writers_and_maintenance_at_once_with_kills(kafka_bootstrap, tmp_path, m
     ]
     readers = Readers([events, attachments])
     readers.start()
-    kills_with_delta_process = 0
+    kills_mid_operation = 0
     worker = WorkerProcess(MAINTENANCE, env, tmp_path, 1, spec.port_for(1)).start()
     try:
         for _ in range(KILLS):
-            time.sleep(random.uniform(1.5, 4.0))
-            children = delta_children(worker.process.pid)
-            for child in children:
-                subprocess.run(["kill", "-KILL", str(child)], check=False)
-            kills_with_delta_process += bool(children)
+            time.sleep(random.uniform(1.0, 3.0))
+            child, running = busy_delta_child(worker.process.pid)
+            if child is not None:
+                os.kill(child, signal.SIGKILL)
+            kills_mid_operation += running
             worker.process.kill()
             worker.wait(10)
             worker.close_output()
@@ -139,7 +146,7 @@ def test_writers_and_maintenance_at_once_with_kills(kafka_bootstrap, tmp_path, m
             assert f'vpipe_table_{metric}{{table="{name}"}}' in health, table_lines
     assert readers.failures == [], readers.failures[:5]
     assert readers.reads > 0
-    assert kills_with_delta_process > 0, "no kill found a Delta process to kill"
+    assert kills_mid_operation > 0, "no kill caught the Delta process in an operation"
     for path, key in ((events, "trace_id"), (attachments, "media_id")):
         table = DeltaTable(str(path))
         counts = Counter(table.to_pyarrow_table(columns=[key]).column(key).to_pylist())
@@ -168,7 +175,7 @@ def test_writers_and_maintenance_at_once_with_kills(kafka_bootstrap, tmp_path, m
         stored = {file for file in path.rglob("*.parquet") if "_delta_log" not in file.parts}
         assert stored == live, f"{path.name}: {len(stored - live)} files left behind"
     print(
-        f"reads {readers.reads}, kills {KILLS} ({kills_with_delta_process} with a Delta process), "
+        f"reads {readers.reads}, kills {KILLS} ({kills_mid_operation} mid-operation), "
         f"writer retries: "
         + ", ".join(
             f"{k} {(tmp_path / f'{k}.retries').read_text()}" for k in ("events", "attachments")
