@@ -20,6 +20,7 @@ from vpipe_core.logs.trace import inline_record_key
 from vpipe_core.loop import execute
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
+from vpipe_core.loop.lag import LagClock
 from vpipe_core.loop.members import members
 from vpipe_core.loop.rebalance import Rebalance
 from vpipe_core.loop.route import Route
@@ -43,11 +44,12 @@ class ProcessingLoop:
         worker = ctx.spec.name
         inplace = ctx.spec.retry_mode is RetryMode.INPLACE
         self._outbox = Outbox(producer, worker, router.too_large)
-        self._consume = Consume(ctx, consumer, list(topics))
         hooks = members(handler)  # the handler's optional members, read once
         self._hooks = hooks
         self._commits = Commits(worker, consumer, self._outbox, hooks.on_commit)
-        self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned)
+        lag = LagClock(worker, consumer, self._commits.offsets)
+        self._consume = Consume(ctx, consumer, list(topics), lag)
+        self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned, lag)
         in_order = hooks.concurrency == 1
         self._route = Route(
             ctx,
