@@ -29,11 +29,18 @@ def partition_key(record: Record) -> TopicPartitionKey:
 
 
 class Consume:
-    def __init__(self, ctx: WorkerContext, consumer: Any, topics: list[str], lag: LagClock) -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        consumer: Any,
+        topics: list[str],
+        lag: LagClock,
+        assigned: set[TopicPartitionKey],
+    ) -> None:
         self._ctx = ctx
         self.consumer = consumer
         self.topics = topics
-        self.assigned: set[TopicPartitionKey] = set()
+        self.assigned = assigned  # shared with the lag clock: changed in place only
         # Partitions seeked back to a record: fetched records from that offset on are stale.
         self.rewound: dict[TopicPartitionKey, int] = {}
         self.paused_until: dict[TopicPartitionKey, float] = {}

@@ -1,12 +1,15 @@
 """Lag in time: per partition, the age of the oldest record this group has not committed past.
 
 The fetch steps report the first record of each run of one partition they see (`saw`: once per
-run, not per record). At each metrics flush, `measure` places the committed position among
-those run heads: the head at or before it is the oldest unprocessed record (its timestamp is at
+run, not per record). Each scrape places the committed position among those run heads
+(`due_times`): the head at or before it is the oldest unprocessed record (its timestamp is at
 most one run older than the exact one, so the age errs on the high side). Caught up (the
 committed position reached the high watermark of the last fetch) is 0; a committed position
 whose record this consumer has not fetched yet leaves the series absent rather than guessed.
 Retry tiers count from when the record fell due (its timestamp plus the tier's delay).
+
+The scrape runs on the metrics thread, so a loop stuck in a handler still reports a growing
+lag; it only reads what the loop thread writes (the loop prunes old heads at each flush).
 """
 
 from __future__ import annotations
@@ -23,13 +26,23 @@ from vpipe_core.retry.topics import tier_delay
 CAUGHT_UP = 0.0
 _UNKNOWN = -1001  # librdkafka's OFFSET_INVALID
 
+Heads = deque[tuple[int, float]]  # (offset, timestamp in seconds) of each run's first record
+
 
 class LagClock:
-    def __init__(self, worker: str, consumer: Any, offsets: OffsetTracker) -> None:
+    def __init__(
+        self,
+        worker: str,
+        consumer: Any,
+        offsets: OffsetTracker,
+        assigned: set[TopicPartitionKey],
+    ) -> None:
         self._worker = worker
         self._consumer = consumer
         self._offsets = offsets
-        self.heads: dict[TopicPartitionKey, deque[tuple[int, float]]] = {}
+        self._assigned = assigned
+        self.heads: dict[TopicPartitionKey, Heads] = {}
+        metrics.lag_clock.attach(worker, self.due_times)
 
     def saw(self, key: TopicPartitionKey, offset: int, timestamp_ms: int) -> None:
         """The first record of a run of `key`; a partition seeked back starts over from it."""
@@ -40,26 +53,39 @@ class LagClock:
             heads.pop()
         heads.append((offset, timestamp_ms / 1000.0))
 
+    def prune(self) -> None:
+        """Drop the heads of runs wholly before the committed position (loop thread)."""
+        for key, heads in self.heads.items():
+            committed = self._committed(key)
+            while committed is not None and len(heads) > 1 and heads[1][0] <= committed:
+                heads.popleft()
+
     def forget(self, keys: set[TopicPartitionKey]) -> None:
         for key in keys:
             self.heads.pop(key, None)
 
-    def measure(self, assigned: set[TopicPartitionKey]) -> None:
-        """Publish, per assigned partition, the due time of its oldest unprocessed record
-        (CAUGHT_UP when there is none); the scrape turns it into an age."""
+    def detach(self) -> None:
+        metrics.lag_clock.detach(self._worker)
+
+    def due_times(self) -> dict[tuple[str, str, str], float]:
+        """Per assigned partition, the due time of its oldest unprocessed record (CAUGHT_UP
+        when there is none); absent when unknown. The scrape turns it into an age."""
         due: dict[tuple[str, str, str], float] = {}
-        for key in assigned:
+        for key in list(self._assigned):
             oldest = self._oldest(key)
             if oldest is not None:
                 topic, partition = key
                 delay = tier_delay(topic) or 0
                 due[self._worker, topic, str(partition)] = oldest and oldest + delay
-        metrics.lag_clock.publish(self._worker, due)
+        return due
+
+    def _committed(self, key: TopicPartitionKey) -> int | None:
+        tracked = self._offsets.partitions.get(key)
+        return tracked.committed if tracked is not None else None
 
     def _oldest(self, key: TopicPartitionKey) -> float | None:
-        heads = self.heads.get(key)
-        tracked = self._offsets.partitions.get(key)
-        committed = tracked.committed if tracked is not None else None
+        heads = list(self.heads.get(key, ()))
+        committed = self._committed(key)
         if committed is None and heads:
             committed = heads[0][0]  # nothing committed since assignment: the first fetched
         if committed is None:
@@ -68,11 +94,8 @@ class LagClock:
         _low, high = self._consumer.get_watermark_offsets(partition, cached=True)
         if high >= 0 and committed >= high:
             return CAUGHT_UP
-        if not heads:
+        at_or_before = [head for head in heads if head[0] <= committed]
+        if not at_or_before:
             return None
-        while len(heads) > 1 and heads[1][0] <= committed:
-            heads.popleft()
         fetched = self._consumer.position([partition])[0].offset
-        if heads[0][0] <= committed and (fetched == _UNKNOWN or committed < fetched):
-            return heads[0][1]
-        return None
+        return at_or_before[-1][1] if fetched == _UNKNOWN or committed < fetched else None

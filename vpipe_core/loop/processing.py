@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError
 
 from vpipe_core.context import WorkerContext
+from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.logs.trace import inline_record_key
 from vpipe_core.loop import execute
@@ -47,8 +48,9 @@ class ProcessingLoop:
         hooks = members(handler)  # the handler's optional members, read once
         self._hooks = hooks
         self._commits = Commits(worker, consumer, self._outbox, hooks.on_commit)
-        lag = LagClock(worker, consumer, self._commits.offsets)
-        self._consume = Consume(ctx, consumer, list(topics), lag)
+        assigned: set[TopicPartitionKey] = set()
+        lag = LagClock(worker, consumer, self._commits.offsets, assigned)
+        self._consume = Consume(ctx, consumer, list(topics), lag, assigned)
         self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned, lag)
         in_order = hooks.concurrency == 1
         self._route = Route(

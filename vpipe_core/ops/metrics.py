@@ -6,8 +6,9 @@ Domains register their own metrics in `REGISTRY` too (runtime.md §10). Labels n
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -59,21 +60,23 @@ last_handled = Gauge(
 )
 
 
+DueTimes = Callable[[], dict[tuple[str, str, str], float]]
+
+
 class LagClockCollector(Collector):
     """`vpipe_consumer_lag_seconds`, aged at scrape time: a loop stuck in a handler keeps its
     last measurement, and the lag of its unprocessed records keeps growing."""
 
     def __init__(self) -> None:
-        self._due: dict[str, dict[tuple[str, str, str], float]] = {}
+        self._sources: dict[str, DueTimes] = {}
 
-    def publish(self, worker: str, due: dict[tuple[str, str, str], float]) -> None:
-        """Due time of each partition's oldest unprocessed record (0: caught up)."""
-        self._due[worker] = due  # replaced whole: the scrape thread reads without a lock
+    def attach(self, worker: str, due_times: DueTimes) -> None:
+        """`due_times()`: per partition, the due time of its oldest unprocessed record (0:
+        caught up), read at each scrape."""
+        self._sources[worker] = due_times
 
-    def forget(self, worker: str, topic: str, partition: int) -> None:
-        due = dict(self._due.get(worker, {}))
-        due.pop((worker, topic, str(partition)), None)
-        self._due[worker] = due
+    def detach(self, worker: str) -> None:
+        self._sources.pop(worker, None)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -83,7 +86,12 @@ class LagClockCollector(Collector):
             labels=["worker", "topic", "partition"],
         )
         now = time.time()
-        for due in list(self._due.values()):
+        for due_times in list(self._sources.values()):
+            try:
+                due = due_times()
+            except RuntimeError as exc:  # the consumer closed under the scrape
+                logging.getLogger("vpipe.metrics").debug("no lag", extra={"error": str(exc)})
+                continue
             for labels, due_at in due.items():
                 family.add_metric(list(labels), max(0.0, now - due_at) if due_at else 0.0)
         yield family
@@ -263,4 +271,3 @@ def forget_partition(worker: str, topic: str, partition: int) -> None:
     for gauge in (consumer_lag, committed_offset, partition_commit):
         with contextlib.suppress(KeyError):
             gauge.remove(worker, topic, str(partition))
-    lag_clock.forget(worker, topic, partition)
