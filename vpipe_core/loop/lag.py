@@ -9,7 +9,9 @@ whose record this consumer has not fetched yet leaves the series absent rather t
 Retry tiers count from when the record fell due (its timestamp plus the tier's delay).
 
 The scrape runs on the metrics thread, so a loop stuck in a handler still reports a growing
-lag; it only reads what the loop thread writes (the loop prunes old heads at each flush).
+lag. It only reads what the loop thread writes: the heads, and at each flush the consumer's
+fetch position and cached high watermark (the client is not called from the metrics thread).
+A head at or past the committed position proves that a record waits, whatever those say.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class LagClock:
         self._offsets = offsets
         self._assigned = assigned
         self.heads: dict[TopicPartitionKey, Heads] = {}
+        self._fetched: dict[TopicPartitionKey, int] = {}  # next offset the consumer fetches
+        self._high: dict[TopicPartitionKey, int] = {}  # high watermark of the last fetch
         metrics.lag_clock.attach(worker, self.due_times)
 
     def saw(self, key: TopicPartitionKey, offset: int, timestamp_ms: int) -> None:
@@ -53,12 +57,24 @@ class LagClock:
             heads.pop()
         heads.append((offset, timestamp_ms / 1000.0))
 
-    def prune(self) -> None:
-        """Drop the heads of runs wholly before the committed position (loop thread)."""
+    def refresh(self) -> None:
+        """At each flush (loop thread): drop the heads of runs wholly before the committed
+        position, and note where the consumer fetches and the high watermarks it saw."""
         for key, heads in self.heads.items():
             committed = self._committed(key)
             while committed is not None and len(heads) > 1 and heads[1][0] <= committed:
                 heads.popleft()
+        partitions = [TopicPartition(*key) for key in self._assigned]
+        if not partitions:
+            return
+        fetched = {
+            (tp.topic, tp.partition): tp.offset for tp in self._consumer.position(partitions)
+        }
+        high = {
+            (tp.topic, tp.partition): self._consumer.get_watermark_offsets(tp, cached=True)[1]
+            for tp in partitions
+        }
+        self._fetched, self._high = fetched, high  # replaced whole: read by the scrape
 
     def forget(self, keys: set[TopicPartitionKey]) -> None:
         for key in keys:
@@ -90,12 +106,10 @@ class LagClock:
             committed = heads[0][0]  # nothing committed since assignment: the first fetched
         if committed is None:
             return None
-        partition = TopicPartition(*key)
-        _low, high = self._consumer.get_watermark_offsets(partition, cached=True)
-        if high >= 0 and committed >= high:
+        read = any(offset >= committed for offset, _ in heads)
+        read = read or self._fetched.get(key, _UNKNOWN) > committed
+        high = self._high.get(key, _UNKNOWN)
+        if not read and high >= 0 and committed >= high:
             return CAUGHT_UP
-        at_or_before = [head for head in heads if head[0] <= committed]
-        if not at_or_before:
-            return None
-        fetched = self._consumer.position([partition])[0].offset
-        return at_or_before[-1][1] if fetched == _UNKNOWN or committed < fetched else None
+        at_or_before = [stamp for offset, stamp in heads if offset <= committed]
+        return at_or_before[-1] if read and at_or_before else None

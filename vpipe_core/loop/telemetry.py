@@ -50,7 +50,7 @@ class Telemetry:
             self._last_handled.set(now)
         self.flush_counts()
         self._ended = self.tally["retried"] + self.tally["dead"]
-        self._lag.prune()
+        self._lag.refresh()
         if time.monotonic() - self._last_summary >= SUMMARY_INTERVAL_S:
             self._log_summary(in_flight)
 
