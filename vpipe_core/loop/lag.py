@@ -9,8 +9,8 @@ whose record this consumer has not fetched yet leaves the series absent rather t
 Retry tiers count from when the record fell due (its timestamp plus the tier's delay).
 
 The scrape runs on the metrics thread, so a loop stuck in a handler still reports a growing
-lag. It only reads what the loop thread writes: the heads, and at each flush the consumer's
-fetch position and cached high watermark (the client is not called from the metrics thread).
+lag. It only reads what the loop thread writes: the heads, and from the client's statistics
+(every 15 s) the offset it hands out next and the high watermark; the client is not called.
 A head at or past the committed position proves that a record waits, whatever those say.
 """
 
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections import deque
 from typing import Any
-
-from confluent_kafka import TopicPartition
 
 from vpipe_core.kafka.offsets import OffsetTracker, TopicPartitionKey
 from vpipe_core.ops import metrics
@@ -44,8 +42,8 @@ class LagClock:
         self._offsets = offsets
         self._assigned = assigned
         self.heads: dict[TopicPartitionKey, Heads] = {}
-        self._fetched: dict[TopicPartitionKey, int] = {}  # next offset the consumer fetches
-        self._high: dict[TopicPartitionKey, int] = {}  # high watermark of the last fetch
+        self._fetched: dict[TopicPartitionKey, int] = {}  # next offset handed to the loop
+        self._high: dict[TopicPartitionKey, int] = {}  # high watermark, as last fetched
         metrics.lag_clock.attach(worker, self.due_times)
 
     def saw(self, key: TopicPartitionKey, offset: int, timestamp_ms: int) -> None:
@@ -57,28 +55,23 @@ class LagClock:
             heads.pop()
         heads.append((offset, timestamp_ms / 1000.0))
 
-    def refresh(self) -> None:
-        """At each flush (loop thread): drop the heads of runs wholly before the committed
-        position, and note where the consumer fetches and the high watermarks it saw."""
+    def prune(self) -> None:
+        """Drop the heads of runs wholly before the committed position (loop thread)."""
         for key, heads in self.heads.items():
             committed = self._committed(key)
             while committed is not None and len(heads) > 1 and heads[1][0] <= committed:
                 heads.popleft()
-        partitions = [TopicPartition(*key) for key in self._assigned]
-        if not partitions:
-            return
-        fetched = {
-            (tp.topic, tp.partition): tp.offset for tp in self._consumer.position(partitions)
-        }
-        high = {
-            (tp.topic, tp.partition): self._consumer.get_watermark_offsets(tp, cached=True)[1]
-            for tp in partitions
-        }
-        self._fetched, self._high = fetched, high  # replaced whole: read by the scrape
+
+    def statistics(self, key: TopicPartitionKey, handed_out: int, high: int) -> None:
+        """From the client's statistics: `app_offset` and `hi_offset` of the partition."""
+        self._fetched[key] = handed_out
+        self._high[key] = high
 
     def forget(self, keys: set[TopicPartitionKey]) -> None:
         for key in keys:
             self.heads.pop(key, None)
+            self._fetched.pop(key, None)
+            self._high.pop(key, None)
 
     def detach(self) -> None:
         metrics.lag_clock.detach(self._worker)

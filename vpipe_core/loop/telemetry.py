@@ -50,7 +50,7 @@ class Telemetry:
             self._last_handled.set(now)
         self.flush_counts()
         self._ended = self.tally["retried"] + self.tally["dead"]
-        self._lag.refresh()
+        self._lag.prune()
         if time.monotonic() - self._last_summary >= SUMMARY_INTERVAL_S:
             self._log_summary(in_flight)
 
@@ -90,7 +90,8 @@ class Telemetry:
             metrics.partition_commit.labels(self._worker, topic, str(partition)).set(now)
 
     def on_stats(self, stats_json: str) -> None:
-        """librdkafka statistics: consumer-side lag and broker state (watermarks are not used)."""
+        """librdkafka statistics: consumer-side lag, broker state, and for the lag clock the
+        offset handed out next and the high watermark."""
         stats = orjson.loads(stats_json)
         if any(broker.get("state") == "UP" for broker in stats.get("brokers", {}).values()):
             self._ctx.health.broker_answered()
@@ -99,8 +100,13 @@ class Telemetry:
             for part, part_stats in topic_stats.get("partitions", {}).items():
                 lag = part_stats.get("consumer_lag", -1)
                 # Statistics keep listing revoked partitions; their lag is another instance's.
-                if part != "-1" and lag >= 0 and (topic, int(part)) in self._assigned:
+                key = (topic, int(part))
+                if part == "-1" or key not in self._assigned:
+                    continue
+                if lag >= 0:
                     metrics.consumer_lag.labels(self._worker, topic, part).set(lag)
+                handed_out = part_stats.get("app_offset", -1001)
+                self._lag.statistics(key, handed_out, part_stats.get("hi_offset", -1001))
 
     def on_error(self, error: KafkaError) -> None:
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
