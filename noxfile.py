@@ -12,6 +12,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
 KAFKA_CACHE = Path(__file__).resolve().parent / ".cache" / "kafka"
+PROMTOOL_CACHE = Path(__file__).resolve().parent / ".cache" / "promtool"
 DOMAINS = ["-e", "plugins/vpipe_xact", "-e", "plugins/vpipe_claimx"]
 TEST_KIT = ["-e", "testkit"]  # vpipe-testing: stand-ins, pytest plugin, `vpipe demo`
 TEST_PACKAGES = [
@@ -39,6 +40,9 @@ def install_all(session: nox.Session) -> None:
     )
     # the test broker's Apache Kafka jars, fetched by Maven once (vpipe_testing.apache_kafka)
     session.env.setdefault("VPIPE_TEST_KAFKA_CACHE", str(KAFKA_CACHE))
+    # promtool for the alert rules' tests, from Debian's prometheus package once
+    # (vpipe_testing.promtool)
+    session.env.setdefault("VPIPE_TEST_PROMTOOL_CACHE", str(PROMTOOL_CACHE))
 
 
 @nox.session(python=PYTHON)

@@ -102,3 +102,18 @@ def apache_kafka(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any
     request.node.stash[_LOG_KEY] = root / "kafka.log"
     with running_broker(root, "kafka") as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    """Prometheus' promtool (`vpipe_testing.promtool`). Without it the test fails in CI
+    (CI=true) and is skipped elsewhere, saying why."""
+    from vpipe_testing.promtool import PromtoolMissing
+    from vpipe_testing.promtool import promtool as fetch_promtool
+
+    try:
+        return fetch_promtool()
+    except PromtoolMissing as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"promtool is required in CI: {exc}")
+        pytest.skip(f"promtool unavailable: {exc}")

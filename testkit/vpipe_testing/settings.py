@@ -22,3 +22,6 @@ class KitSettings:
     kafka_cache: Path | None = setting(
         "VPIPE_TEST_KAFKA_CACHE", None, help="Apache Kafka's jars (default ~/.cache/vpipe/kafka)"
     )
+    promtool_cache: Path | None = setting(
+        "VPIPE_TEST_PROMTOOL_CACHE", None, help="promtool (default ~/.cache/vpipe/promtool)"
+    )

@@ -12,7 +12,16 @@ if TYPE_CHECKING:
     from vpipe_core.deploy.status import StatusReport
 
 INSTANCE_COLUMNS = ("worker", "instance", "state", "pid", "port", "health", "ready")
-LAG_COLUMNS = ("group", "topic", "partition", "committed", "lag", "instance")
+LAG_COLUMNS = (
+    "group",
+    "topic",
+    "partition",
+    "committed",
+    "lag",
+    "lag_seconds",
+    "stalled",
+    "instance",
+)
 
 
 @click.command("status")
@@ -35,10 +44,13 @@ def status(
     """Every instance of the installed workers (or of WORKERS): systemd state and main PID,
     /healthz and /readyz from its metrics port, then each consumer group's lag per partition
     as the broker keeps it (committed offset and log end, as kafka-consumer-groups shows) with
-    the instance that holds the partition.
+    the instance that holds the partition, the age of its oldest unprocessed record as that
+    instance reports it, and STALLED when records wait and no commit moved for 5 minutes.
 
-    Exit 1 when an instance that is running is not healthy, or the broker does not answer."""
+    Exit 1 when an instance that is running is not healthy, a partition is stalled, or the
+    broker does not answer."""
     from vpipe_core.deploy.catalogue import CatalogueError, installed_specs
+    from vpipe_core.deploy.lag import with_timing
     from vpipe_core.deploy.status import collect_status
 
     try:
@@ -50,9 +62,10 @@ def status(
         raise click.UsageError(f"unknown worker(s): {', '.join(unknown)} (see vpipe workers list)")
     selected = [spec for spec in specs if not workers or spec.name in workers]
     report = collect_status(selected, host, timeout)
-    report = attrs.evolve(report, lag=_broker_lag(selected, bootstrap, timeout))
+    lag = with_timing(_broker_lag(selected, bootstrap, timeout), report.lag)
+    report = attrs.evolve(report, lag=lag)
     click.echo(_as_json(report) if as_json else _as_tables(report))
-    if report.unhealthy:
+    if report.unhealthy or any(row.stalled for row in report.lag):
         raise click.exceptions.Exit(1)
 
 
@@ -87,7 +100,15 @@ def _as_tables(report: StatusReport) -> str:
 
 
 def _cells(row: dict[str, Any], columns: tuple[str, ...]) -> list[str]:
-    return ["-" if row[column] is None else str(row[column]) for column in columns]
+    return [_cell(column, row[column]) for column in columns]
+
+
+def _cell(column: str, value: Any) -> str:
+    if column == "stalled":
+        return "STALLED" if value else ""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if column == "lag_seconds" else str(value)
 
 
 def _as_json(report: StatusReport) -> str:

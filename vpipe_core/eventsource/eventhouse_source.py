@@ -25,7 +25,7 @@ from vpipe_core.eventsource.eventhouse import (
 )
 from vpipe_core.eventsource.leased import LeasedSource, leased_source
 from vpipe_core.eventsource.settings import EventhouseAuth, EventSourceSettings
-from vpipe_core.eventsource.times import ingestion_time, tick_after, tick_before
+from vpipe_core.eventsource.times import epoch_seconds, ingestion_time, tick_after, tick_before
 from vpipe_core.outcome import Output
 from vpipe_core.transfer.netconf import ProxyConfig, ca_bundle
 from vpipe_core.values.timestamps import parse_iso_utc
@@ -63,6 +63,7 @@ class EventhouseSource:
         self._settle = timedelta(seconds=settle_s)
         self._window_end = window_end  # exclusive upper bound of a backfill, None when live
         self.finished = False
+        self.newest_ingested_s: float | None = None
 
     @property
     def position(self) -> Position:
@@ -75,6 +76,8 @@ class EventhouseSource:
         fresh, after = unpublished(rows, self._position)
         if after != self._position:
             self._pending = after
+        if rows:
+            self.newest_ingested_s = epoch_seconds(rows[-1].at[0])
         # A backfill is drained by a short page up to its window end (not up to a settle
         # bound that still cuts a window ending about now).
         self._drained = not full and upper == self._window_end

@@ -60,6 +60,7 @@ class EventHubSource:
         self._page_size = page_size
         self._wait_s = wait_s
         self._pending: ConsumedPage | None = None
+        self.newest_ingested_s: float | None = None  # the newest enqueued time seen
 
     def poll(self) -> tuple[Sequence[Output], bool]:
         self._rewind_unacknowledged()
@@ -75,6 +76,8 @@ class EventHubSource:
             page.first.setdefault(where, message.offset())
             page.next[where] = message.offset() + 1
             outputs.append(republished(message, self._domain))
+            enqueued_s = message.timestamp()[1] / 1000.0
+            self.newest_ingested_s = max(self.newest_ingested_s or 0.0, enqueued_s)
         self._pending = page if page.next else None
         return outputs, True  # consume() itself waits for new records
 

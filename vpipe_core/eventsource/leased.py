@@ -37,6 +37,7 @@ SCAN_TIMEOUT_S = 120.0
 class PagedSource(Protocol):
     poll_interval_s: float
     max_backoff_s: float
+    newest_ingested_s: float | None  # when the newest row returned so far entered the source
 
     def poll(self) -> tuple[Sequence[Output], bool]: ...
 
@@ -101,6 +102,8 @@ class LeasedSource:
         self._check_lease()
         outputs, more = self._paged.poll()
         self._check_lease()
+        if outputs:
+            self._report_rows(self._paged.newest_ingested_s)
         return self._not_yet_published(outputs), more
 
     def acknowledged(self, published: NextOffsets) -> None:
@@ -112,6 +115,13 @@ class LeasedSource:
         if state is not None:
             self._check_lease()
             self._store.write(state, self._published)
+
+    def _report_rows(self, newest_ingested_s: float | None) -> None:
+        now = time.time()
+        worker = self._ctx.spec.name
+        metrics.poller_last_row.labels(worker).set(now)
+        if newest_ingested_s is not None:
+            metrics.poller_source_delay.labels(worker).set(max(0.0, now - newest_ingested_s))
 
     def close(self) -> None:
         if self._paged is not None:

@@ -103,6 +103,7 @@ class SampleSource:
         self._clock = clock
         self._allowance = 1.0  # the first event goes out at once
         self._last_poll = clock()
+        self.newest_ingested_s: float | None = None  # replayed rows are new: ingested now
 
     @property
     def position(self) -> ReplayPosition:
@@ -124,6 +125,7 @@ class SampleSource:
             position, row = self._next_row(position)
             outputs.append(self._output(row, position.round))
         self._pending = position
+        self.newest_ingested_s = time.time()
         return outputs, self._allowance >= 1.0
 
     def _next_row(self, after: ReplayPosition) -> tuple[ReplayPosition, SampleRow]:

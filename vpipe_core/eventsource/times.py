@@ -58,3 +58,8 @@ def parse_ingestion_time(text: str) -> str:
     fraction = match[2]
     whole_seconds = parse_iso_utc(text[: match.start(2) - 1] + text[match.end(2) :])
     return ingestion_time(whole_seconds)[:20] + fraction[:7].ljust(7, "0") + "Z"
+
+
+def epoch_seconds(time: str) -> float:
+    """A 7-digit ingestion time as seconds since the epoch (for metrics only: it rounds)."""
+    return datetime.fromisoformat(time[:26] + "+00:00").timestamp()

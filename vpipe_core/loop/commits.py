@@ -53,7 +53,10 @@ class Commits:
             log.warning("commit failed; records will be redelivered", extra={"error": str(exc)})
             return
         self.offsets.committed(positions)
+        now = time.time()
         for (topic, part), position in positions.items():
             metrics.committed_offset.labels(self._worker, topic, str(part)).set(position)
+            metrics.partition_commit.labels(self._worker, topic, str(part)).set(now)
+        metrics.last_commit.labels(self._worker).set(now)
         if self._on_commit is not None:
             self._on_commit(positions)

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import FATAL_TOPIC_ERRORS, FatalConfigError
+from vpipe_core.loop.lag import LagClock
 from vpipe_core.ops import metrics
 from vpipe_core.record import Record
 from vpipe_core.retry.topics import tier_delay
@@ -28,16 +29,24 @@ def partition_key(record: Record) -> TopicPartitionKey:
 
 
 class Consume:
-    def __init__(self, ctx: WorkerContext, consumer: Any, topics: list[str]) -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        consumer: Any,
+        topics: list[str],
+        lag: LagClock,
+        assigned: set[TopicPartitionKey],
+    ) -> None:
         self._ctx = ctx
         self.consumer = consumer
         self.topics = topics
-        self.assigned: set[TopicPartitionKey] = set()
+        self.assigned = assigned  # shared with the lag clock: changed in place only
         # Partitions seeked back to a record: fetched records from that offset on are stale.
         self.rewound: dict[TopicPartitionKey, int] = {}
         self.paused_until: dict[TopicPartitionKey, float] = {}
         self._flow_paused = False
         self.consumed: dict[str, int] = {}  # per topic, since the last metrics flush
+        self.lag = lag
 
     def fetch(self, timeout_s: float) -> list[Any]:
         self._resume_due()
@@ -46,7 +55,7 @@ class Consume:
 
     def records(self, messages: list[Any]) -> Iterator[Record]:
         """Fetched messages as records, skipping errors and records of rewound partitions."""
-        consumed = self.consumed
+        consumed, saw, run = self.consumed, self.lag.saw, ("", -1)
         for message in messages:
             if message.error() is not None:
                 self.on_error(message.error())
@@ -55,6 +64,9 @@ class Consume:
             if self.rewound and self.is_rewound(record):
                 continue
             consumed[record.topic] = consumed.get(record.topic, 0) + 1
+            if record.partition != run[1] or record.topic != run[0]:
+                run = partition_key(record)
+                saw(run, record.offset, message.timestamp()[1])
             yield record
 
     def on_error(self, error: KafkaError) -> None:
@@ -135,6 +147,7 @@ class Consume:
         self._forget(keys)
 
     def _forget(self, keys: set[TopicPartitionKey]) -> None:
+        self.lag.forget(keys)
         for key in keys:
             self.rewound.pop(key, None)
             self.paused_until.pop(key, None)

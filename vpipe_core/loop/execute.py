@@ -122,7 +122,7 @@ class Inline(_Strategy):
         holds runs of one partition's records: consumed records are counted per run, and the
         run's (topic, partition) is one object."""
         handle, rewound, log_key = self._handler.handle, self._consume.rewound, inline_record_key
-        new_record, consumed = tuple.__new__, self._consume.consumed
+        new_record, consumed, saw = tuple.__new__, self._consume.consumed, self._consume.lag.saw
         run_topic, run_partition, run_count = "", -1, 0
         run_key = (run_topic, run_partition)
         try:
@@ -142,6 +142,7 @@ class Inline(_Strategy):
                         consumed[run_topic] = consumed.get(run_topic, 0) + run_count
                     run_topic, run_partition, run_count = topic, partition, 0
                     run_key = (topic, partition)
+                    saw(run_key, offset, message.timestamp()[1])
                 run_count += 1
                 key = message.key()
                 record = new_record(

@@ -15,11 +15,13 @@ from typing import Any
 from confluent_kafka import KafkaError
 
 from vpipe_core.context import WorkerContext
+from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.logs.trace import inline_record_key
 from vpipe_core.loop import execute
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
+from vpipe_core.loop.lag import LagClock
 from vpipe_core.loop.members import members
 from vpipe_core.loop.rebalance import Rebalance
 from vpipe_core.loop.route import Route
@@ -43,11 +45,13 @@ class ProcessingLoop:
         worker = ctx.spec.name
         inplace = ctx.spec.retry_mode is RetryMode.INPLACE
         self._outbox = Outbox(producer, worker, router.too_large)
-        self._consume = Consume(ctx, consumer, list(topics))
         hooks = members(handler)  # the handler's optional members, read once
         self._hooks = hooks
         self._commits = Commits(worker, consumer, self._outbox, hooks.on_commit)
-        self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned)
+        assigned: set[TopicPartitionKey] = set()
+        lag = LagClock(worker, consumer, self._commits.offsets, assigned)
+        self._consume = Consume(ctx, consumer, list(topics), lag, assigned)
+        self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned, lag)
         in_order = hooks.concurrency == 1
         self._route = Route(
             ctx,

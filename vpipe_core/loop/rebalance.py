@@ -52,7 +52,7 @@ class Rebalance:
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = _keys(partitions)
         self._consume.assign(keys)
-        self._telemetry.report_assigned()
+        self._telemetry.report_assigned(keys)
         self._ctx.health.broker_answered()
         log.info("partitions assigned", extra={"partitions": describe_partitions(keys)})
         consumer = self._consume.consumer
@@ -79,6 +79,6 @@ class Rebalance:
         self._route.release(keys)
         for key in keys:
             metrics.forget_partition(self._worker, *key)
-        self._telemetry.report_assigned()
+        self._telemetry.report_assigned(set())
         log.info(f"partitions {how}", extra={"partitions": describe_partitions(keys)})
         self._hooks.on_revoke([TopicPartition(*key) for key in keys])

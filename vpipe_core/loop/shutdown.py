@@ -43,6 +43,7 @@ def shut_down(
         ("count", telemetry.flush_counts),
         ("flush producer", lambda: _flush_producer(outbox)),
         ("close handler", close_handler),
+        ("stop lag reports", consume.lag.detach),
         ("close consumer", lambda: bounded(consume.consumer.close, CLOSE_TIMEOUT_S)),
     ]
     for name, step in steps:

@@ -6,8 +6,13 @@ Domains register their own metrics in `REGISTRY` too (runtime.md §10). Labels n
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -35,6 +40,66 @@ consumer_lag = Gauge(
     ["worker", "topic", "partition"],
     registry=REGISTRY,
 )
+partition_commit = Gauge(
+    "vpipe_partition_commit_timestamp_seconds",
+    "When this instance last moved the partition's committed offset (or was assigned it)",
+    ["worker", "topic", "partition"],
+    registry=REGISTRY,
+)
+last_commit = Gauge(
+    "vpipe_last_commit_timestamp_seconds",
+    "When the worker last committed an offset that moved",
+    ["worker"],
+    registry=REGISTRY,
+)
+last_handled = Gauge(
+    "vpipe_last_handled_timestamp_seconds",
+    "When the worker last routed a handled record (done, retried or dead-lettered)",
+    ["worker"],
+    registry=REGISTRY,
+)
+
+
+DueTimes = Callable[[], dict[tuple[str, str, str], float]]
+
+
+class LagClockCollector(Collector):
+    """`vpipe_consumer_lag_seconds`, aged at scrape time: a loop stuck in a handler keeps its
+    last measurement, and the lag of its unprocessed records keeps growing."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, DueTimes] = {}
+
+    def attach(self, worker: str, due_times: DueTimes) -> None:
+        """`due_times()`: per partition, the due time of its oldest unprocessed record (0:
+        caught up), read at each scrape."""
+        self._sources[worker] = due_times
+
+    def detach(self, worker: str) -> None:
+        self._sources.pop(worker, None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "vpipe_consumer_lag_seconds",
+            "Age of the partition's oldest unprocessed record (from its due time on retry tiers);"
+            " 0 when caught up, absent when its record is not fetched yet",
+            labels=["worker", "topic", "partition"],
+        )
+        now = time.time()
+        for due_times in list(self._sources.values()):
+            try:
+                due = due_times()
+            except RuntimeError as exc:  # the consumer closed under the scrape
+                logging.getLogger("vpipe.metrics").debug("no lag", extra={"error": str(exc)})
+                continue
+            for labels, due_at in due.items():
+                family.add_metric(list(labels), max(0.0, now - due_at) if due_at else 0.0)
+        yield family
+
+
+lag_clock = LagClockCollector()
+REGISTRY.register(lag_clock)
+
 fatal_delivery_errors = Counter(
     "vpipe_fatal_delivery_errors_total",
     "Outputs the broker refused for good (unknown topic, not authorised, too large): the worker"
@@ -70,6 +135,19 @@ loop_last_progress = Gauge(
 poller_active = Gauge(
     "vpipe_poller_active",
     "1 while this poller holds its lease and publishes, 0 while it stands by",
+    ["worker"],
+    registry=REGISTRY,
+)
+poller_last_row = Gauge(
+    "vpipe_poller_last_row_timestamp_seconds",
+    "When the poller's source last returned a row",
+    ["worker"],
+    registry=REGISTRY,
+)
+poller_source_delay = Gauge(
+    "vpipe_poller_source_delay_seconds",
+    "At the last page with rows: now minus the ingestion (Event Hub: enqueued) time of its"
+    " newest row",
     ["worker"],
     registry=REGISTRY,
 )
@@ -190,6 +268,6 @@ build_info = Gauge("vpipe_build_info", "Always 1", ["version", "environment"], r
 
 def forget_partition(worker: str, topic: str, partition: int) -> None:
     """Drop a revoked partition's gauges: its lag and offset now belong to another instance."""
-    for gauge in (consumer_lag, committed_offset):
+    for gauge in (consumer_lag, committed_offset, partition_commit):
         with contextlib.suppress(KeyError):
             gauge.remove(worker, topic, str(partition))
