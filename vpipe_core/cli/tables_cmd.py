@@ -25,7 +25,7 @@ _table_option = click.option(
     metavar="NAME",
     help="Only this table (repeatable); default every declared table whose URI is set.",
 )
-_domain_option = click.option("--domain", help="Only this domain's tables (e.g. xact).")
+_domain_option = click.option("--domain", help="Only this domain's tables.")
 _dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Say what would be done; change nothing."
 )
@@ -35,9 +35,10 @@ _dry_run_option = click.option(
 def tables() -> None:
     """Health and maintenance of the Delta tables every installed domain declares.
 
-    Tables are found through their URI settings (e.g. XACT_DELTA_EVENTS_TABLE) in the same
-    environment the workers read; the TABLES_* settings give the thresholds (docs/DEPLOYMENT.md,
-    "Table maintenance"). Everything here is safe while the writers write.
+    Tables are found through the URI settings their domains name (`vpipe tables status` lists
+    them, set or not) in the same environment the workers read; the TABLES_* settings give the
+    thresholds (docs/DEPLOYMENT.md, "Table maintenance"). Everything here is safe while the
+    writers write.
     """
 
 
@@ -222,9 +223,10 @@ def _targets(
                 )
         found = [t for t in found if t.uri is not None]
     if not found:
-        raise click.UsageError(
-            "no table to work on: set the tables' URI settings (e.g. XACT_DELTA_EVENTS_TABLE)"
+        settings = (
+            ", ".join(sorted(t.table.uri_setting for t in unset)) or "(no domain declares any)"
         )
+        raise click.UsageError(f"no table to work on: none of these settings is set: {settings}")
     return found
 
 
