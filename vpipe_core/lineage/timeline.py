@@ -1,0 +1,80 @@
+"""From hops to a story: which stage (worker) saw the event last, and whether it is finished.
+
+Stages come from the worker specs: a topic record was written by the workers that declare it
+as an output (the poller for the raw topic) and is owed an effect by those that consume it. An
+effect is a record of the same trace in one of the consumer's outputs, a retry tier record or
+dead letter naming the topic as its origin, or, for a worker with no output topic (a table
+writer), a row in a table. A record owed an effect that has none is where the event is stuck."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from vpipe_core.lineage.scan import Hop
+from vpipe_core.retry import envelope as env
+from vpipe_core.spec import WorkerSpec
+
+
+@attrs.frozen
+class Story:
+    hops: list[Hop]
+    stuck: list[tuple[str, str]]  # (stage owing an effect, the topic record it has not handled)
+    found: bool
+
+    @property
+    def last_stage(self) -> str | None:
+        return self.stuck[0][0] if self.stuck else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "stuck": [{"stage": stage, "at": where} for stage, where in self.stuck],
+            "hops": [hop.as_json() for hop in self.hops],
+        }
+
+
+def stage_of(topic: str, specs: Sequence[WorkerSpec]) -> str:
+    writers = [spec.name for spec in specs if topic in spec.output_topics]
+    if topic.endswith(".dlq"):
+        return "dlq"
+    if ".retry." in topic:
+        return "retry tier"
+    return ",".join(writers) or "?"
+
+
+def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec]) -> Story:
+    ordered = sorted(hops, key=lambda hop: (hop.time_ms or 0, hop.kind))
+    topic_hops = [hop for hop in ordered if hop.kind == "topic"]
+    rows = [hop for hop in ordered if hop.kind == "row" and "error" not in hop.detail]
+    stuck = [
+        (spec.name, hop.where)
+        for hop in topic_hops
+        for spec in _consumers(_topic(hop), specs)
+        if not _handled(hop, spec, topic_hops, bool(rows))
+    ]
+    return Story(list(ordered), stuck, bool(topic_hops or rows))
+
+
+def _topic(hop: Hop) -> str:
+    return hop.where.rpartition("[")[0]
+
+
+def _consumers(topic: str, specs: Sequence[WorkerSpec]) -> list[WorkerSpec]:
+    return [s for s in specs if topic in s.input_topics and not s.consumes_retry_tiers]
+
+
+def _handled(hop: Hop, spec: WorkerSpec, topic_hops: Sequence[Hop], any_row: bool) -> bool:
+    topic = _topic(hop)
+    if not spec.output_topics:
+        return any_row
+    for later in topic_hops:
+        if later.trace_id != hop.trace_id or later is hop:
+            continue
+        if _topic(later) in spec.output_topics:
+            return True
+        if later.detail.get(env.ORIGIN_TOPIC) == topic:
+            return True
+    return False
