@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def trace(
     specs, _ = load_all_workers()
     client, env = _settings(bootstrap)
     since_ms = int((time.time() - window) * 1000)
-    records = read_topics(client, _topics(specs), since_ms, _progress)
+    records = read_topics(client, _declared(specs), since_ms, _progress)
     hops = [topic_hop(record) for record in matching_records(records, query)]
     hops += read_rows(_tables(env), query, _progress)
     if log_dir is not None:
@@ -110,17 +111,26 @@ def trace(
         )
         sys.exit(1)
     if told.stuck:
-        stage, where = told.stuck[0]
-        click.echo(f"stuck: {stage} has not handled {where}", err=True)
+        for stage, where in told.stuck:
+            click.echo(f"not handled: {stage} owes an effect for {where}", err=True)
+        click.echo(f"stuck: last stage that saw it: {told.last_stage}", err=True)
         sys.exit(1)
 
 
-def _topics(specs: Any) -> list[str]:
-    from vpipe_core.retry.topics import dlq_topic
+def _declared(specs: Any) -> Callable[[str], bool]:
+    """The workers' input and output topics, and their domains' DLQ and retry tier topics."""
+    from vpipe_core.retry.topics import dlq_topic, tier_delay
 
     topics = {t for spec in specs for t in (*spec.input_topics, *spec.output_topics)}
     topics |= {dlq_topic(spec.domain) for spec in specs}
-    return sorted(topics)
+    domains = {spec.domain for spec in specs}
+
+    def wanted(topic: str) -> bool:
+        if topic in topics:
+            return True
+        return tier_delay(topic) is not None and topic.partition(".retry.")[0] in domains
+
+    return wanted
 
 
 def _tables(env: dict[str, str]) -> list[tuple[str, str, Any]]:

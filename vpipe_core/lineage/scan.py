@@ -40,15 +40,17 @@ class Hop:
 
 def read_topics(
     client_config: dict[str, Any],
-    topics: Sequence[str],
+    wanted: Callable[[str], bool],
     since_ms: int,
     progress: Progress,
     timeout_s: float = 300.0,
 ) -> list[Record]:
-    """Every record of `topics` written since `since_ms`, up to each partition's end now."""
+    """Every record of the `wanted` topics written since `since_ms`, up to each partition's
+    end now."""
     consumer = Consumer({**client_config, "group.id": "vpipe-trace", "enable.auto.commit": False})
     try:
-        starts, ends = _bounds(consumer, topics, since_ms)
+        listed = consumer.list_topics(timeout=10).topics
+        starts, ends = _bounds(consumer, sorted(t for t in listed if wanted(t)), since_ms)
         consumer.assign(starts)
         records: list[Record] = []
         remaining = {(tp.topic, tp.partition): ends[tp.topic, tp.partition] for tp in starts}

@@ -21,16 +21,19 @@ from vpipe_core.spec import WorkerSpec
 @attrs.frozen
 class Story:
     hops: list[Hop]
-    stuck: list[tuple[str, str]]  # (stage owing an effect, the topic record it has not handled)
+    # (stage owing an effect, the topic record it has not handled), oldest record first
+    stuck: list[tuple[str, str]]
     found: bool
 
     @property
     def last_stage(self) -> str | None:
-        return self.stuck[0][0] if self.stuck else None
+        """The stage that owes an effect for the newest record seen."""
+        return self.stuck[-1][0] if self.stuck else None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "found": self.found,
+            "last_stage": self.last_stage,
             "stuck": [{"stage": stage, "at": where} for stage, where in self.stuck],
             "hops": [hop.as_json() for hop in self.hops],
         }

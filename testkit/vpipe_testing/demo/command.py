@@ -231,6 +231,7 @@ def _run(
             accountings = _watch(scenarios, runs, workers, duration, keep, chaos, spawn, loss)
             _stop(workers)
             code = _summary(scenarios, runs, accountings, root, started, hosts)
+            _trace_commands(broker.bootstrap, workers, root, keep)
             if loss is not None and loss.failure:
                 click.echo(f"FAILED: after the host loss, {loss.failure}", err=True)
                 return 1
@@ -461,6 +462,20 @@ def _summary(
         return 1
     click.echo("every event is accounted for")
     return 0
+
+
+def _trace_commands(bootstrap: str, workers: list[Any], root: Path, keep: bool) -> None:
+    """How to follow one retried and one dead-lettered event with `vpipe trace`."""
+    from vpipe_core.registry import load_worker
+    from vpipe_testing.demo.traces import trace_examples
+
+    domains = {load_worker(name).domain for name in {w.name for w in workers}}
+    examples = trace_examples(bootstrap, domains, root / "logs")
+    if examples:
+        when = "" if keep else " (while the broker runs: add --keep-running)"
+        click.echo(f"\nfollow one event{when}:")
+    for label, command in examples:
+        click.echo(f"  {label}:\n    {command}")
 
 
 def _ok(accounting: Accounting) -> bool:
