@@ -49,7 +49,10 @@ def stage_of(topic: str, specs: Sequence[WorkerSpec]) -> str:
 
 
 def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec]) -> Story:
-    ordered = sorted(hops, key=lambda hop: (hop.time_ms or 0, hop.kind))
+    depth = _depths(specs)
+    ordered = sorted(
+        hops, key=lambda hop: (hop.time_ms or 0, hop.kind, depth.get(_topic(hop), len(depth)))
+    )
     topic_hops = [hop for hop in ordered if hop.kind == "topic"]
     rows = [hop for hop in ordered if hop.kind == "row" and "error" not in hop.detail]
     stuck = [
@@ -59,6 +62,17 @@ def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec]) -> Story:
         if not _handled(hop, spec, topic_hops, bool(rows))
     ]
     return Story(list(ordered), stuck, bool(topic_hops or rows))
+
+
+def _depths(specs: Sequence[WorkerSpec]) -> dict[str, int]:
+    """Each topic's distance from the pollers: orders hops written in the same millisecond."""
+    depth = {t: 0 for spec in specs if not spec.input_topics for t in spec.output_topics}
+    for level in range(1, len(specs) + 1):
+        for spec in specs:
+            if any(depth.get(t) == level - 1 for t in spec.input_topics):
+                for topic in spec.output_topics:
+                    depth.setdefault(topic, level)
+    return depth
 
 
 def _topic(hop: Hop) -> str:
