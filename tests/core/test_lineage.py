@@ -1,5 +1,5 @@
 """Trace context: a poller's event starts a trace; derived records, retries, dead letters and
-replays keep its trace id (runtime.md §12)."""
+replays keep its trace id (DEPLOYMENT.md, "Follow one event")."""
 
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ def _trace_id(record: logging.LogRecord) -> str | None:
 
 
 def _w3c_trace_id(record: logging.LogRecord) -> str | None:
-    """The W3C trace id (runtime.md §12) of the handled record's `traceparent`."""
+    """The W3C trace id of the handled record's `traceparent` (DEPLOYMENT.md, "Follow one
+    event")."""
     explicit: str | None = record.__dict__.get("w3c_trace_id")
     if explicit is not None:
         return explicit

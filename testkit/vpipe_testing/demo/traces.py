@@ -32,7 +32,7 @@ def trace_examples(bootstrap: str, domains: Iterable[str], logs: Path) -> list[t
 
 def _first_traced(bootstrap: str, topics: list[str]) -> tuple[str, str] | None:
     for topic in topics:
-        for message in read_all(bootstrap, topic, idle_s=0.5, timeout_s=10):
+        for message in read_all(bootstrap, topic, idle_s=3.0, timeout_s=20):
             record = Record.from_message(message)
             trace_id = trace_id_of(parent_of(record))
             if trace_id is not None:
