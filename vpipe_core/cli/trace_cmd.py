@@ -31,9 +31,11 @@ def _progress(text: str) -> None:
 
 @click.command("trace")
 @click.option("--trace-id", help="W3C trace id (32 hex digits, the traceparent's second field).")
-@click.option("--event-id", help="The domain's event id (XACT trace_id, ClaimX event_id).")
+@click.option(
+    "--event-id", help="The domain's event id (the records' key, `event_id` or `trace_id`)."
+)
 @click.option("--media-id", help="An attachment's media_id.")
-@click.option("--project-id", help="A ClaimX project_id.")
+@click.option("--project-id", help="A project_id (in the records and rows that have one).")
 @click.option(
     "--window",
     default="24h",
