@@ -66,6 +66,7 @@ def trace(
 
     from vpipe_core.lineage.query import By, Query
     from vpipe_core.lineage.scan import (
+        committed_offsets,
         matching_records,
         read_logs,
         read_rows,
@@ -95,7 +96,7 @@ def trace(
     hops += read_rows(_tables(env), query, _progress)
     if log_dir is not None:
         hops += read_logs(log_dir, query, _progress)
-    told = story(hops, specs)
+    told = story(hops, specs, committed_offsets(client))
     if as_json:
         click.echo(orjson.dumps(told.as_json(), default=str).decode())
     else:

@@ -71,6 +71,23 @@ def read_topics(
         consumer.close()
 
 
+def committed_offsets(client_config: dict[str, Any]) -> Callable[[str, str, int], int]:
+    """Looks up (and remembers) a consumer group's committed offset of one partition."""
+    known: dict[tuple[str, str, int], int] = {}
+
+    def committed(group: str, topic: str, partition: int) -> int:
+        if (group, topic, partition) not in known:
+            consumer = Consumer({**client_config, "group.id": group})
+            try:
+                found = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+            finally:
+                consumer.close()
+            known[group, topic, partition] = found[0].offset if found else -1
+        return known[group, topic, partition]
+
+    return committed
+
+
 def _bounds(
     consumer: Consumer, topics: Sequence[str], since_ms: int
 ) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:

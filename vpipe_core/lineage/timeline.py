@@ -8,7 +8,7 @@ writer), a row in a table. A record owed an effect that has none is where the ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -48,7 +48,11 @@ def stage_of(topic: str, specs: Sequence[WorkerSpec]) -> str:
     return ",".join(writers) or "?"
 
 
-def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec]) -> Story:
+# (consumer group, topic, partition) -> the group's committed offset there (-1: none)
+Committed = Callable[[str, str, int], int]
+
+
+def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec], committed: Committed) -> Story:
     depth = _depths(specs)
     ordered = sorted(
         hops, key=lambda hop: (hop.time_ms or 0, hop.kind, depth.get(_topic(hop), len(depth)))
@@ -56,12 +60,17 @@ def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec]) -> Story:
     topic_hops = [hop for hop in ordered if hop.kind == "topic"]
     rows = [hop for hop in ordered if hop.kind == "row" and "error" not in hop.detail]
     stuck = [
-        (spec.name, hop.where)
+        (hop.trace_id, spec.name, hop.where)
         for hop in topic_hops
         for spec in _consumers(_topic(hop), specs)
-        if not _handled(hop, spec, topic_hops, bool(rows))
+        if not _handled(hop, spec, topic_hops, bool(rows), committed)
     ]
-    return Story(list(ordered), stuck, bool(topic_hops or rows))
+    # An event polled twice has two traces; the ingester drops the duplicate's. The event went
+    # on when one of its traces did.
+    if {hop.trace_id for hop in topic_hops} - {trace_id for trace_id, _, _ in stuck}:
+        stuck = []
+    found = bool(topic_hops or rows)
+    return Story(list(ordered), [(stage, where) for _, stage, where in stuck], found)
 
 
 def _depths(specs: Sequence[WorkerSpec]) -> dict[str, int]:
@@ -83,8 +92,15 @@ def _consumers(topic: str, specs: Sequence[WorkerSpec]) -> list[WorkerSpec]:
     return [s for s in specs if topic in s.input_topics and not s.consumes_retry_tiers]
 
 
-def _handled(hop: Hop, spec: WorkerSpec, topic_hops: Sequence[Hop], any_row: bool) -> bool:
-    topic = _topic(hop)
+def _handled(
+    hop: Hop, spec: WorkerSpec, topic_hops: Sequence[Hop], any_row: bool, committed: Committed
+) -> bool:
+    """The worker committed past the record (it may have had nothing to emit), or an effect
+    of it is found."""
+    topic, _, position = hop.where.rpartition("[")
+    partition, _, offset = position.rstrip("]").partition("]@")
+    if committed(spec.name, topic, int(partition)) > int(offset):
+        return True
     if not spec.output_topics:
         return any_row
     for later in topic_hops:
