@@ -31,6 +31,8 @@ def test_runtime_demo_accounts_for_retries_and_poison(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every event is accounted for" in result.stdout
     assert "3 processes" in result.stdout, "two echo instances and the retry scheduler"
+    assert "retried (testdom.retry." in result.stdout and "vpipe trace --trace-id" in result.stdout
+    assert "dead-lettered (testdom.dlq" in result.stdout
     assert no_leftovers(tmp_path)
 
 

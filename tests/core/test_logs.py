@@ -17,7 +17,8 @@ from vpipe_core.logs.files import DailyArchiveFileHandler
 from vpipe_core.logs.formatting import JsonFormatter
 from vpipe_core.logs.redact import REDACTED, redact, register_secret, truncate
 from vpipe_core.logs.setup import setup_logging
-from vpipe_core.logs.trace import current_trace_id, inline_record_key, set_trace_id, trace_context
+from vpipe_core.logs.trace import current_trace_id, inline_record, set_trace_id, trace_context
+from vpipe_core.record import Record
 
 STARTED = datetime(2026, 1, 20, 14, 30, 5, tzinfo=UTC)
 PRESIGNED_S3_URL = (
@@ -191,12 +192,13 @@ def test_trace_id_extra_wins_over_context(
     assert third["trace_id"] == "set-directly"
 
 
-def test_the_inline_record_key_marks_only_its_own_threads_lines(
+def test_the_inline_record_marks_only_its_own_threads_lines(
     tmp_path: Path, console: io.StringIO, clock: FakeClock
 ) -> None:
     start_logging(tmp_path, console, clock)
-    inline_record_key.own()
-    inline_record_key.key = b"claim-7"
+    traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    inline_record.own()
+    inline_record.record = Record("t", 0, 1, b"claim-7", b"{}", [("traceparent", traceparent)])
     try:
         logging.getLogger("vpipe.test").info("from the loop thread")
         other = threading.Thread(target=logging.getLogger("vpipe.test").info, args=("other",))
@@ -205,12 +207,14 @@ def test_the_inline_record_key_marks_only_its_own_threads_lines(
         with trace_context("explicit"):
             logging.getLogger("vpipe.test").info("explicit context")
     finally:
-        inline_record_key.key = None
-        inline_record_key.thread = None
+        inline_record.record = None
+        inline_record.thread = None
 
     loop_line, other_line, explicit_line = json_lines(console.getvalue())
     assert loop_line["trace_id"] == "claim-7"
+    assert loop_line["w3c_trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert other_line["trace_id"] is None
+    assert other_line["w3c_trace_id"] is None
     assert explicit_line["trace_id"] == "explicit"
 
 

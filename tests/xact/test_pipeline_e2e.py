@@ -13,11 +13,13 @@ import pytest
 from deltalake import DeltaTable
 from xact_fixtures import fixture_rows
 
+from vpipe_core.tables.declared import declared_tables
 from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.delta import wait_committed
 from vpipe_testing.kafka import read_all
 from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.s3 import LocalS3
+from vpipe_testing.workers import run_vpipe
 from vpipe_xact.events import InvalidEvent, parse_event
 from vpipe_xact.paths import attachments_of
 from vpipe_xact.settings import XactSettings
@@ -152,6 +154,30 @@ def test_fixture_file_end_to_end(xact_kafka, start_worker, tmp_path):
                 assert wait_committed(xact_kafka, group, topic, timeout_s=120), group
             events = table(tables / "xact_events")
             inventory = table(tables / "xact_attachments")
+            # vpipe trace finds each event's final places (the rows: where the installed
+            # distribution declares its tables, the `vpipe.tables` entry points)
+            rows_declared = bool(declared_tables("xact"))
+            for trace in sorted(traces):
+                found = run_vpipe(
+                    tmp_path, xact_kafka, "trace", "--event-id", trace, "--json", **env
+                )
+                assert found.returncode == 0, found.stderr
+                places = {
+                    hop["where"].rpartition("[")[0] or hop["where"]
+                    for hop in orjson.loads(found.stdout)["hops"]
+                }
+                assert "xact.events.raw" in places, (trace, found.stdout)
+                owed_files = any(
+                    a.blob_path in expected_files
+                    for e in valid
+                    if e.trace_id == trace
+                    for a in attachments_of(e)
+                )
+                if owed_files:
+                    assert "xact.downloads.results" in places, (trace, found.stdout)
+                if rows_declared:
+                    assert "xact_events" in places, (trace, found.stdout)
+                    assert not owed_files or "xact_attachments" in places, (trace, found.stdout)
     assert sorted(r["trace_id"] for r in events) == sorted(traces), "one row per valid event"
     stored = {r["blob_path"] for r in inventory}
     assert stored == set(expected_files)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from xact_fixtures import FIXTURES, fixture_rows
 
+from vpipe_core.lineage.traceparent import TRACEPARENT, trace_id_of
 from vpipe_testing.delta import wait_committed
 from vpipe_testing.kafka import ensure_topics, produce, read_all, stored_cursor
 from vpipe_testing.kusto import KustoStandIn, kusto_time
@@ -111,6 +112,8 @@ def test_every_fixture_row_is_published_once_with_its_key_and_ingestion_time(
         expected_key = None if trace is None else str(trace).encode()
         assert message.key() == expected_key
         assert dict(message.headers() or []).get("trace_id") == expected_key
+    trace_ids = {trace_id_of(dict(m.headers() or []).get(TRACEPARENT)) for m in messages}
+    assert None not in trace_ids and len(trace_ids) == len(messages), "a new trace per event"
     assert sum(1 for v in values if v["ingestion_time"] == SHARED_TIME) == 2
 
     assert stored(xact_kafka)["cursor_key"] == str(last.get("traceId") or "")

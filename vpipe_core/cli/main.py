@@ -35,6 +35,10 @@ SUBCOMMANDS = {
         "vpipe_core.cli.tables_cmd:tables",
         "Delta table health; compact, checkpoint or vacuum them.",
     ),
+    "trace": (
+        "vpipe_core.cli.trace_cmd:trace",
+        "Follow one event through topics, DLQ, tables and logs.",
+    ),
     "topics": (
         "vpipe_core.cli.topics_cmd:topics",
         "Create or list the topics the installed workers declare.",

@@ -9,12 +9,20 @@ from typing import Any
 
 import orjson
 
+from vpipe_core.lineage.carry import parent_of
+from vpipe_core.lineage.traceparent import trace_id_of
 from vpipe_core.logs.redact import redact
-from vpipe_core.logs.trace import current_record_key, current_trace_id, inline_record_key
+from vpipe_core.logs.trace import current_record, current_trace_id, inline_record
 
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)))
 # Any other record attribute came from `extra=` (`trace_id` is rendered as a fixed field).
-_NOT_EXTRA_FIELDS = _RECORD_ATTRIBUTES | {"message", "asctime", "taskName", "trace_id"}
+_NOT_EXTRA_FIELDS = _RECORD_ATTRIBUTES | {
+    "message",
+    "asctime",
+    "taskName",
+    "trace_id",
+    "w3c_trace_id",
+}
 
 
 def _iso_timestamp(record: logging.LogRecord) -> str:
@@ -22,17 +30,32 @@ def _iso_timestamp(record: logging.LogRecord) -> str:
     return f"{seconds}.{int(record.msecs):03d}Z"
 
 
+def _handled_record() -> Any:
+    record = current_record.get()
+    return record if record is not None else inline_record.get()
+
+
 def _trace_id(record: logging.LogRecord) -> str | None:
+    """The domain's trace id (XACT `trace_id`, ClaimX `event_id`): the handled record's key."""
     explicit: str | None = record.__dict__.get("trace_id")
     if explicit is not None:
         return explicit
     trace_id = current_trace_id.get()
     if trace_id is not None:
         return trace_id
-    key = current_record_key.get()
-    if key is None:
-        key = inline_record_key.get()
+    handled = _handled_record()
+    key = handled.key if handled is not None else None
     return key.decode("utf-8", "replace") if key is not None else None
+
+
+def _w3c_trace_id(record: logging.LogRecord) -> str | None:
+    """The W3C trace id of the handled record's `traceparent` (DEPLOYMENT.md, "Follow one
+    event")."""
+    explicit: str | None = record.__dict__.get("w3c_trace_id")
+    if explicit is not None:
+        return explicit
+    handled = _handled_record()
+    return trace_id_of(parent_of(handled)) if handled is not None else None
 
 
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -84,6 +107,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "trace_id": _trace_id(record),
+            "w3c_trace_id": _w3c_trace_id(record),
         }
         if self.host:
             payload["host"] = self.host
@@ -114,7 +138,11 @@ class HumanFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         clock = time.strftime("%H:%M:%S", time.gmtime(record.created))
-        fields = {"trace_id": _trace_id(record), **record_extras(record)}
+        fields = {
+            "trace_id": _trace_id(record),
+            "w3c_trace_id": _w3c_trace_id(record),
+            **record_extras(record),
+        }
         pairs = "".join(
             f" {key}={_logfmt_value(value)}" for key, value in fields.items() if value is not None
         )

@@ -1,4 +1,5 @@
-"""The trace id a log line is about: set explicitly, by context, or from the record's key."""
+"""What a log line is about: a trace id set explicitly or by context, else the record being
+handled (its key is the domain's trace id, its `traceparent` header the W3C one)."""
 
 from __future__ import annotations
 
@@ -6,37 +7,36 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 current_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_trace_id", default=None
 )
-# The key of the record being handled: the loop sets it per record without decoding it (hot
-# path); a log line about the record decodes it into `trace_id`.
-current_record_key: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
-    "current_record_key", default=None
-)
+# The record being handled (a vpipe_core.record.Record): the loop sets it per record without
+# decoding anything (hot path); a log line about the record reads its key and traceparent.
+current_record: contextvars.ContextVar[Any] = contextvars.ContextVar("current_record", default=None)
 
 
-class InlineRecordKey:
-    """The key of the record the loop thread is handling inline. Setting an attribute costs a
-    fifth of a ContextVar set and reset, which the inline hot path would pay per record; only
-    log lines from the owning thread read it."""
+class InlineRecord:
+    """The record the loop thread is handling inline. Setting an attribute costs a fifth of a
+    ContextVar set and reset, which the inline hot path would pay per record; only log lines
+    from the owning thread read it."""
 
-    __slots__ = ("key", "thread")
+    __slots__ = ("record", "thread")
 
     def __init__(self) -> None:
-        self.key: bytes | None = None
+        self.record: Any = None
         self.thread: int | None = None
 
     def own(self) -> None:
-        """Make the calling thread the one whose log lines carry `key`."""
+        """Make the calling thread the one whose log lines carry `record`."""
         self.thread = threading.get_ident()
 
-    def get(self) -> bytes | None:
-        return self.key if self.thread == threading.get_ident() else None
+    def get(self) -> Any:
+        return self.record if self.thread == threading.get_ident() else None
 
 
-inline_record_key = InlineRecordKey()
+inline_record = InlineRecord()
 
 
 def set_trace_id(trace_id: str | None) -> contextvars.Token[str | None]:

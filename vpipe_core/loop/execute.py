@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
-from vpipe_core.logs.trace import current_record_key, inline_record_key
+from vpipe_core.logs.trace import current_record, inline_record
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import POLL_TIMEOUT_S, Consume, partition_key
 from vpipe_core.loop.members import Members
@@ -121,7 +121,7 @@ class Inline(_Strategy):
         key as log context; records of a partition seeked back meanwhile are skipped. A fetch
         holds runs of one partition's records: consumed records are counted per run, and the
         run's (topic, partition) is one object."""
-        handle, rewound, log_key = self._handler.handle, self._consume.rewound, inline_record_key
+        handle, rewound, logged = self._handler.handle, self._consume.rewound, inline_record
         new_record, consumed, saw = tuple.__new__, self._consume.consumed, self._consume.lag.saw
         run_topic, run_partition, run_count = "", -1, 0
         run_key = (run_topic, run_partition)
@@ -144,18 +144,16 @@ class Inline(_Strategy):
                     run_key = (topic, partition)
                     saw(run_key, offset, message.timestamp()[1])
                 run_count += 1
-                key = message.key()
-                record = new_record(
-                    Record, (topic, partition, offset, key, message.value(), None, message)
-                )
-                log_key.key = key
+                key, value = message.key(), message.value()
+                record = new_record(Record, (topic, partition, offset, key, value, None, message))
+                logged.record = record
                 try:
                     outcome = handle(record)
                 except Exception as exc:  # the contract: unclassified errors are transient retries
                     outcome = unexpected_error(record, exc)
                 yield record, outcome, run_key
         finally:
-            log_key.key = None
+            logged.record = None
             if run_count:
                 consumed[run_topic] = consumed.get(run_topic, 0) + run_count
 
@@ -283,13 +281,13 @@ class Concurrent(_Strategy):
 
     def _call(self, record: Record) -> Outcome:
         started = time.perf_counter()
-        token = current_record_key.set(record.key)
+        token = current_record.set(record)
         try:
             return self._handler.handle(record)
         except Exception as exc:  # the contract: unclassified errors are transient retries
             return unexpected_error(record, exc)
         finally:
-            current_record_key.reset(token)
+            current_record.reset(token)
             self._seconds.observe(time.perf_counter() - started)
 
 

@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
-from vpipe_core.logs.trace import inline_record_key
+from vpipe_core.logs.trace import inline_record
 from vpipe_core.loop import execute
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume
@@ -84,7 +84,7 @@ class ProcessingLoop:
     def run(self) -> None:
         """Run until `request_stop()`; raises FatalConfigError on misconfiguration."""
         _tune_gc()
-        inline_record_key.own()
+        inline_record.own()
         self._consume.consumer.subscribe(
             self._consume.topics,
             on_assign=self._rebalance.on_assign,

@@ -15,6 +15,8 @@ from confluent_kafka import KafkaException
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox, produce_to
+from vpipe_core.lineage.carry import carried, carried_all
+from vpipe_core.lineage.traceparent import find
 from vpipe_core.loop.commits import Commits
 from vpipe_core.loop.consume import Consume, partition_key
 from vpipe_core.loop.telemetry import Telemetry
@@ -85,7 +87,13 @@ class Route:
             kind = type(outcome)
             if kind is Output or kind is Done:
                 done += 1
+                # parent_of(record), inlined: a call per record is a measurable share here
+                message = record.message
+                traced = message.headers() if message is not None else record.given_headers
+                parent = find(traced) if traced else None
                 if kind is Output:  # the lightest handlers' outcome: no tuple, no loop
+                    if parent is not None:
+                        outcome = carried(parent, outcome)
                     out_topic, headers = outcome.topic, outcome.headers
                     try:
                         if outcome.partition is not None:
@@ -107,6 +115,8 @@ class Route:
                             produced_topic, produced = out_topic, 1
                 else:  # a Done: each output as a bare one above (a call per output costs more)
                     for output in outcome.outputs:
+                        if parent is not None:
+                            output = carried(parent, output)
                         out_topic, headers = output.topic, output.headers
                         try:
                             if output.partition is not None:
@@ -219,7 +229,7 @@ class Route:
 
     def _send(self, record: Record, outputs: Sequence[Output]) -> None:
         """Produce the outputs; the offset becomes committable after the next barrier."""
-        self._outbox.send(record, outputs)
+        self._outbox.send(record, carried_all(record, outputs))
         if self._in_order:
             self._offsets.routed_in_order(partition_key(record), record.offset)
         else:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.outbox import Outbox
+from vpipe_core.lineage.carry import started
 from vpipe_core.ops import metrics
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
@@ -115,7 +116,7 @@ class SourceLoop:
 
     def _publish(self, outputs: Sequence[Output]) -> None:
         if outputs:
-            self._outbox.send(_SOURCE_RECORD, outputs)
+            self._outbox.send(_SOURCE_RECORD, [started(output) for output in outputs])
             if not self._outbox.barrier(ACK_TIMEOUT_S):
                 raise RuntimeError("page not acknowledged by the broker; the cursor stays")
         self._source.acknowledged(self._published)

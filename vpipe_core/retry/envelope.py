@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from vpipe_core.lineage.traceparent import with_child
 from vpipe_core.logs.redact import redact, truncate
 from vpipe_core.outcome import Category, Headers, Output
 from vpipe_core.record import ATTEMPT_HEADER, Record
@@ -84,7 +85,7 @@ def tier_output(
     not_before: datetime | None = None,
 ) -> Output:
     due = due_at(now, delay_s, not_before)
-    headers = without_envelope(record.headers)
+    headers = with_child(without_envelope(record.headers))
     headers += _failure_headers(
         record, category=category, error=error, worker_id=worker_id, now=now
     )
@@ -103,7 +104,7 @@ def dlq_output(
     now: datetime,
 ) -> Output:
     last_due = record.header(DUE_AT)
-    headers = without_envelope(record.headers)
+    headers = with_child(without_envelope(record.headers))
     headers += _failure_headers(
         record, category=category, error=error, worker_id=worker_id, now=now
     )

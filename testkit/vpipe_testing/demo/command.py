@@ -229,8 +229,10 @@ def _run(
                 run.feed()
                 click.echo(f"fed          {scenario.name}: {options.events} events\n")
             accountings = _watch(scenarios, runs, workers, duration, keep, chaos, spawn, loss)
+            domains = _domains(workers)
             _stop(workers)
             code = _summary(scenarios, runs, accountings, root, started, hosts)
+            _trace_commands(broker.bootstrap, domains, root)
             if loss is not None and loss.failure:
                 click.echo(f"FAILED: after the host loss, {loss.failure}", err=True)
                 return 1
@@ -461,6 +463,25 @@ def _summary(
         return 1
     click.echo("every event is accounted for")
     return 0
+
+
+def _domains(workers: list[Any]) -> set[str]:
+    from vpipe_core.registry import load_worker
+
+    return {load_worker(name).domain for name in {worker.name for worker in workers}}
+
+
+def _trace_commands(bootstrap: str, domains: set[str], root: Path) -> None:
+    """How to follow one retried and one dead-lettered event with `vpipe trace`."""
+    from vpipe_testing.demo.traces import trace_examples
+
+    examples = trace_examples(bootstrap, domains, root / "logs")
+    if not examples:
+        click.echo("\nfollow one event: no retried or dead-lettered event in this run")
+    else:
+        click.echo("\nfollow one event (the topics go with the demo's broker, the logs stay):")
+    for label, command in examples:
+        click.echo(f"  {label}:\n    {command}")
 
 
 def _ok(accounting: Accounting) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 from confluent_kafka import Consumer, TopicPartition
 
+from vpipe_core.lineage.traceparent import with_child
 from vpipe_core.retry import envelope as env
 from vpipe_core.retry.dlq.reader import DlqEntry, tool_group
 from vpipe_core.retry.topics import dlq_topic
@@ -49,7 +50,8 @@ def replay_headers(entry: DlqEntry) -> list[tuple[str, bytes]]:
         for k, v in env.without_envelope(entry.headers)
         if k not in (env.REPLAY_COUNT, env.REPLAY)
     ]
-    return [*kept, (env.REPLAY_COUNT, str(entry.replay_count + 1).encode()), (env.REPLAY, b"1")]
+    count = str(entry.replay_count + 1).encode()
+    return [*with_child(kept), (env.REPLAY_COUNT, count), (env.REPLAY, b"1")]
 
 
 def replay(
