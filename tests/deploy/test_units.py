@@ -139,3 +139,13 @@ def test_every_unit_passes_systemd_analyze_verify(tmp_path: Path):
         )
         complaints = [line for line in result.stderr.splitlines() if "kafka-pipeline" in line]
         assert result.returncode == 0 and not complaints, f"{path.name}:\n{result.stderr}"
+
+
+def test_static_membership_units_restart_after_the_session_timeout():
+    """A crashed static member holds its id until its session times out (under KIP-848 a new
+    member with that id is refused until then): those units wait that long, plus a margin."""
+    static = shipped_units(Layout(static_session_s=45))
+    for name, text in shipped_units().items():
+        assert directives(text)["RestartSec"] == ["10"], name
+        assert directives(static[name])["RestartSec"] == ["50"], name
+        assert "KAFKA_STATIC_MEMBERSHIP" in static[name]

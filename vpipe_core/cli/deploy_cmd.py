@@ -35,6 +35,16 @@ def deploy_group() -> None:
 @click.option("--data-dir", default="/var/lib/kafka-pipeline", show_default=True)
 @click.option("--user", default="kafka-pipeline", show_default=True)
 @click.option("--group", default=None, help="Service group (default: the user).")
+@click.option(
+    "--static-membership",
+    "static_session_ms",
+    type=click.IntRange(1000),
+    default=None,
+    metavar="SESSION_TIMEOUT_MS",
+    help="Units for KAFKA_STATIC_MEMBERSHIP=true: a crashed instance restarts only after this "
+    "session timeout (KAFKA_SESSION_TIMEOUT_MS, or the broker's "
+    "group.consumer.session.timeout.ms under KAFKA_GROUP_PROTOCOL=consumer; 45000 by default).",
+)
 @package_option
 @check_option
 def units_cmd(
@@ -43,6 +53,7 @@ def units_cmd(
     data_dir: str,
     user: str,
     group: str | None,
+    static_session_ms: int | None,
     packages: tuple[str, ...],
     check: bool,
 ) -> None:
@@ -51,7 +62,8 @@ def units_cmd(
     from vpipe_core.deploy.catalogue import installed_specs
     from vpipe_core.deploy.units import Layout, compare_units, render_units, write_units
 
-    layout = Layout(install_dir, data_dir, user, group or user)
+    static_session_s = -(-static_session_ms // 1000) if static_session_ms else None
+    layout = Layout(install_dir, data_dir, user, group or user, static_session_s)
     units = render_units(_or_exit(lambda: installed_specs(packages=packages)), layout)
     if output is None:
         _require_output(check, "--output")

@@ -75,6 +75,14 @@ class CoreSettings:
         GroupProtocol.CLASSIC,
         help="consumer group protocol: classic, or consumer (KIP-848; Apache Kafka 4.x)",
     )
+    kafka_static_membership: bool = setting(
+        "KAFKA_STATIC_MEMBERSHIP",
+        False,
+        help="join consumer groups as a static member (group.instance.id = "
+        "<worker>-<instance>@<host>): a restart within the session timeout keeps the instance's "
+        "partitions without a rebalance; render the units with `vpipe deploy units "
+        "--static-membership`",
+    )
     kafka_auto_offset_reset: OffsetReset = setting(
         "KAFKA_AUTO_OFFSET_RESET", OffsetReset.EARLIEST, help="where a new group starts"
     )

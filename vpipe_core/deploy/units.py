@@ -67,6 +67,8 @@ class Layout:
     )
     user: str = "kafka-pipeline"
     group: str = "kafka-pipeline"
+    # KAFKA_STATIC_MEMBERSHIP: the broker's session timeout in seconds, None when not used
+    static_session_s: int | None = None
 
     @property
     def env_file(self) -> PurePosixPath:
@@ -79,6 +81,9 @@ class Layout:
     @property
     def log_dir(self) -> PurePosixPath:
         return self.install_dir / "logs"
+
+
+STATIC_RESTART_MARGIN_S = 5
 
 
 def unit_name(spec: WorkerSpec) -> str:
@@ -126,7 +131,7 @@ def _service_section(spec: WorkerSpec, layout: Layout) -> list[str]:
         f"ExecStart={layout.worker_command} --name {spec.name} --instance {instance}",
         f"SyslogIdentifier={identifier}",
         "Restart=on-failure",
-        "RestartSec=10",
+        *_restart_delay(layout),
         "# Exit code 2 is a configuration error: restarting would not fix it.",
         "RestartPreventExitStatus=2",
         "TimeoutStopSec=60",
@@ -138,6 +143,19 @@ def _service_section(spec: WorkerSpec, layout: Layout) -> list[str]:
         "# (the download workers' cache, cursors, dedup stores); /tmp is private to each unit.",
         f"ReadWritePaths={layout.data_dir} {layout.log_dir}",
         *HARDENING,
+    ]
+
+
+def _restart_delay(layout: Layout) -> list[str]:
+    """A static member that crashed stays in its group until its session times out; under the
+    KIP-848 protocol a new member with its id is refused until then, so the restart waits that
+    long. A stop is a clean leave (TimeoutStopSec covers the drain), after which it may rejoin
+    at once."""
+    if layout.static_session_s is None:
+        return ["RestartSec=10"]
+    return [
+        "# KAFKA_STATIC_MEMBERSHIP: restart only once the crashed member's session has expired.",
+        f"RestartSec={layout.static_session_s + STATIC_RESTART_MARGIN_S}",
     ]
 
 

@@ -52,6 +52,8 @@ def consumer_config(settings: CoreSettings, group: str, client_id: str) -> dict[
         "auto.offset.reset": settings.kafka_auto_offset_reset.value,
         "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
         **group_protocol_config(settings),
+        # the id stays the same across restarts of one instance on one host
+        **({"group.instance.id": client_id} if settings.kafka_static_membership else {}),
         "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
         "max.partition.fetch.bytes": MAX_MESSAGE_BYTES + 1024,
         "statistics.interval.ms": 15000,

@@ -36,7 +36,8 @@ def _handled_record() -> Any:
 
 
 def _trace_id(record: logging.LogRecord) -> str | None:
-    """The domain's trace id (XACT `trace_id`, ClaimX `event_id`): the handled record's key."""
+    """The domain's own trace id (its events' id, set by the domain): the handled record's
+    key."""
     explicit: str | None = record.__dict__.get("trace_id")
     if explicit is not None:
         return explicit
