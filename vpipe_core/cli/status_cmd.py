@@ -71,11 +71,11 @@ def status(
 
 def _broker_lag(specs: list[Any], bootstrap: str | None, timeout_s: float) -> list[Any]:
     from vpipe_core.cli.broker_probe import unreachable_message
-    from vpipe_core.cli.topics_cmd import _settings_and_env
+    from vpipe_core.cli.settings_env import core_settings_and_env
     from vpipe_core.deploy.broker_lag import BrokerUnreachable, broker_lags
     from vpipe_core.kafka.clientconf import common_config
 
-    settings, _env = _settings_and_env(bootstrap)
+    settings, _env = core_settings_and_env(bootstrap)
     groups = sorted({spec.name for spec in specs if spec.input_topics})
     try:
         return broker_lags(common_config(settings), groups, max(timeout_s, 5.0))

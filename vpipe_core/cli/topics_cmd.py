@@ -7,24 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from vpipe_core.cli.settings_env import core_settings_and_env
+
 if TYPE_CHECKING:
     from vpipe_core.config.core import CoreSettings
     from vpipe_core.kafka.topics import TopicDecl
-
-
-def _settings_and_env(bootstrap: str | None) -> tuple[CoreSettings, dict[str, str]]:
-    from vpipe_core.config.core import CoreSettings
-    from vpipe_core.config.environment import effective_environment
-    from vpipe_core.config.loader import ConfigError, load_settings
-
-    try:
-        env = dict(effective_environment())
-        if bootstrap:
-            env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-        return load_settings(CoreSettings, env), env
-    except ConfigError as exc:
-        click.echo(f"configuration error:\n{exc}", err=True)
-        sys.exit(2)
 
 
 def _declared(settings: CoreSettings, env: dict[str, str]) -> list[TopicDecl]:
@@ -59,7 +46,7 @@ def create(bootstrap: str | None, partitions: int | None, dry_run: bool) -> None
     from vpipe_core.cli.broker_probe import reachable_client_config
     from vpipe_core.kafka.clientconf import common_config
 
-    settings, env = _settings_and_env(bootstrap)
+    settings, env = core_settings_and_env(bootstrap)
     client = None if dry_run else reachable_client_config(common_config(settings))
     declared = _declared(settings, env)
     if partitions:
@@ -98,7 +85,7 @@ def list_topics(bootstrap: str | None) -> None:
     from vpipe_core.cli.broker_probe import PROBE_TIMEOUT_S, reachable_client_config
     from vpipe_core.kafka.clientconf import common_config
 
-    settings, env = _settings_and_env(bootstrap)
+    settings, env = core_settings_and_env(bootstrap)
     client = reachable_client_config(common_config(settings))
     declared = _declared(settings, env)
     existing = AdminClient(client).list_topics(timeout=PROBE_TIMEOUT_S).topics

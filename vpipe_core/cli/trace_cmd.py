@@ -151,19 +151,10 @@ def _tables(env: dict[str, str]) -> list[tuple[str, str, Any]]:
 
 def _settings(bootstrap: str | None) -> tuple[dict[str, Any], dict[str, str]]:
     from vpipe_core.cli.broker_probe import reachable_client_config
-    from vpipe_core.config.core import CoreSettings
-    from vpipe_core.config.environment import effective_environment
-    from vpipe_core.config.loader import ConfigError, load_settings
+    from vpipe_core.cli.settings_env import core_settings_and_env
     from vpipe_core.kafka.clientconf import common_config
 
-    try:
-        env = dict(effective_environment())
-        if bootstrap:
-            env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-        settings = load_settings(CoreSettings, env)
-    except ConfigError as exc:
-        click.echo(f"configuration error:\n{exc}", err=True)
-        sys.exit(2)
+    settings, env = core_settings_and_env(bootstrap)
     return reachable_client_config(common_config(settings)), env
 
 
