@@ -229,3 +229,19 @@ def test_the_maintenance_clock_is_the_tables_history(tmp_path):
         later.close()
     assert health is not None and health.last_optimize_ms is not None
     assert abs(health.last_optimize_ms / 1000 - time.time()) < 600
+
+
+def test_a_failing_step_is_counted_and_does_not_keep_the_others_from_running(tmp_path, maintainer):
+    path = tmp_path / "t"
+    write_commits(path, EVENTS, 12)
+    damaged = next(path.rglob("*.parquet"))
+    damaged.write_bytes(b"not parquet: the compaction cannot read it")
+    ran = maintainer.run_due(target(path, EVENTS))
+    assert str(ran["optimize"]).startswith("error: ")
+    assert ran["checkpoint"]["version"] == 13  # after the commit that set the properties
+    assert ran["vacuum"] == 0
+
+
+def test_a_z_order_by_a_partition_column_is_refused_at_declaration():
+    with pytest.raises(ValueError, match="partition columns"):
+        MaintainedTable(EVENTS, "TEST_TABLE", z_order=("day",))

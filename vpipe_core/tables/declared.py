@@ -33,6 +33,12 @@ class MaintainedTable:
         unknown = [c for c in self.z_order if c not in self.spec.column_names]
         if unknown:
             raise ValueError(f"table {self.spec.name}: z_order names undeclared columns {unknown}")
+        partitioning = [c for c in self.z_order if c in self.spec.partition_by]
+        if partitioning:
+            raise ValueError(
+                f"table {self.spec.name}: z_order names partition columns {partitioning} "
+                "(each partition holds one value of them)"
+            )
 
     @property
     def name(self) -> str:

@@ -121,7 +121,8 @@ class Maintainer:
         return deleted
 
     def run_due(self, target: Target) -> dict[str, Any]:
-        """Read the health, run what is due, and read the health again; what ran, by step."""
+        """Read the health, run what is due, and read the health again; what ran, by step (a
+        failed step says `error: ...` and does not keep the others from running)."""
         ran: dict[str, Any] = {}
         health = self.health(target)
         if health is None:
@@ -132,7 +133,8 @@ class Maintainer:
         if needed.checkpoint:
             ran["checkpoint"] = self._step(target, "checkpoint", self.checkpoint)
         if needed.vacuum:
-            ran["vacuum"] = len(self._step(target, "vacuum", self.vacuum, False))
+            deleted = self._step(target, "vacuum", self.vacuum, False)
+            ran["vacuum"] = len(deleted) if isinstance(deleted, list) else deleted
         if ran:
             self.health(target)
         return ran
@@ -141,9 +143,13 @@ class Maintainer:
         started = time.monotonic()
         try:
             result = run(target, *args)
-        except Exception:
+        except Exception as exc:
             metrics.table_maintenance.labels(target.table.name, operation, "error").inc()
-            raise
+            log.warning(
+                "table maintenance failed; tried again next pass",
+                extra={"table": target.table.name, "operation": operation, "error": str(exc)},
+            )
+            return f"error: {exc}"
         metrics.table_maintenance.labels(target.table.name, operation, "ok").inc()
         log.info(
             "table maintenance",
