@@ -398,11 +398,11 @@ def _maintained() -> tuple[MaintainedTable, ...]:
         MaintainedTable(spec, ENTITY_TABLE_VARIABLES[key]) for key, spec in ENTITY_TABLES.items()
     )
     return (
-        # date-partitioned: a z-order rewrites one day, and the point lookups are by these ids
+        # date-partitioned: a z-order rewrites one day, and point lookups are by event id
         MaintainedTable(CLAIMX_EVENTS, "CLAIMX_DELTA_EVENTS_TABLE", z_order=("event_id",)),
+        # unpartitioned: bin-packing only (a z-order would rewrite the whole table every time)
         MaintainedTable(CLAIMX_ATTACHMENTS, "CLAIMX_DELTA_INVENTORY_TABLE"),
         MaintainedTable(CLAIMX_ATTACHMENTS_FAILED, "CLAIMX_DELTA_FAILED_TABLE"),
-        # unpartitioned entity tables: bin-packing only (a z-order would rewrite the whole table)
         *entities,
     )
 
