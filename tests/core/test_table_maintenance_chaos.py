@@ -181,3 +181,29 @@ def test_writers_and_maintenance_at_once_with_kills(kafka_bootstrap, tmp_path, m
             f"{k} {(tmp_path / f'{k}.retries').read_text()}" for k in ("events", "attachments")
         )
     )
+
+
+def test_a_table_that_cannot_be_read_is_counted_and_the_worker_stays_ready(
+    kafka_bootstrap, tmp_path
+):
+    broken = tmp_path / "xact_events"
+    (broken / "_delta_log").mkdir(parents=True)
+    (broken / "_delta_log" / "00000000000000000000.json").write_text("{not a commit")
+    env = worker_environment(
+        kafka_bootstrap,
+        tmp_path,
+        XACT_DELTA_EVENTS_TABLE=str(broken),
+        TABLES_CHECK_INTERVAL_SECONDS="1",
+    )
+    spec = load_worker(MAINTENANCE)
+    create_worker_topics(kafka_bootstrap, [spec], env)
+    worker = WorkerProcess(MAINTENANCE, env, tmp_path, 1, spec.port_for(1)).start()
+    try:
+        worker.wait_ready(60)
+        counted = 'table="xact_events",operation="health",outcome="error"} 2.0'
+        health = wait_for_health(worker, counted)
+        assert counted in health, [line for line in health.splitlines() if "table" in line]
+        assert worker.probe("/readyz")[0] == 200
+    finally:
+        worker.stop()
+    assert "table health not read" in worker.output()

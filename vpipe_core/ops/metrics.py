@@ -258,7 +258,7 @@ table_health_timestamp = _table_gauge(
 )
 table_maintenance = Counter(
     "vpipe_table_maintenance_total",
-    "Maintenance operations run, by outcome (ok, error)",
+    "Maintenance operations run, by outcome (ok, error); health: the table could not be read",
     ["table", "operation", "outcome"],
     registry=REGISTRY,
 )

@@ -19,6 +19,7 @@ from vpipe_core.context import WorkerContext
 from vpipe_core.delta.process import DeltaProcess
 from vpipe_core.delta.settings import DeltaSettings
 from vpipe_core.delta.storage import process_environment
+from vpipe_core.ops import metrics
 from vpipe_core.outcome import Output
 from vpipe_core.tables.declared import Target, targets
 from vpipe_core.tables.maintainer import Maintainer
@@ -49,9 +50,10 @@ class MaintenanceSource:
         for target in self._tables:
             try:
                 ran = self._alive_while(self._maintainer.run_due, target)
-            except Exception as exc:
+            except Exception as exc:  # its health could not be read (storage, token): no step ran
+                metrics.table_maintenance.labels(target.table.name, "health", "error").inc()
                 log.warning(
-                    "table maintenance failed; tried again next cycle",
+                    "table health not read; tried again next cycle",
                     extra={"table": target.table.name, "error": str(exc)},
                 )
                 continue
