@@ -200,7 +200,7 @@ def test_a_table_that_cannot_be_read_is_counted_and_the_worker_stays_ready(
     worker = WorkerProcess(MAINTENANCE, env, tmp_path, 1, spec.port_for(1)).start()
     try:
         worker.wait_ready(60)
-        counted = 'table="xact_events",operation="health",outcome="error"}'
+        counted = 'operation="health",outcome="error",table="xact_events"}'
         health = wait_for_health(worker, counted)
         assert counted in health, [line for line in health.splitlines() if "table" in line]
         assert worker.probe("/readyz")[0] == 200
