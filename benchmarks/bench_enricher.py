@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime
 
 import orjson
 
@@ -29,6 +28,7 @@ from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done
 from vpipe_core.plugins.manager import plugin_set_from_objects
 from vpipe_core.record import Record
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 
 FIRST_PROJECT = 8_000_001
@@ -44,7 +44,7 @@ def tasks(event_type: str, count: int, first_project: int) -> list[Record]:
             "projectId": str(first_project + offset),
             "IngestionTime": "2026-02-04T10:00:00.0000000Z",
         }
-        task = enrichment_task(event_from_row(row), datetime.now(UTC))
+        task = enrichment_task(event_from_row(row), iso_utc_now())
         records.append(Record(ENRICHMENT, 0, offset, None, orjson.dumps(task), []))
     return records
 

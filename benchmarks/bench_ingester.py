@@ -1,9 +1,10 @@
-"""`xact-event-ingester` throughput against the core pass-through, same runtime, same run.
+"""Both ingesters' throughput against the core pass-through, same runtime, same run.
 
-Both read the same kind of input (valid XACT raw events with unique trace ids) from fresh topics
-on one broker and write one output per input; the ingester adds validation, the §4 derivations,
-the dedup window (a key store whose entries are changelog records produced with each task) and
-the enrichment task. Prints msg/s of each and the ratio.
+Each contestant reads the same number of valid raw events with unique dedup keys from fresh
+topics on one broker: the pass-through worker writes one output per input; `xact-event-ingester`
+and `claimx-ingester` add validation, the derivations, the dedup window (a key store whose entries
+are changelog records produced with each task) and the enrichment task. Prints msg/s of each,
+the ratios, and the handler's cost per event by part, measured in the same process.
 
     python -m benchmarks.bench_ingester [--messages 50000] [--repeat 3]
 """
@@ -15,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +36,18 @@ from benchmarks.bench_passthrough import (
     run_worker_until_delivered,
     setup_vpipe_logging,
 )
-from vpipe_core.outcome import Done, Outcome, Output
+from vpipe_claimx import events as claimx_events
+from vpipe_claimx import ingester as claimx_ingester
+from vpipe_core.ingest.ingester import DedupIngester
+from vpipe_core.outcome import Outcome
 from vpipe_core.record import Record
 from vpipe_core.state.store import KeyStore, changelog_reader
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_testing.kafka import ensure_topics
-from vpipe_xact.ingester import ingester
+from vpipe_xact import events as xact_events
+from vpipe_xact import ingester as xact_ingester
 
-TEMPLATE = {
+XACT_TEMPLATE = {
     "type": "verisk.claims.property.xn.documentsReceived",
     "version": 1,
     "utcDateTime": "2026-02-03T08:15:00.218000+00:00",
@@ -55,34 +62,107 @@ TEMPLATE = {
         ],
     },
 }
+CLAIMX_ROW = {  # a source row as Eventhouse returns it; the poller's message wraps it
+    "eventType": "PROJECT_FILE_ADDED",
+    "projectId": "5517342",
+    "mediaId": "88231",
+    "taskAssignmentId": None,
+    "videoCollaborationId": None,
+    "masterFileName": None,
+    "IngestionTime": "2026-02-03T10:04:15.2875531Z",
+}
+WINDOW_S = 24 * 3600
+MAX_ENTRIES = 1_000_000
 
 
 def xact_record(number: int) -> tuple[bytes, bytes]:
     trace = f"bench-trace-{number:09d}"
-    return orjson.dumps({**TEMPLATE, "traceId": trace}), trace.encode()
+    return orjson.dumps({**XACT_TEMPLATE, "traceId": trace}), trace.encode()
+
+
+def claimx_record(number: int) -> tuple[bytes, bytes]:
+    """The poller's message for a row with a unique media id (so a unique event id)."""
+    message = claimx_events.raw_message({**CLAIMX_ROW, "mediaId": str(100_000 + number)})
+    return orjson.dumps(message), message["event_id"].encode()
+
+
+@attrs.frozen
+class Domain:
+    worker: str
+    record: Callable[[int], tuple[bytes, bytes]]
+    ingester: Callable[..., DedupIngester]  # (store, worker, tasks=topic)
+    parts: Callable[[list[Record], KeyStore], dict[str, float]]
+
+
+def per_event_us(work: Callable[[Any], object], items: list[Any]) -> float:
+    started = time.perf_counter()
+    for item in items:
+        work(item)
+    return (time.perf_counter() - started) / len(items) * 1e6
+
+
+def dedup_us(records: list[Record], keys: list[str], store: KeyStore) -> float:
+    """The window's lookup and mark (entry, changelog record) per event."""
+
+    def lookup_and_mark(index: int) -> None:
+        record = records[index]
+        store.is_duplicate(keys[index], record.partition, record.offset)
+        store.mark(keys[index], record.partition, record.offset)
+
+    return per_event_us(lookup_and_mark, list(range(len(records))))
+
+
+def xact_parts(records: list[Record], store: KeyStore) -> dict[str, float]:
+    values = [record.value for record in records]
+    parsed = [xact_events.parse_event(value) for value in values]
+    now = iso_utc_now()
+    return {
+        "decode (orjson)": per_event_us(orjson.loads, values),
+        "decode + validate": per_event_us(xact_events.parse_event, values),
+        "task (derive + encode)": per_event_us(
+            lambda event: orjson.dumps(xact_ingester.enrichment_task(event, now)), parsed
+        ),
+        "dedup (lookup + mark)": dedup_us(records, [e.trace_id for e in parsed], store),
+    }
+
+
+def claimx_parts(records: list[Record], store: KeyStore) -> dict[str, float]:
+    values = [record.value for record in records]
+    parsed = [claimx_events.parse_raw(value) for value in values]
+    now = iso_utc_now()
+
+    def validated(value: bytes) -> None:
+        claimx_events.check_enrichable(claimx_events.parse_raw(value))
+
+    return {
+        "decode (orjson)": per_event_us(orjson.loads, values),
+        "decode + validate": per_event_us(validated, values),
+        "task (derive + encode)": per_event_us(
+            lambda event: orjson.dumps(claimx_events.enrichment_task(event, now)), parsed
+        ),
+        "dedup (lookup + mark)": dedup_us(records, [e.event_id for e in parsed], store),
+    }
+
+
+DOMAINS = {
+    "xact": Domain("xact-event-ingester", xact_record, xact_ingester.ingester, xact_parts),
+    "claimx": Domain("claimx-ingester", claimx_record, claimx_ingester.ingester, claimx_parts),
+}
 
 
 class TimedIngester:
-    """The real ingester, writing to the run's own output topic, with the benchmark's clock."""
+    """The real ingester, writing its tasks to the run's own output topic, with the benchmark's
+    clock."""
 
-    def __init__(self, output: str, store: KeyStore, worker: str) -> None:
-        self._ingester = ingester(store, worker)
-        self._output = output
-        self._changelog = store.changelog
+    def __init__(self, ingester: DedupIngester) -> None:
+        self._ingester = ingester
         self.first_at: float | None = None
+        self.handle = self._handle_first
 
-    def handle(self, record: Record) -> Outcome:
-        if self.first_at is None:
-            self.first_at = time.time()
-        outcome = self._ingester.handle(record)
-        if isinstance(outcome, Done):
-            return Done(tuple(self._to_output(o) for o in outcome.outputs))
-        return outcome
-
-    def _to_output(self, output: Output) -> Output:
-        return (
-            output if output.topic is self._changelog else attrs.evolve(output, topic=self._output)
-        )
+    def _handle_first(self, record: Record) -> Outcome:
+        self.first_at = time.time()
+        self.handle = self._ingester.handle  # the loop looks `handle` up once per fetch
+        return self._ingester.handle(record)
 
     def on_assign(self, partitions: list[Any]) -> None:
         self._ingester.on_assign(partitions)
@@ -91,19 +171,38 @@ class TimedIngester:
         self._ingester.on_revoke(partitions)
 
 
+def parts(domain: Domain, messages: int) -> dict[str, float]:
+    """The handler's cost per event (µs), whole and by part, without a broker."""
+    count = min(messages, 20_000)
+    records = []
+    for number in range(count):
+        value, key = domain.record(number)
+        records.append(Record("bench.in", number % PARTITIONS, number, key, value))
+    store = KeyStore(domain.worker, "bench.in", "bench.in.changelog", WINDOW_S, MAX_ENTRIES, None)
+    handler = domain.ingester(store, domain.worker, tasks="bench.out").handle
+    fresh = KeyStore(domain.worker, "bench.in", "bench.in.changelog", WINDOW_S, MAX_ENTRIES, None)
+    return {
+        **domain.parts(records, fresh),
+        "handler, whole": per_event_us(handler, records),
+    }
+
+
 def run(setup: BenchSetup, contestant: str, repeat: int) -> float:
+    """`contestant`: "pass-through" or a domain's name (its ingester)."""
     topics: Topics = fresh_topics(setup.bootstrap, setup.run_id, contestant, repeat)
-    preload(setup.bootstrap, topics.input, setup.messages, xact_record)
+    domain = DOMAINS.get(contestant)
+    preload(setup.bootstrap, topics.input, setup.messages, (domain or DOMAINS["xact"]).record)
 
     changelog = f"{topics.input}.changelog"
     ensure_topics(setup.bootstrap, [changelog], PARTITIONS)
 
     def timed_ingester(ctx: Any, run_topics: Topics) -> TimedIngester:
+        assert domain is not None
         reader = changelog_reader(ctx)
-        store = KeyStore(ctx.spec.name, run_topics.input, changelog, 24 * 3600, 1_000_000, reader)
-        return TimedIngester(run_topics.output, store, ctx.spec.name)
+        store = KeyStore(ctx.spec.name, run_topics.input, changelog, WINDOW_S, MAX_ENTRIES, reader)
+        return TimedIngester(domain.ingester(store, ctx.spec.name, tasks=run_topics.output))
 
-    make = timed_ingester if contestant == "ingester" else None
+    make = timed_ingester if domain is not None else None
     clock = run_worker_until_delivered(
         setup.settings, setup.env, topics, setup.messages, None, make_handler=make
     )
@@ -116,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ingester")
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--domain", choices=[*DOMAINS, "both"], default="both")
     args = parser.parse_args(argv)
-    rates: dict[str, list[float]] = {"pass-through": [], "ingester": []}
+    chosen = list(DOMAINS) if args.domain == "both" else [args.domain]
+    rates: dict[str, list[float]] = {name: [] for name in ["pass-through", *chosen]}
     with (
         tempfile.TemporaryDirectory(prefix="vpipe-bench-") as tmp,
         broker_bootstrap() as (bootstrap, broker),
@@ -128,13 +229,22 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(1, args.repeat + 1):
             for contestant in rates:
                 rates[contestant].append(run(setup, contestant, repeat))
+    costs = {name: parts(DOMAINS[name], args.messages) for name in chosen}
     print(f"machine:  {machine_description()}\nbroker:   {broker}")
-    print(f"workload: {args.messages} XACT raw events, {args.repeat} runs each, alternating\n")
+    print(f"workload: {args.messages} raw events per run, {args.repeat} runs each, alternating\n")
     medians = {name: statistics.median(values) for name, values in rates.items()}
     for name, median in medians.items():
         runs = ", ".join(f"{value:,.0f}" for value in rates[name])
         print(f"  {name:<14} {median:>10,.0f} msg/s (runs: {runs})")
-    print(f"\nratio ingester / pass-through = {medians['ingester'] / medians['pass-through']:.2f}")
+    print()
+    for name in chosen:
+        ratio = medians[name] / medians["pass-through"]
+        print(f"ratio {DOMAINS[name].worker} / pass-through = {ratio:.2f} (target >= 0.3)")
+    for name in chosen:
+        print(f"\n{DOMAINS[name].worker}: µs per event (in process, no broker)")
+        for part, micros in costs[name].items():
+            print(f"  {part:<24} {micros:6.2f}")
+        print(f"  {'the worker, whole':<24} {1e6 / medians[name]:6.2f} (1 / its rate above)")
     return 0
 
 

@@ -19,6 +19,7 @@ from vpipe_claimx.topics import DOWNLOADS, ENRICHMENT, ENTITIES
 from vpipe_core.outcome import Done, Output
 from vpipe_core.plugins.manager import plugin_set_from_objects
 from vpipe_core.record import Record
+from vpipe_core.values.timestamps import iso_utc
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 CREATED_AT = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
@@ -27,7 +28,7 @@ NOW = datetime(2026, 2, 4, 12, 0, 5, tzinfo=UTC)
 
 def task_of(number: int, **changes: Any) -> dict[str, Any]:
     """Fixture row `number` as the ingester forwards it (`changes` override task fields)."""
-    task = enrichment_task(event_from_row(fixture_row(number)), CREATED_AT)
+    task = enrichment_task(event_from_row(fixture_row(number)), iso_utc(CREATED_AT))
     return {**task, **changes}
 
 

@@ -17,6 +17,7 @@ from vpipe_claimx.events import (
     parse_task,
     raw_message,
 )
+from vpipe_core.values.timestamps import iso_utc, iso_utc_now
 
 
 @pytest.mark.parametrize(("number", "event_id"), sorted(SPEC_IDS.items()))
@@ -109,7 +110,7 @@ def test_parse_raw_refuses_what_is_not_an_object(bad):
 
 def test_enrichment_task_round_trip():
     event = parse_raw(raw_message(fixture_row(8)))
-    task = enrichment_task(event, datetime(2026, 2, 3, 15, 11, tzinfo=UTC))
+    task = enrichment_task(event, iso_utc(datetime(2026, 2, 3, 15, 11, tzinfo=UTC)))
     assert "raw_data" not in task
     assert task["created_at"] == "2026-02-03T15:11:00.000000Z"
     assert task["metadata"] == {} and task["retry_count"] == 0
@@ -128,6 +129,6 @@ def test_enrichment_task_round_trip():
     ],
 )
 def test_parse_task_names_what_is_wrong(change, reason):
-    task = enrichment_task(parse_raw(raw_message(fixture_row(4))), datetime.now(UTC))
+    task = enrichment_task(parse_raw(raw_message(fixture_row(4))), iso_utc_now())
     with pytest.raises(InvalidEvent, match=reason):
         parse_task(orjson.dumps({**task, **change}))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
 
 import orjson
 import pytest
 from xact_fixtures import fixture_rows
 
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.http_files import FileServer, Route
 from vpipe_testing.kafka import produce, read_all
@@ -44,7 +44,7 @@ def test_attachments_reach_the_store_and_results(xact_kafka, start_worker, tmp_p
     attachments = [*good, missing, expired, outside, flaky_server.url("/files/Flaky.pdf")]
     row["data"] = {**row["data"], "attachments": attachments}
     time.sleep(2)  # the short-lived link has expired
-    task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), datetime.now(UTC)))
+    task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), iso_utc_now()))
 
     store = tmp_path / "onelake"
     allowed = allow_attachments_from(*good, flaky_server.url("/"))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 from xact_fixtures import fixture_bytes
 
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_testing.delta import wait_committed
 from vpipe_testing.kafka import produce, read_all
 from vpipe_xact.events import parse_event
@@ -14,7 +13,7 @@ from vpipe_xact.ingester import enrichment_task
 
 
 def task_of(row: int) -> bytes:
-    return orjson.dumps(enrichment_task(parse_event(fixture_bytes(row)), datetime.now(UTC)))
+    return orjson.dumps(enrichment_task(parse_event(fixture_bytes(row)), iso_utc_now()))
 
 
 def test_download_tasks_and_rejections(xact_kafka, start_worker):

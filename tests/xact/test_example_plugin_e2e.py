@@ -4,12 +4,12 @@ process through its entry point: its notification record appears on its topic.""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from xact_fixtures import fixture_bytes
 
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_testing.kafka import ensure_topics, produce, read_all
 from vpipe_xact.events import parse_event
 from vpipe_xact.ingester import enrichment_task
@@ -29,7 +29,7 @@ def test_status_trigger_publishes_its_notification(xact_kafka, start_worker, tmp
         VPIPE_PLUGINS="xact_status_trigger",
     )
     estimate_created = parse_event(fixture_bytes(4))  # row 4: estimateCreated
-    task = enrichment_task(estimate_created, datetime.now(UTC))
+    task = enrichment_task(estimate_created, iso_utc_now())
     produce(xact_kafka, "xact.enrichment.pending", [orjson.dumps(task)])
 
     notes = read_all(xact_kafka, "xact.notifications.estimate-created", expect=1, timeout_s=60)

@@ -3,10 +3,9 @@ it `…_unknown.jpg` and the download and upload workers store it; nothing is fa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.http_files import FileServer, Route
 from vpipe_testing.kafka import produce, read_all
@@ -31,7 +30,7 @@ def test_extension_only_segments_are_downloaded_and_stored(xact_kafka, start_wor
                 "attachments": [files.url("/claims/7731/.JPG"), files.url("/claims/7731/.pdf")],
             },
         }
-        task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), datetime.now(UTC)))
+        task = orjson.dumps(enrichment_task(parse_event(orjson.dumps(row)), iso_utc_now()))
         store = tmp_path / "onelake"
         env = {**allow_attachments_from(files.url("/")), "ONELAKE_BASE_PATH": f"file://{store}"}
         for worker in ("xact-enricher", "xact-download", "xact-upload"):

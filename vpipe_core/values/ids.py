@@ -1,22 +1,24 @@
-"""Name-based ids: `str(uuid.uuid5(namespace, name))`, three times faster.
+"""Name-based ids: `str(uuid.uuid5(namespace, name))`, several times faster.
 
 `uuid.uuid5` builds a `UUID` (an int conversion and a keyword-checked constructor) only for it to
-be formatted again; ingesters compute one per event. Same SHA-1, same version and variant bits,
-same text, as the tests check against `uuid.uuid5`.
+be formatted again; ingesters compute one per event. `uuid5_text` takes the namespace's bytes
+(`NAMESPACE.bytes` is itself a conversion per call), sets the version and variant digits in the
+hex text instead of the digest's bytes, and gives the same text as `uuid.uuid5`, as the tests
+check.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 
-_VERSION_5 = 0x50
-_RFC_4122_VARIANT = 0x80
+# The variant digit: its two high bits set to 10 (RFC 4122), the two low bits kept.
+_RFC_4122_VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
 
 
-def uuid5_text(namespace: uuid.UUID, name: str) -> str:
-    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | _VERSION_5
-    digest[8] = (digest[8] & 0x3F) | _RFC_4122_VARIANT
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """`namespace`: the namespace UUID's 16 bytes (`uuid.UUID.bytes`)."""
+    text = hashlib.sha1(namespace + name.encode("utf-8")).hexdigest()
+    return (
+        f"{text[:8]}-{text[8:12]}-5{text[13:16]}-"
+        f"{_RFC_4122_VARIANT[text[16]]}{text[17:20]}-{text[20:32]}"
+    )

@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+_second_text: tuple[int, str] = (-1, "")  # a second since the epoch, as YYYY-MM-DDTHH:MM:SS
+
+
+def iso_utc_now() -> str:
+    """The current time as `iso_utc` writes it, for a stamp per record: the date and time of the
+    second are formatted once per second, only the microseconds per call."""
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second_text[0]:
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{int((now - second) * 1e6):06d}Z"
 
 
 def iso_utc(moment: datetime) -> str:
     """`moment` in UTC with microseconds and `Z` (isoformat: strftime is slower per call)."""
     if moment.tzinfo is not UTC:  # converting an aware UTC time again costs a third of the call
         moment = moment.astimezone(UTC)
-    return f"{moment.replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
+    return f"{moment.isoformat(timespec='microseconds')[:-6]}Z"  # drops "+00:00"
 
 
 def parse_iso_utc(text: str) -> datetime:
     """An ISO-8601 time (`Z`, any offset, or naive = UTC) as an aware UTC datetime; fractions
     beyond microseconds are truncated. ValueError if `text` is not one (or falls outside the
     years 1 to 9999 once converted to UTC)."""
+    try:  # the common forms, read as they are (Python 3.11 truncates long fractions too)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = datetime.fromisoformat(_cleaned(text))
+    if moment.tzinfo is UTC:
+        return moment
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
+
+
+def _cleaned(text: str) -> str:
+    """What `fromisoformat` refuses and we accept: blanks around, a lowercase `z`."""
     cleaned = text.strip().replace("z", "Z").replace("Z", "+00:00")
     whole, dot, rest = cleaned.partition(".")
     if dot:
         digits = len(rest) - len(rest.lstrip("0123456789"))
         cleaned = f"{whole}.{rest[: min(digits, 6)]}{rest[digits:]}"
-    moment = datetime.fromisoformat(cleaned)
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
-        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
+    return cleaned

@@ -20,6 +20,7 @@ from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done, Output
 from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.record import Record
+from vpipe_core.values.timestamps import iso_utc
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 
 PLUGIN = "claimx_itel_trigger"
@@ -39,7 +40,7 @@ def fixture_row(number: int) -> dict[str, Any]:
 
 def task_of(number: int, **changes: Any) -> dict[str, Any]:
     """Fixture row `number` as the ingester forwards it to the enricher."""
-    return {**enrichment_task(event_from_row(fixture_row(number)), CREATED_AT), **changes}
+    return {**enrichment_task(event_from_row(fixture_row(number)), iso_utc(CREATED_AT)), **changes}
 
 
 def records(tasks: Iterable[Mapping[str, Any]]) -> list[Record]:

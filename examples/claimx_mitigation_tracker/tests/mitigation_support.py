@@ -22,6 +22,7 @@ from vpipe_claimx.topics import ENRICHMENT
 from vpipe_core.outcome import Done, Output
 from vpipe_core.plugins.plugin_set import PluginSet
 from vpipe_core.record import Record
+from vpipe_core.values.timestamps import iso_utc
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 from vpipe_testing.claimx.fake_data import FakeProject, fixture_project
 
@@ -78,7 +79,7 @@ def fixture_row(number: int) -> dict[str, Any]:
 def task_event(assignment_id: str, completed: bool = True) -> dict[str, Any]:
     """Fixture row 9 (task completed) or 8 (assigned) for `assignment_id`."""
     row = {**fixture_row(9 if completed else 8), "taskAssignmentId": assignment_id}
-    return enrichment_task(event_from_row(row), CREATED_AT)
+    return enrichment_task(event_from_row(row), iso_utc(CREATED_AT))
 
 
 def records(tasks: Iterable[Mapping[str, Any]]) -> list[Record]:

@@ -18,7 +18,6 @@ import orjson
 
 from vpipe_core.values.aliases import first_present
 from vpipe_core.values.json_object import json_object
-from vpipe_core.values.timestamps import iso_utc
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "event_id": ("event_id", "eventId"),
@@ -37,6 +36,7 @@ _TIME = re.compile(
     r"(?P<whole>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)"
     r"(?:\.(?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?"
 )
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z")
 
 
 class InvalidEvent(ValueError):
@@ -76,6 +76,9 @@ def canonical_time(value: Any) -> str:
     if isinstance(value, datetime):
         utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    if isinstance(value, str) and _CANONICAL_TIME.fullmatch(value):  # as every message has it
+        _check_date_and_time(value)
+        return value
     match = _TIME.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise InvalidEvent(f"ingestion time: expected an ISO-8601 time, got {value!r}")
@@ -86,6 +89,13 @@ def canonical_time(value: Any) -> str:
     except (ValueError, OverflowError) as exc:  # overflow: past year 9999 once in UTC
         raise InvalidEvent(f"ingestion time: {value!r} is not a valid time ({exc})") from None
     return f"{whole}.{(match['fraction'] or '')[:7].ljust(7, '0')}Z"
+
+
+def _check_date_and_time(canonical: str) -> None:
+    try:
+        datetime.fromisoformat(canonical[:19])
+    except ValueError as exc:
+        raise InvalidEvent(f"ingestion time: {canonical!r} is not a valid time ({exc})") from None
 
 
 def _offset(zone: str) -> str:
@@ -148,8 +158,13 @@ def _ingestion_time(row: Mapping[str, Any], record_timestamp_ms: int | None) -> 
     return None
 
 
-def event_from_row(row: Mapping[str, Any], record_timestamp_ms: int | None = None) -> ClaimxEvent:
-    """A source row (camelCase or snake_case) as an event; InvalidEvent on a wrong type."""
+def event_from_row(
+    row: Mapping[str, Any],
+    record_timestamp_ms: int | None = None,
+    raw_data: Mapping[str, Any] | None = None,
+) -> ClaimxEvent:
+    """A source row (camelCase or snake_case) as an event; InvalidEvent on a wrong type.
+    `raw_data`: the source row to keep, when `row` is more than that row."""
     ids = {field: coerce_id(first_present(row, ALIASES[field]), field) for field in NUMERIC_IDS}
     event_type = _text(first_present(row, ALIASES["event_type"]), "event_type")
     master_file_name = _text(first_present(row, ALIASES["master_file_name"]), "master_file_name")
@@ -172,7 +187,7 @@ def event_from_row(row: Mapping[str, Any], record_timestamp_ms: int | None = Non
         task_assignment_id=ids["task_assignment_id"],
         video_collaboration_id=ids["video_collaboration_id"],
         master_file_name=master_file_name,
-        raw_data=row,
+        raw_data=row if raw_data is None else raw_data,
     )
 
 
@@ -219,8 +234,7 @@ def parse_raw(
     row = _load_object(value, "raw event")
     if isinstance(row.get("raw_data"), dict):
         source = row["raw_data"]
-        event = event_from_row({**source, **_present(row)}, record_timestamp_ms)
-        return attrs.evolve(event, raw_data=source)
+        return event_from_row({**source, **_present(row)}, record_timestamp_ms, source)
     return event_from_row(row, record_timestamp_ms)
 
 
@@ -250,11 +264,12 @@ def check_enrichable(event: ClaimxEvent) -> None:
 # -- claimx.enrichment.pending ------------------------------------------------------------------
 
 
-def enrichment_task(event: ClaimxEvent, created_at: datetime) -> dict[str, Any]:
-    """The §6 enrichment task (`raw_data` is not forwarded)."""
+def enrichment_task(event: ClaimxEvent, created_at: str) -> dict[str, Any]:
+    """The §6 enrichment task (`raw_data` is not forwarded); `created_at` as `iso_utc` writes
+    it."""
     return {
         **event_fields(event),
-        "created_at": iso_utc(created_at),
+        "created_at": created_at,
         "retry_count": 0,
         "metadata": {},
     }

@@ -21,6 +21,7 @@ from vpipe_core.values.timestamps import parse_iso_utc
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
 NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")
+_NS_EVENT_BYTES, _NS_MEDIA_BYTES = NS_EVENT.bytes, NS_MEDIA.bytes
 
 
 class InvalidEvent(ValueError):
@@ -65,12 +66,12 @@ class XactEvent:
 
 def event_id(trace_id: str) -> str:
     """§4.4."""
-    return uuid5_text(NS_EVENT, trace_id)
+    return uuid5_text(_NS_EVENT_BYTES, trace_id)
 
 
 def media_id(trace_id: str, url: str) -> str:
     """§4.5: over the full URL, query included."""
-    return uuid5_text(NS_MEDIA, f"{trace_id}:{url}")
+    return uuid5_text(_NS_MEDIA_BYTES, f"{trace_id}:{url}")
 
 
 TRACE_ID_ALIASES = ("traceId", "trace_id")

@@ -3,7 +3,7 @@ emit tasks."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -13,14 +13,14 @@ from vpipe_core.ingest.ingester import DedupIngester, Reading
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
 from vpipe_core.state.store import KeyStore, worker_key_store
-from vpipe_core.values.timestamps import iso_utc
+from vpipe_core.values.timestamps import iso_utc, iso_utc_now
 from vpipe_xact.events import InvalidEvent, XactEvent, parse_event
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import ENRICHMENT
 
 
-def enrichment_task(event: XactEvent, now: datetime) -> dict[str, Any]:
-    """The §5.1 enrichment task."""
+def enrichment_task(event: XactEvent, created_at: str) -> dict[str, Any]:
+    """The §5.1 enrichment task; `created_at` as `iso_utc` writes it."""
     return {
         "event_id": event.event_id,
         "trace_id": event.trace_id,
@@ -31,27 +31,27 @@ def enrichment_task(event: XactEvent, now: datetime) -> dict[str, Any]:
         "attachments": event.attachments,
         "data": event.data,
         "original_timestamp": iso_utc(event.event_time),
-        "created_at": iso_utc(now),
+        "created_at": created_at,
         "metadata": {},
     }
 
 
-def read_event(record: Record) -> Reading:
+def read_event(record: Record, tasks: str = ENRICHMENT) -> Reading:
     """Keyed by trace id; an event without an assignment is written to xact_events by the delta
-    writer and never enriched (no task)."""
+    writer and never enriched (no task). `tasks`: the topic of the task."""
     try:
         event = parse_event(record.value)
     except InvalidEvent as exc:
         return Dead(f"invalid XACT event: {exc}")
     if event.assignment_id is None:
         return event.trace_id, None
-    task = orjson.dumps(enrichment_task(event, datetime.now(UTC)))
+    task = orjson.dumps(enrichment_task(event, iso_utc_now()))
     trace = event.trace_id.encode()
-    return event.trace_id, Output(ENRICHMENT, task, trace, [("trace_id", trace)])
+    return event.trace_id, Output(tasks, task, trace, [("trace_id", trace)])
 
 
-def ingester(seen: KeyStore, worker: str) -> DedupIngester:
-    return DedupIngester(seen, worker, read_event)
+def ingester(seen: KeyStore, worker: str, tasks: str = ENRICHMENT) -> DedupIngester:
+    return DedupIngester(seen, worker, partial(read_event, tasks=tasks))
 
 
 def build(ctx: WorkerContext) -> DedupIngester:
