@@ -15,7 +15,9 @@ def first_present(row: Mapping[str, Any], names: Sequence[str]) -> Any:
     """The value of the first of `names` that `row` has with a value, else None."""
     for name in names:
         value = row.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None:
+            continue
+        if isinstance(value, str) and not value.strip():
             continue
         return value
     return None

@@ -61,6 +61,8 @@ class ClaimxEvent:
 
 def coerce_id(value: Any, field: str) -> str | None:
     """§1: ids are strings; JSON numbers become their text (integral floats lose `.0`)."""
+    if isinstance(value, str):  # the common case first
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
