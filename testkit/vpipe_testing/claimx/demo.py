@@ -39,6 +39,7 @@ from vpipe_testing.demo import (
 FIRST_PROJECT = 7_100_001
 UNKNOWN_PROJECT_BASE = 9_900_000
 MEDIA_PER_PROJECT = 3
+API_LATENCY_S = 0.05  # the fake API answers each call after this, as a real server would
 FAULTS = ("unknown_project", "bad_task_id", "throttled", "unavailable")
 SOURCE_COLUMNS = (
     "eventType",
@@ -263,7 +264,11 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
 
     generated = generate(options, datetime.now(UTC))  # faults per project; times set by feed
     known = range(FIRST_PROJECT, UNKNOWN_PROJECT_BASE)
-    api = services.start(FakeClaimxApi(generate=lambda pid: pid.isdigit() and int(pid) in known))
+    api = services.start(
+        FakeClaimxApi(
+            generate=lambda pid: pid.isdigit() and int(pid) in known, latency_s=API_LATENCY_S
+        )
+    )
     for project_id in generated.throttled:
         api.inject(f"/export/project/{project_id}$", Fault.http(429, retry_after=1))
     for project_id in generated.unavailable:
