@@ -84,7 +84,8 @@ def project_events(project_id: str, media_ids: list[str], assignment_id: str) ->
 
 
 def generate(options: DemoOptions, start: datetime) -> Generated:
-    """The events, with ingestion times from `start` (1 ms apart); deterministic otherwise."""
+    """The events, with ingestion times from `start` (`options.rate` a second: the source offers
+    them at that rate); deterministic otherwise."""
     from vpipe_testing.claimx.fake_data import generated_assignment_id, generated_media_ids
 
     rng = random.Random(options.seed)
@@ -100,7 +101,7 @@ def generate(options: DemoOptions, start: datetime) -> Generated:
         elif fault == "bad_task_id":
             events[-3] = {**events[-3], "taskAssignmentId": f"TA-{project}"}
         for event in events[: options.events - len(out.rows)]:
-            when = start + timedelta(milliseconds=len(out.rows))
+            when = start + timedelta(seconds=len(out.rows) / options.rate)
             _add(out, {**event, "IngestionTime": canonical_time(when)}, fault)
         if fault == "throttled":
             out.throttled.add(project_id)
