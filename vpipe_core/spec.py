@@ -94,8 +94,8 @@ class RecordHandler(Protocol):
 @runtime_checkable
 class BatchHandler(Protocol):
     """Handles a batch; returns one outcome per record, in order. Optional members, each a
-    protocol below: `batch_size`, `batch_max_wait_s`, `on_assign`, `on_revoke`, `on_commit`,
-    `close`."""
+    protocol below: `batch_size`, `batch_max_wait_s`, `batch_min_interval_s`, `on_assign`,
+    `on_revoke`, `on_commit`, `close`."""
 
     def handle_batch(self, records: Sequence[Record]) -> Sequence[Outcome]: ...
 
@@ -116,6 +116,15 @@ class BatchSize(Protocol):
 @runtime_checkable
 class BatchWait(Protocol):
     batch_max_wait_s: float  # how long the first record of a batch may wait (default 1.0)
+
+
+@runtime_checkable
+class BatchMinInterval(Protocol):
+    """Once a fetch comes back short (the consumer holds nothing more: it has caught up), the
+    batch is handled if the previous one started at least this long ago, without waiting for
+    `batch_size` or `batch_max_wait_s` (default None: only those two end a batch)."""
+
+    batch_min_interval_s: float | None
 
 
 @runtime_checkable

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from claimx_fixtures import fixture_row, fixture_rows
 from deltalake import DeltaTable
 
-from vpipe_claimx.delta_writer import build
+from vpipe_claimx.delta_writer import BATCH_MAX_WAIT_S, build
 from vpipe_claimx.events import derive_event_id, raw_message
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
@@ -163,6 +164,35 @@ def test_worker_records_each_event_once_across_a_lost_commit_and_a_replayed_sour
     assert len(table_rows(table)) == 19
     assert DeltaTable(str(table)).version() == version
     assert again.process.poll() is None
+
+
+def test_a_partial_batch_is_written_once_the_writer_has_caught_up_not_at_the_timer(
+    claimx_kafka, start_worker, tmp_path
+):
+    """19 events never fill a batch of 1,500: they are written as soon as the input is drained
+    (DELTA_BATCH_MIN_INTERVAL_SECONDS, 1 s), long before the 10 s batch timer."""
+    table = tmp_path / "tables" / "claimx_events"
+    start_worker(WORKER, claimx_kafka, CLAIMX_DELTA_EVENTS_TABLE=str(table))
+    started = time.monotonic()
+    produce(claimx_kafka, TOPIC, (orjson.dumps(raw_message(row)) for row in fixture_rows()))
+    assert len(wait_rows(table, 19, timeout_s=BATCH_MAX_WAIT_S)) == 19
+    assert time.monotonic() - started < BATCH_MAX_WAIT_S / 2
+
+
+def test_a_trickle_makes_at_most_one_commit_per_interval(claimx_kafka, start_worker, tmp_path):
+    table = tmp_path / "tables" / "claimx_events"
+    env = {"CLAIMX_DELTA_EVENTS_TABLE": str(table), "DELTA_BATCH_MIN_INTERVAL_SECONDS": "2"}
+    start_worker(WORKER, claimx_kafka, **env)
+    first = DeltaTable(str(table)).version()
+    events = [orjson.dumps(raw_message(row)) for row in fixture_rows()][:12]
+    started = time.monotonic()
+    for event in events:  # one event every 0.25 s: 3 s of trickle
+        produce(claimx_kafka, TOPIC, [event])
+        time.sleep(0.25)
+    assert len(wait_rows(table, len(events), timeout_s=BATCH_MAX_WAIT_S)) == len(events)
+    elapsed = time.monotonic() - started
+    commits = DeltaTable(str(table)).version() - first
+    assert 2 <= commits <= elapsed / 2 + 1
 
 
 def test_missing_table_setting_is_a_config_error(claimx_kafka, start_worker):

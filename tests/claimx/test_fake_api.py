@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -334,6 +335,21 @@ def test_fault_times_method_and_clearing(fake: FakeClaimxApi, api: ClaimxApi) ->
     api.project(PROJECT)
     fake.clear_faults()
     assert api.video_collaboration(PROJECT) is not None
+
+
+def test_latency_delays_api_calls_not_files(http: urllib3.PoolManager) -> None:
+    with (
+        FakeClaimxApi(latency_s=0.2) as fake,
+        ClaimxApi(fake.url, fake.token, proxy=DIRECT) as api,
+    ):
+        started = time.monotonic()
+        link = _link(api, "98810452")
+        assert time.monotonic() - started >= 0.2
+        started = time.monotonic()
+        redirect = _get(http, link)
+        answer = _get(http, redirect.headers["Location"])
+        assert answer.status == 200
+        assert time.monotonic() - started < 0.2
 
 
 def test_counts_and_reset(fake: FakeClaimxApi, api: ClaimxApi) -> None:

@@ -125,6 +125,7 @@ class MultiTableWriter:
         batch_size: int,
         batch_max_wait_s: float,
         process: DeltaProcess | None = None,
+        batch_min_interval_s: float | None = None,
     ) -> None:
         if len({table.name for table in tables}) != len(tables):
             raise ValueError("table names must be unique")
@@ -133,6 +134,7 @@ class MultiTableWriter:
         self._rows_for = rows_for
         self.batch_size = batch_size
         self.batch_max_wait_s = batch_max_wait_s
+        self.batch_min_interval_s = batch_min_interval_s
         self._process = process
         self._ensured: set[str] = set()
         self._watermarks: dict[TopicPartitionKey, dict[str, int]] = {}

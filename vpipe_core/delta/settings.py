@@ -21,6 +21,15 @@ class DeltaSettings:
         max=3600,
         help="one Delta operation; on timeout the writer process is killed, the batch retried",
     )
+    batch_min_interval_s: float = setting(
+        "DELTA_BATCH_MIN_INTERVAL_SECONDS",
+        1.0,
+        min=0,
+        max=3600,
+        help="a table writer that has caught up with its input writes what it holds once its "
+        "previous write started this long ago, without waiting for the batch size or timer "
+        "(0: at once; more: fewer, larger commits when events trickle in)",
+    )
     process_idle_s: int = setting(
         "DELTA_PROCESS_IDLE_SECONDS",
         60,

@@ -11,6 +11,12 @@ consumes and commits without writing (said once, loudly, at start), and needs no
 The tables are prepared at start. The Delta worker process holds deltalake
 and pyarrow (≈ 115 MB): it is stopped once the tables are prepared and after
 `DELTA_PROCESS_IDLE_SECONDS` without Delta work, and started again by the next write.
+
+A batch is written when it holds `batch_size` records, when its first record has waited
+`batch_max_wait_s`, or as soon as the writer has caught up with its input (a fetch came back
+short) and its previous write started `DELTA_BATCH_MIN_INTERVAL_SECONDS` ago: under load a
+batch is what arrived during the previous write, the tail of a burst is written at once instead
+of waiting for the timer, and a trickle makes at most one commit per interval.
 """
 
 from __future__ import annotations
@@ -65,7 +71,13 @@ def table_writer(
         for t, uri in zip(targets, uris, strict=True)
     ]
     writer = MultiTableWriter(
-        tables, ctx.spec.name, rows_for, batch_size, batch_max_wait_s, process=process
+        tables,
+        ctx.spec.name,
+        rows_for,
+        batch_size,
+        batch_max_wait_s,
+        process=process,
+        batch_min_interval_s=settings.batch_min_interval_s,
     )
     _ensure_at_start(writer)
     return writer

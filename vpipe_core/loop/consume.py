@@ -47,10 +47,12 @@ class Consume:
         self._flow_paused = False
         self.consumed: dict[str, int] = {}  # per topic, since the last metrics flush
         self.lag = lag
+        self.drained = False  # the last fetch came back short: the client held nothing more
 
     def fetch(self, timeout_s: float) -> list[Any]:
         self._resume_due()
         messages: list[Any] = self.consumer.consume(FETCH_MAX, timeout_s)
+        self.drained = len(messages) < FETCH_MAX
         return messages
 
     def records(self, messages: list[Any]) -> Iterator[Record]:

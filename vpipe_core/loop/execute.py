@@ -159,7 +159,11 @@ class Inline(_Strategy):
 
 
 class Batched(_Strategy):
-    """Batch handlers: records wait in a buffer until the batch is full or old enough."""
+    """Batch handlers: records wait in a buffer until the batch is full, until its first record
+    has waited `batch_max_wait_s`, or, with `batch_min_interval_s`, until a fetch comes back
+    short (the consumer has caught up: waiting longer would only delay the batch's tail) and
+    the previous batch started at least that long ago. Under load a batch is then whatever
+    arrived while the previous one was handled; a trickle is handled at most once per interval."""
 
     def __init__(
         self,
@@ -173,8 +177,10 @@ class Batched(_Strategy):
         super().__init__(handler, worker, consume, route)
         self._offsets = commits.offsets
         self._size, self._wait_s = hooks.batch_size, hooks.batch_max_wait_s
+        self._interval_s = hooks.batch_min_interval_s
         self._buffer: list[Record] = []
         self._since = 0.0
+        self._last_run = time.monotonic()
 
     def accept(self, messages: list[Any]) -> None:
         for record in self._consume.records(messages):
@@ -185,14 +191,22 @@ class Batched(_Strategy):
     def poll_timeout(self) -> float:
         if not self._buffer:
             return POLL_TIMEOUT_S
-        return max(0.0, min(POLL_TIMEOUT_S, self._since + self._wait_s - time.monotonic()))
+        due = self._since + self._wait_s
+        if self._interval_s is not None:
+            due = min(due, max(self._since, self._last_run + self._interval_s))
+        return max(0.0, min(POLL_TIMEOUT_S, due - time.monotonic()))
 
     def step(self) -> None:
         if not self._buffer:
             return
-        waited = time.monotonic() - self._since
-        if len(self._buffer) >= self._size or waited >= self._wait_s:
+        now = time.monotonic()
+        full = len(self._buffer) >= self._size
+        if full or now - self._since >= self._wait_s or self._caught_up(now):
             self._run()
+
+    def _caught_up(self, now: float) -> bool:
+        interval = self._interval_s
+        return interval is not None and self._consume.drained and now - self._last_run >= interval
 
     def finish(self) -> None:
         if self._buffer:
@@ -206,6 +220,7 @@ class Batched(_Strategy):
 
     def _run(self, keep_house: bool = True) -> None:
         records, self._buffer = self._buffer, []
+        self._last_run = time.monotonic()
         started = time.perf_counter()
         try:
             outcomes = list(self._handler.handle_batch(records))

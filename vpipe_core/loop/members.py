@@ -10,6 +10,7 @@ import attrs
 from vpipe_core.spec import (
     AssignAware,
     BatchHandler,
+    BatchMinInterval,
     BatchSize,
     BatchWait,
     Closeable,
@@ -34,6 +35,7 @@ class Members:
     concurrency: int = 1
     batch_size: int = 500
     batch_max_wait_s: float = 1.0
+    batch_min_interval_s: float | None = None  # None: no batch before it is full or old
     on_assign: Hook = _nothing
     on_revoke: Hook = _nothing
     on_commit: Hook | None = None
@@ -47,11 +49,18 @@ def members(handler: object) -> Members:
         else int(handler.concurrency),
         batch_size=int(handler.batch_size) if isinstance(handler, BatchSize) else 500,
         batch_max_wait_s=float(handler.batch_max_wait_s) if isinstance(handler, BatchWait) else 1.0,
+        batch_min_interval_s=_min_interval(handler),
         on_assign=handler.on_assign if isinstance(handler, AssignAware) else _nothing,
         on_revoke=handler.on_revoke if isinstance(handler, RevokeAware) else _nothing,
         on_commit=handler.on_commit if isinstance(handler, CommitAware) else None,
         close=handler.close if _closeable(handler) else _noop,
     )
+
+
+def _min_interval(handler: object) -> float | None:
+    if not isinstance(handler, BatchMinInterval) or handler.batch_min_interval_s is None:
+        return None
+    return float(handler.batch_min_interval_s)
 
 
 def _closeable(handler: object) -> TypeGuard[Closeable]:

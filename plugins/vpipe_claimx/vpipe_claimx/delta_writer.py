@@ -10,8 +10,9 @@ One row per event id, also across a replayed source: the table is written with a
 merge on (event_id, event_date) — a second copy of an event (a new Kafka record) finds its row
 and adds nothing; copies inside one batch are reduced to one before the merge. The date in the
 key lets the merge read only the partitions of the batch's dates. Batches of
-`CLAIMX_DELTA_BATCH_SIZE` or 10 s, offsets committed after the Delta commit, exactly once per
-partition by Delta application transactions (`vpipe_core.delta.multi_table`).
+`CLAIMX_DELTA_BATCH_SIZE` or 10 s (sooner once caught up: `DELTA_BATCH_MIN_INTERVAL_SECONDS`),
+offsets committed after the Delta commit, exactly once per partition by Delta application
+transactions (`vpipe_core.delta.multi_table`).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from vpipe_testing.demo import (
 FIRST_PROJECT = 7_100_001
 UNKNOWN_PROJECT_BASE = 9_900_000
 MEDIA_PER_PROJECT = 3
+API_LATENCY_S = 0.05  # the fake API answers each call after this, as a real server would
 FAULTS = ("unknown_project", "bad_task_id", "throttled", "unavailable")
 SOURCE_COLUMNS = (
     "eventType",
@@ -83,7 +84,8 @@ def project_events(project_id: str, media_ids: list[str], assignment_id: str) ->
 
 
 def generate(options: DemoOptions, start: datetime) -> Generated:
-    """The events, with ingestion times from `start` (1 ms apart); deterministic otherwise."""
+    """The events, with ingestion times from `start` (`options.rate` a second: the source offers
+    them at that rate); deterministic otherwise."""
     from vpipe_testing.claimx.fake_data import generated_assignment_id, generated_media_ids
 
     rng = random.Random(options.seed)
@@ -99,7 +101,7 @@ def generate(options: DemoOptions, start: datetime) -> Generated:
         elif fault == "bad_task_id":
             events[-3] = {**events[-3], "taskAssignmentId": f"TA-{project}"}
         for event in events[: options.events - len(out.rows)]:
-            when = start + timedelta(milliseconds=len(out.rows))
+            when = start + timedelta(seconds=len(out.rows) / options.rate)
             _add(out, {**event, "IngestionTime": canonical_time(when)}, fault)
         if fault == "throttled":
             out.throttled.add(project_id)
@@ -263,7 +265,11 @@ def prepare(services: DemoServices, options: DemoOptions) -> ClaimxDemoRun:
 
     generated = generate(options, datetime.now(UTC))  # faults per project; times set by feed
     known = range(FIRST_PROJECT, UNKNOWN_PROJECT_BASE)
-    api = services.start(FakeClaimxApi(generate=lambda pid: pid.isdigit() and int(pid) in known))
+    api = services.start(
+        FakeClaimxApi(
+            generate=lambda pid: pid.isdigit() and int(pid) in known, latency_s=API_LATENCY_S
+        )
+    )
     for project_id in generated.throttled:
         api.inject(f"/export/project/{project_id}$", Fault.http(429, retry_after=1))
     for project_id in generated.unavailable:

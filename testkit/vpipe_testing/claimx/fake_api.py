@@ -175,10 +175,13 @@ class FakeClaimxApi:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: bool = False,
+        latency_s: float = 0.0,
     ) -> None:
         """`projects` default to the fixture project; `generate` accepts ids (a collection
-        or a predicate) served as generated projects; `files` overrides bytes by media id."""
+        or a predicate) served as generated projects; `files` overrides bytes by media id;
+        every API call (not file downloads) is answered after `latency_s`, like a real server."""
         self.token = token
+        self.latency_s = latency_s
         self.catalogue = Catalogue(
             [fixture_project()] if projects is None else projects, generate, media_per_project
         )
@@ -340,6 +343,8 @@ class FakeClaimxApi:
 
     def _respond(self, request: ServedRequest) -> tuple[Answer | None, Fault | None]:
         """The answer (None: drop the connection) and the fault applied, if any."""
+        if self.latency_s and request.path.startswith(self.base_path + "/"):
+            time.sleep(self.latency_s)
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
             if fault.delay_s:

@@ -31,6 +31,7 @@ class DemoOptions:
     events: int
     fault_rate: float  # share of events that meet a fault (poison, failing link, ...)
     seed: int
+    rate: float = 1000.0  # events per second a source that spreads its events offers (ClaimX)
 
 
 class MetricsSnapshot:

@@ -61,6 +61,14 @@ EXIT_INTERRUPTED = 130
     "--duration", default=170.0, show_default=True, help="Give up after this many seconds."
 )
 @click.option("--keep-running", is_flag=True, help="Leave everything running until Ctrl-C.")
+@click.option(
+    "--rate",
+    default=1000.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="ClaimX: events per second the source table offers (ingestion times this far apart); "
+    "XACT's events are offered at once.",
+)
 @click.option("--seed", default=7, show_default=True, help="Seed of the generated events.")
 @click.option(
     "--chaos-interval",
@@ -117,6 +125,7 @@ def demo(
     fault_rate: float,
     duration: float,
     keep_running: bool,
+    rate: float,
     seed: int,
     chaos_interval: float,
     broker_kind: str,
@@ -135,7 +144,7 @@ def demo(
     scenarios = _choose(installed_scenarios(), chosen)
     root = workdir or Path(tempfile.mkdtemp(prefix="vpipe-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    options = DemoOptions(events=events, fault_rate=fault_rate, seed=seed)
+    options = DemoOptions(events=events, fault_rate=fault_rate, seed=seed, rate=rate)
     for scenario in scenarios:
         click.echo(f"scenario     {scenario.name}: {scenario.description}")
     if broker_kills and broker_kind != "kafka":
