@@ -3,6 +3,8 @@ log files. Each reader yields `Hop`s; `timeline.py` decides what they mean."""
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -156,18 +158,69 @@ def read_rows(
     tables: Sequence[tuple[str, str, Any]], query: Query, progress: Progress
 ) -> Iterator[Hop]:
     """Rows naming the event in each (table name, uri, storage options) table."""
-    from deltalake import DeltaTable
-
     for name, uri, options in tables:
         progress(f"table {name}")
         try:
-            rows = DeltaTable(uri, storage_options=options).to_pyarrow_table().to_pylist()
+            rows = _candidate_rows(uri, options, query)
         except Exception as exc:  # a missing or unreadable table is part of the story
             yield Hop("row", name, None, detail={"error": f"not read: {exc}"})
             continue
         for row in rows:
             if query.matches_row(row):
                 yield Hop("row", name, _row_time(row), detail=_short(row))
+
+
+def _candidate_rows(uri: str, options: Any, query: Query) -> list[dict[str, Any]]:
+    """The rows whose id columns hold one of the query's ids: only those are read when the
+    columns are strings (the filter reaches the Parquet statistics), none when the table has
+    no such column."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable
+
+    dataset = DeltaTable(uri, storage_options=options).to_pyarrow_dataset()
+    schema = dataset.schema
+    wanted = {c: sorted(v) for c, v in query.row_keys().items() if c in schema.names}
+    if not wanted:
+        return []
+    textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    if not all(any(test(schema.field(c).type) for test in textual) for c in wanted):
+        return list(dataset.to_table().to_pylist())
+    where = functools.reduce(
+        operator.or_, (ds.field(c).isin(values) for c, values in wanted.items())
+    )
+    return list(dataset.to_table(filter=where).to_pylist())
+
+
+# (domain) -> (its destination URI, a store answering `exists(blob_path)`), None: not set
+Landing = Callable[[str], tuple[str, Any] | None]
+
+
+def read_files(
+    hops: Iterable[Hop],
+    domain_of: Callable[[Hop], str | None],
+    landing: Landing,
+    progress: Progress,
+) -> Iterator[Hop]:
+    """Where each `blob_path` named by a record or row of the event is in its domain's
+    destination (OneLake or a directory): one hop per file, `exists` true once it landed."""
+    seen: set[tuple[str, str]] = set()
+    for hop in list(hops):
+        blob_path, domain = hop.detail.get("blob_path"), domain_of(hop)
+        if not blob_path or domain is None or (domain, str(blob_path)) in seen:
+            continue
+        seen.add((domain, str(blob_path)))
+        found = landing(domain)
+        if found is None:
+            continue
+        destination, store = found
+        progress(f"file {blob_path}")
+        detail: dict[str, Any] = {"blob_path": str(blob_path)}
+        try:
+            detail["exists"] = bool(store.exists(str(blob_path)))
+        except Exception as exc:  # unreachable storage is part of the story
+            detail["error"] = f"not read: {exc}"
+        yield Hop("file", f"{destination.rstrip('/')}/{blob_path}", None, detail=detail)
 
 
 def read_logs(log_dir: Path, query: Query, progress: Progress) -> Iterator[Hop]:

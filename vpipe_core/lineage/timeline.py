@@ -8,6 +8,7 @@ writer), a row in a table. A record owed an effect that has none is where the ev
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,7 +56,7 @@ Committed = Callable[[str, str, int], int]
 def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec], committed: Committed) -> Story:
     depth = _depths(specs)
     ordered = sorted(
-        hops, key=lambda hop: (hop.time_ms or 0, hop.kind, depth.get(_topic(hop), len(depth)))
+        hops, key=lambda hop: (_time(hop), hop.kind, depth.get(_topic(hop), len(depth)))
     )
     topic_hops = [hop for hop in ordered if hop.kind == "topic"]
     rows = [hop for hop in ordered if hop.kind == "row" and "error" not in hop.detail]
@@ -71,6 +72,13 @@ def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec], committed: Committed
         stuck = []
     found = bool(topic_hops or rows)
     return Story(list(ordered), [(stage, where) for _, stage, where in stuck], found)
+
+
+def _time(hop: Hop) -> int:
+    """A file's hop (its place now, no time) comes after everything else."""
+    if hop.time_ms is not None:
+        return hop.time_ms
+    return sys.maxsize if hop.kind == "file" else 0
 
 
 def _depths(specs: Sequence[WorkerSpec]) -> dict[str, int]:
