@@ -7,29 +7,23 @@ with SIGKILL and not restarted, and the events polled after that are stuck at th
 from __future__ import annotations
 
 import signal
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from claimx_fixtures import fixture_rows
 
 from vpipe_claimx.events import raw_message
-from vpipe_core.lineage.carry import parent_of
-from vpipe_core.lineage.traceparent import trace_id_of
-from vpipe_core.record import Record
 from vpipe_core.registry import load_worker
 from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.claimx.demo import SOURCE_COLUMNS, table_env
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 from vpipe_testing.delta import wait_committed
 from vpipe_testing.demo import table_rows
-from vpipe_testing.kafka import ensure_topics, read_all
+from vpipe_testing.kafka import ensure_topics
 from vpipe_testing.kusto import KustoStandIn
-from vpipe_testing.workers import run_vpipe
+from vpipe_testing.lineage import landed, on_the_way, places, rows_of, trace
 
 from .test_pipeline_e2e import BLOB_PATHS, PROJECT, WORKERS, settle, wait_for
 
@@ -37,38 +31,9 @@ from .test_pipeline_e2e import BLOB_PATHS, PROJECT, WORKERS, settle, wait_for
 # without it, those events would rightly be stuck there.
 PIPELINE = (*WORKERS, "itel-cabinet-tracking")
 RETRIED_MEDIA = "98810473"
+TIERS = ["claimx.retry.1s", "claimx.retry.2s"]
 # Events the delta writer refuses (no project id): their final place is the DLQ, not a row.
 DEAD_ON_INGEST = 1
-
-
-def trace(root: Path, bootstrap: str, env: dict[str, str], *args: str) -> dict[str, Any]:
-    """`vpipe trace ARGS --json` as an operator runs it; the story and its exit code."""
-    done: subprocess.CompletedProcess[str] = run_vpipe(
-        root, bootstrap, "trace", *args, "--window", "1h", "--json", **env
-    )
-    assert done.stdout, done.stderr
-    return {**orjson.loads(done.stdout), "exit": done.returncode, "stderr": done.stderr}
-
-
-def places(story: dict[str, Any]) -> set[str]:
-    """Topics (without position) and tables the story's hops are in."""
-    return {hop["where"].rpartition("[")[0] or hop["where"] for hop in story["hops"]}
-
-
-def positions(story: dict[str, Any]) -> set[str]:
-    return {hop["where"] for hop in story["hops"] if hop["kind"] == "topic"}
-
-
-def rows_of(story: dict[str, Any], table: str) -> list[dict[str, Any]]:
-    return [hop["detail"] for hop in story["hops"] if hop["where"] == table]
-
-
-def traced_records(bootstrap: str, topics: list[str]) -> Iterator[tuple[str, str]]:
-    """(position, W3C trace id) of every record of `topics`."""
-    for topic in topics:
-        for message in read_all(bootstrap, topic, idle_s=2):
-            record = Record.from_message(message)
-            yield record.position, str(trace_id_of(parent_of(record)))
 
 
 def source_env(api: FakeClaimxApi, kusto: KustoStandIn, tables: Path, store: Path) -> dict:
@@ -141,12 +106,9 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
         assert len(in_rows) == len(events) - DEAD_ON_INGEST
 
         # every retry tier record and dead letter is on the way of the event it belongs to
-        topics = ["claimx.retry.1s", "claimx.retry.2s", "claimx.dlq"]
-        detours = dict(traced_records(claimx_kafka, topics))
-        assert any(".retry." in where for where in detours), "the faults were retried"
-        assert any("dlq" in where for where in detours), "the fixture's dead rows"
-        seen = set().union(*(positions(story) for story in found.values()))
-        assert set(detours) <= seen, set(detours) - seen
+        stories = [*found.values()]
+        assert on_the_way(tmp_path, claimx_kafka, env, stories, TIERS), "the faults were retried"
+        assert on_the_way(tmp_path, claimx_kafka, env, stories, ["claimx.dlq"]), "dead rows"
 
         # every attachment: its download result, its inventory row and the OneLake file
         for media_id, blob_path in BLOB_PATHS.items():
@@ -157,9 +119,9 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
             assert blob_path in {row["blob_path"] for row in inventory}, story
             metadata = rows_of(story, "claimx_attachment_metadata")
             assert media_id in {row["media_id"] for row in metadata}, story
-            landed = {h["detail"]["blob_path"]: h for h in story["hops"] if h["kind"] == "file"}
-            assert landed[blob_path]["detail"]["exists"] is True, story
-            assert landed[blob_path]["where"] == f"file://{store}/claimx/{blob_path}"
+            file = landed(story)[blob_path]
+            assert file["detail"]["exists"] is True, story
+            assert file["where"] == f"file://{store}/claimx/{blob_path}"
             assert "claimx_events" in places(story)
             if media_id == RETRIED_MEDIA:
                 assert any(".retry." in p for p in places(story)), story

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,19 +18,17 @@ import pytest
 from test_pipeline_e2e import WORKERS, first_per_trace, rehost, wait_rows
 from xact_fixtures import fixture_rows
 
-from vpipe_core.lineage.carry import parent_of
-from vpipe_core.lineage.traceparent import trace_id_of
-from vpipe_core.record import Record
 from vpipe_testing.attachments import allow_attachments_from
-from vpipe_testing.delta import wait_committed
+from vpipe_testing.delta import table_rows, wait_committed
 from vpipe_testing.http_files import FileServer, Route
-from vpipe_testing.kafka import read_all
 from vpipe_testing.kusto import KustoStandIn
+from vpipe_testing.lineage import landed, on_the_way, places, rows_of, trace
 from vpipe_testing.s3 import LocalS3
-from vpipe_testing.workers import run_vpipe
 from vpipe_xact.events import InvalidEvent, parse_event
 from vpipe_xact.paths import attachments_of
 
+TIERS = ["xact.retry.1s", "xact.retry.2s"]
+FAILED = "xact_attachments_failed"
 GROUPS = (
     ("xact-event-ingester", "xact.events.raw"),
     ("xact-delta-writer", "xact.events.raw"),
@@ -42,37 +37,6 @@ GROUPS = (
     ("xact-upload", "xact.downloads.cached"),
     ("xact-result-processor", "xact.downloads.results"),
 )
-
-
-def trace(root: Path, bootstrap: str, env: dict[str, str], *args: str) -> dict[str, Any]:
-    """`vpipe trace ARGS --json` as an operator runs it; the story and its exit code."""
-    done: subprocess.CompletedProcess[str] = run_vpipe(
-        root, bootstrap, "trace", *args, "--window", "1h", "--json", **env
-    )
-    assert done.stdout, done.stderr
-    return {**orjson.loads(done.stdout), "exit": done.returncode, "stderr": done.stderr}
-
-
-def places(story: dict[str, Any]) -> set[str]:
-    """Topics (without position) and tables the story's hops are in."""
-    return {hop["where"].rpartition("[")[0] or hop["where"] for hop in story["hops"]}
-
-
-def positions(story: dict[str, Any]) -> set[str]:
-    return {hop["where"] for hop in story["hops"] if hop["kind"] == "topic"}
-
-
-def rows_of(story: dict[str, Any], table: str) -> list[dict[str, Any]]:
-    return [hop["detail"] for hop in story["hops"] if hop["where"] == table]
-
-
-def traced_positions(bootstrap: str, topics: list[str]) -> Iterator[str]:
-    """The position of every record of `topics` that carries a trace."""
-    for topic in topics:
-        for message in read_all(bootstrap, topic, idle_s=2):
-            record = Record.from_message(message)
-            if trace_id_of(parent_of(record)) is not None:
-                yield record.position
 
 
 def flaky(rows: list[dict], bodies: dict[str, bytes], files: FileServer) -> str:
@@ -158,11 +122,9 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
                 assert places(story) & {"xact_events", "xact.dlq"}, (trace_id, story)
 
             # every retry tier record and dead letter is on the way of the event it belongs to
-            detours = set(traced_positions(xact_kafka, ["xact.retry.1s", "xact.retry.2s"]))
-            assert detours, "the flaky file was retried"
-            detours |= set(traced_positions(xact_kafka, ["xact.dlq"]))
-            seen = set().union(*(positions(story) for story in found.values()))
-            assert detours <= seen, detours - seen
+            tiers = on_the_way(tmp_path, xact_kafka, env, [*found.values()], TIERS)
+            assert tiers, "the flaky file was retried"
+            assert on_the_way(tmp_path, xact_kafka, env, [*found.values()], ["xact.dlq"])
 
             # every stored attachment: its result, its inventory row and the OneLake file
             for media_id, blob_path in stored.items():
@@ -171,15 +133,17 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
                 assert "xact.downloads.results" in places(story), (media_id, story)
                 inventory = rows_of(story, "xact_attachments")
                 assert blob_path in {row["blob_path"] for row in inventory}, story
-                landed = {
-                    hop["detail"]["blob_path"]: hop
-                    for hop in story["hops"]
-                    if hop["kind"] == "file"
-                }
-                assert landed[blob_path]["detail"]["exists"] is True, story
-                assert landed[blob_path]["where"] == f"file://{store}/xact/{blob_path}"
+                file = landed(story)[blob_path]
+                assert file["detail"]["exists"] is True, story
+                assert file["where"] == f"file://{store}/xact/{blob_path}"
                 if media_id == retried_media:
                     assert any(".retry." in p for p in places(story)), story
+
+            # every refused attachment: its row in the failed table
+            for media_id in {row["media_id"] for row in table_rows(tables / FAILED)}:
+                story = trace(tmp_path, xact_kafka, env, "--media-id", media_id)
+                assert story["exit"] == 0, (media_id, story["stuck"], story)
+                assert media_id in {row["media_id"] for row in rows_of(story, FAILED)}, story
 
             # killed and not restarted: the events polled afterwards stop at their stage
             for name in ("xact-delta-writer", "xact-download"):

@@ -3,8 +3,6 @@ log files. Each reader yields `Hop`s; `timeline.py` decides what they mean."""
 
 from __future__ import annotations
 
-import functools
-import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -171,25 +169,32 @@ def read_rows(
 
 
 def _candidate_rows(uri: str, options: Any, query: Query) -> list[dict[str, Any]]:
-    """The rows whose id columns hold one of the query's ids: only those are read when the
-    columns are strings (the filter reaches the Parquet statistics), none when the table has
-    no such column."""
+    """The rows whose id columns hold one of the query's ids, selected by the table's query
+    engine (it skips the files whose statistics rule them out); none when the table has no
+    such column."""
     import pyarrow as pa
-    import pyarrow.dataset as ds
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable, QueryBuilder
 
-    dataset = DeltaTable(uri, storage_options=options).to_pyarrow_dataset()
-    schema = dataset.schema
-    wanted = {c: sorted(v) for c, v in query.row_keys().items() if c in schema.names}
+    table = DeltaTable(uri, storage_options=options)
+    types = {field.name: str(field.type) for field in table.schema().fields}
+    wanted = {c: v for c, v in query.row_keys().items() if c in types}
     if not wanted:
         return []
-    textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
-    if not all(any(test(schema.field(c).type) for test in textual) for c in wanted):
-        return list(dataset.to_table().to_pylist())
-    where = functools.reduce(
-        operator.or_, (ds.field(c).isin(values) for c, values in wanted.items())
+    where = " or ".join(
+        f"{_column(c, types[c])} in ({', '.join(_literal(v) for v in sorted(values))})"
+        for c, values in wanted.items()
     )
-    return list(dataset.to_table(filter=where).to_pylist())
+    found = QueryBuilder().register("t", table).execute(f"select * from t where {where}")
+    return list(pa.RecordBatchReader.from_stream(found).read_all().to_pylist())
+
+
+def _column(name: str, delta_type: str) -> str:
+    quoted = '"' + name.replace('"', '""') + '"'
+    return quoted if "string" in delta_type else f"cast({quoted} as varchar)"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 # (domain) -> (its destination URI, a store answering `exists(blob_path)`), None: not set
