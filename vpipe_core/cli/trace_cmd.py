@@ -175,17 +175,18 @@ def _place(hop: Any) -> str:
 
 def _landing(env: dict[str, str]) -> Callable[[str], tuple[str, Any] | None]:
     """Each domain's file destination (as the upload workers find it) and a store on it, made
-    once; None when neither ONELAKE_<DOMAIN>_PATH nor ONELAKE_BASE_PATH is set."""
+    once; None when neither ONELAKE_<DOMAIN>_PATH nor ONELAKE_BASE_PATH is set. A bad setting
+    raises: `read_files` shows it on the file's hop."""
     from vpipe_core.config.loader import ConfigError, load_settings
     from vpipe_core.storage import make_store
     from vpipe_core.transfer.destination import upload_destination
     from vpipe_core.transfer.settings import TransferSettings
 
-    transfer = load_settings(TransferSettings, env)
     made: dict[str, tuple[str, Any] | None] = {}
 
     def landing(domain: str) -> tuple[str, Any] | None:
         if domain not in made:
+            transfer = load_settings(TransferSettings, env)
             own = env.get(f"ONELAKE_{domain.upper()}_PATH")
             try:
                 destination = upload_destination(domain, own, transfer, "vpipe trace")

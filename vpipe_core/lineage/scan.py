@@ -197,7 +197,8 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-# (domain) -> (its destination URI, a store answering `exists(blob_path)`), None: not set
+# (domain) -> (its destination URI, a store answering `exists(blob_path)`), None: none set;
+# raises on a bad destination setting
 Landing = Callable[[str], tuple[str, Any] | None]
 
 
@@ -215,17 +216,19 @@ def read_files(
         if not blob_path or domain is None or (domain, str(blob_path)) in seen:
             continue
         seen.add((domain, str(blob_path)))
-        found = landing(domain)
-        if found is None:
-            continue
-        destination, store = found
         progress(f"file {blob_path}")
-        detail: dict[str, Any] = {"blob_path": str(blob_path)}
+        where = str(blob_path)
+        detail: dict[str, Any] = {"blob_path": where}
         try:
+            found = landing(domain)
+            if found is None:
+                continue
+            destination, store = found
+            where = f"{destination.rstrip('/')}/{blob_path}"
             detail["exists"] = bool(store.exists(str(blob_path)))
-        except Exception as exc:  # unreachable storage is part of the story
+        except Exception as exc:  # a bad destination or unreachable storage is part of the story
             detail["error"] = f"not read: {exc}"
-        yield Hop("file", f"{destination.rstrip('/')}/{blob_path}", None, detail=detail)
+        yield Hop("file", where, None, detail=detail)
 
 
 def read_logs(log_dir: Path, query: Query, progress: Progress) -> Iterator[Hop]:
