@@ -4,6 +4,7 @@ hold: the places of an event, its retries and dead letters."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 from vpipe_core.lineage.carry import parent_of
 from vpipe_core.lineage.traceparent import trace_id_of
 from vpipe_core.record import Record
+from vpipe_testing.delta import wait_committed
 from vpipe_testing.kafka import read_all
 from vpipe_testing.workers import run_vpipe
 
@@ -75,3 +77,20 @@ def on_the_way(
         assert story["exit"] == 0, (position, story["stuck"], story)
         assert position in positions(story), (position, story)
     return records
+
+
+def wait_processed(
+    bootstrap: str, raw_topic: str, keys: Collection[str], groups: Sequence[tuple[str, str]]
+) -> None:
+    """The events keyed `keys` are in `raw_topic`, then each (group, topic), upstream first,
+    has committed its topic to the end: every live stage has handled them."""
+    wanted = {key.encode() for key in keys}
+    published = read_all(
+        bootstrap,
+        raw_topic,
+        timeout_s=120,
+        until=lambda messages: wanted <= {m.key() for m in messages},
+    )
+    assert wanted <= {m.key() for m in published}, f"{keys} not polled into {raw_topic}"
+    for group, topic in groups:
+        assert wait_committed(bootstrap, group, topic, timeout_s=120), f"{group} on {topic}"
