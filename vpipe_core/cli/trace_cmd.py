@@ -68,6 +68,7 @@ def trace(
     from vpipe_core.lineage.scan import (
         committed_offsets,
         matching_records,
+        read_files,
         read_logs,
         read_rows,
         read_topics,
@@ -93,7 +94,10 @@ def trace(
     since_ms = int((time.time() - window) * 1000)
     records = read_topics(client, _declared(specs), since_ms, _progress)
     hops = [topic_hop(record) for record in matching_records(records, query)]
-    hops += read_rows(_tables(env), query, _progress)
+    tables = _tables(env)
+    hops += read_rows([(name, uri, options) for name, uri, options, _ in tables], query, _progress)
+    domains = _domains(specs, tables)
+    hops += read_files(hops, lambda hop: domains.get(_place(hop)), _landing(env), _progress)
     if log_dir is not None:
         hops += read_logs(log_dir, query, _progress)
     told = story(hops, specs, committed_offsets(client))
@@ -136,17 +140,75 @@ def _declared(specs: Any) -> Callable[[str], bool]:
     return wanted
 
 
-def _tables(env: dict[str, str]) -> list[tuple[str, str, Any]]:
+def _tables(env: dict[str, str]) -> list[tuple[str, str, Any, str]]:
+    """(name, uri, storage options, domain) of every declared table whose URI is set."""
     from vpipe_core.delta.storage import storage_options
     from vpipe_core.tables.declared import targets
 
-    found: list[tuple[str, str, Any]] = []
+    found: list[tuple[str, str, Any, str]] = []
     for target in targets(env):
         if target.uri is not None:
             options = storage_options(target.uri, env, 30.0)
             resolved = options() if callable(options) else options
-            found.append((target.table.name, target.uri, dict(resolved) if resolved else None))
+            found.append(
+                (
+                    target.table.name,
+                    target.uri,
+                    dict(resolved) if resolved else None,
+                    target.domain,
+                )
+            )
     return found
+
+
+def _domains(specs: Any, tables: list[tuple[str, str, Any, str]]) -> dict[str, str]:
+    """The domain of each topic the workers declare and of each table."""
+    domains = {t: s.domain for s in specs for t in (*s.input_topics, *s.output_topics)}
+    domains.update((name, domain) for name, _, _, domain in tables)
+    return domains
+
+
+def _place(hop: Any) -> str:
+    """A hop's topic (without its position) or table."""
+    return str(hop.where.rpartition("[")[0] or hop.where)
+
+
+def _landing(env: dict[str, str]) -> Callable[[str], tuple[str, Any] | None]:
+    """Each domain's file destination (as the upload workers find it) and a store on it, made
+    once; None when neither ONELAKE_<DOMAIN>_PATH nor ONELAKE_BASE_PATH is set. A bad setting
+    raises: `read_files` shows it on the file's hop."""
+    from vpipe_core.config.loader import ConfigError, load_settings
+    from vpipe_core.storage import make_store
+    from vpipe_core.transfer.destination import upload_destination
+    from vpipe_core.transfer.settings import TransferSettings
+
+    made: dict[str, tuple[str, Any] | None] = {}
+
+    def landing(domain: str) -> tuple[str, Any] | None:
+        if domain not in made:
+            transfer = load_settings(TransferSettings, env)
+            own = env.get(f"ONELAKE_{domain.upper()}_PATH")
+            try:
+                destination = upload_destination(domain, own, transfer, "vpipe trace")
+            except ConfigError:
+                made[domain] = None
+                return None
+            credential = None
+            if not destination.startswith("file://"):
+                from vpipe_core.azure_auth import shared_credential
+
+                credential = shared_credential(env)
+            store = make_store(
+                destination,
+                credential,
+                transfer.onelake_timeout_s,
+                1,
+                path_style_hosts=frozenset(transfer.onelake_path_style_hosts),
+            )
+            made[domain] = (destination, store)
+        return made[domain]
+
+    return landing
 
 
 def _settings(bootstrap: str | None) -> tuple[dict[str, Any], dict[str, str]]:

@@ -61,6 +61,14 @@ class Query:
             return True
         return any(str(row.get(f)) in self.event_ids for f in EVENT_FIELDS if row.get(f))
 
+    def row_keys(self) -> dict[str, set[str]]:
+        """The values each column may hold in a row `matches_row` accepts (a table is read
+        filtered by them)."""
+        keys = {field: set(self.event_ids) for field in EVENT_FIELDS}
+        if self.by in (By.MEDIA_ID, By.PROJECT_ID):
+            keys.setdefault(self.by.value, set()).add(self.value)
+        return {column: values for column, values in keys.items() if values}
+
     def matches_log(self, line: dict[str, Any]) -> bool:
         if line.get("w3c_trace_id") in self.trace_ids:
             return True

@@ -156,18 +156,79 @@ def read_rows(
     tables: Sequence[tuple[str, str, Any]], query: Query, progress: Progress
 ) -> Iterator[Hop]:
     """Rows naming the event in each (table name, uri, storage options) table."""
-    from deltalake import DeltaTable
-
     for name, uri, options in tables:
         progress(f"table {name}")
         try:
-            rows = DeltaTable(uri, storage_options=options).to_pyarrow_table().to_pylist()
+            rows = _candidate_rows(uri, options, query)
         except Exception as exc:  # a missing or unreadable table is part of the story
             yield Hop("row", name, None, detail={"error": f"not read: {exc}"})
             continue
         for row in rows:
             if query.matches_row(row):
                 yield Hop("row", name, _row_time(row), detail=_short(row))
+
+
+def _candidate_rows(uri: str, options: Any, query: Query) -> list[dict[str, Any]]:
+    """The rows whose id columns hold one of the query's ids, selected by the table's query
+    engine (it skips the files whose statistics rule them out); none when the table has no
+    such column."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, QueryBuilder
+
+    table = DeltaTable(uri, storage_options=options)
+    types = {field.name: str(field.type) for field in table.schema().fields}
+    wanted = {c: v for c, v in query.row_keys().items() if c in types}
+    if not wanted:
+        return []
+    where = " or ".join(
+        f"{_column(c, types[c])} in ({', '.join(_literal(v) for v in sorted(values))})"
+        for c, values in wanted.items()
+    )
+    found = QueryBuilder().register("t", table).execute(f"select * from t where {where}")
+    return list(pa.RecordBatchReader.from_stream(found).read_all().to_pylist())
+
+
+def _column(name: str, delta_type: str) -> str:
+    quoted = '"' + name.replace('"', '""') + '"'
+    return quoted if "string" in delta_type else f"cast({quoted} as varchar)"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# (domain) -> (its destination URI, a store answering `exists(blob_path)`), None: none set;
+# raises on a bad destination setting
+Landing = Callable[[str], tuple[str, Any] | None]
+
+
+def read_files(
+    hops: Iterable[Hop],
+    domain_of: Callable[[Hop], str | None],
+    landing: Landing,
+    progress: Progress,
+) -> Iterator[Hop]:
+    """Where each `blob_path` named by a record or row of the event is in its domain's
+    destination (OneLake or a directory): one hop per file, `exists` true once it landed."""
+    seen: set[tuple[str, str]] = set()
+    for hop in list(hops):
+        blob_path, domain = hop.detail.get("blob_path"), domain_of(hop)
+        if not blob_path or domain is None or (domain, str(blob_path)) in seen:
+            continue
+        seen.add((domain, str(blob_path)))
+        progress(f"file {blob_path}")
+        where = str(blob_path)
+        detail: dict[str, Any] = {"blob_path": where}
+        try:
+            found = landing(domain)
+            if found is None:
+                continue
+            destination, store = found
+            where = f"{destination.rstrip('/')}/{blob_path}"
+            detail["exists"] = bool(store.exists(str(blob_path)))
+        except Exception as exc:  # a bad destination or unreachable storage is part of the story
+            detail["error"] = f"not read: {exc}"
+        yield Hop("file", where, None, detail=detail)
 
 
 def read_logs(log_dir: Path, query: Query, progress: Progress) -> Iterator[Hop]:

@@ -4,10 +4,12 @@ Stages come from the worker specs: a topic record was written by the workers tha
 as an output (the poller for the raw topic) and is owed an effect by those that consume it. An
 effect is a record of the same trace in one of the consumer's outputs, a retry tier record or
 dead letter naming the topic as its origin, or, for a worker with no output topic (a table
-writer), a row in a table. A record owed an effect that has none is where the event is stuck."""
+writer) whose group has no committed offset there, a row in a table. A record owed an effect
+that has none is where the event is stuck."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,7 +57,7 @@ Committed = Callable[[str, str, int], int]
 def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec], committed: Committed) -> Story:
     depth = _depths(specs)
     ordered = sorted(
-        hops, key=lambda hop: (hop.time_ms or 0, hop.kind, depth.get(_topic(hop), len(depth)))
+        hops, key=lambda hop: (_time(hop), hop.kind, depth.get(_topic(hop), len(depth)))
     )
     topic_hops = [hop for hop in ordered if hop.kind == "topic"]
     rows = [hop for hop in ordered if hop.kind == "row" and "error" not in hop.detail]
@@ -71,6 +73,13 @@ def story(hops: Sequence[Hop], specs: Sequence[WorkerSpec], committed: Committed
         stuck = []
     found = bool(topic_hops or rows)
     return Story(list(ordered), [(stage, where) for _, stage, where in stuck], found)
+
+
+def _time(hop: Hop) -> int:
+    """A file's hop (its place now, no time) comes after everything else."""
+    if hop.time_ms is not None:
+        return hop.time_ms
+    return sys.maxsize if hop.kind == "file" else 0
 
 
 def _depths(specs: Sequence[WorkerSpec]) -> dict[str, int]:
@@ -99,10 +108,14 @@ def _handled(
     of it is found."""
     topic, _, position = hop.where.rpartition("[")
     partition, _, offset = position.rstrip("]").partition("]@")
-    if committed(spec.name, topic, int(partition)) > int(offset):
+    done = committed(spec.name, topic, int(partition))
+    if done > int(offset):
         return True
     if not spec.output_topics:
-        return any_row
+        # A table writer commits after its table commit: a group that committed, but not past
+        # the record, has not written it (whatever rows other writers made). Rows stand in only
+        # for a group with no offset there (another group name, offsets expired).
+        return done < 0 and any_row
     for later in topic_hops:
         if later.trace_id != hop.trace_id or later is hop:
             continue
