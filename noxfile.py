@@ -64,8 +64,8 @@ def lint(session: nox.Session) -> None:
 
 
 BENCHMARKS = [
-    ("passthrough", []),  # runtime loop vs a bare confluent-kafka loop (target >= 0.7)
-    ("passthrough", ["--spans"]),  # the same with OpenTelemetry spans on: the ratio on / off
+    # runtime loop vs a bare confluent-kafka loop (target >= 0.7), and with OpenTelemetry spans on
+    ("passthrough", ["--spans"]),
     ("ingester", []),  # xact-event-ingester vs the core pass-through
     ("delta", []),  # exactly-once DeltaSink vs bare write_deltalake (target >= 0.6)
     ("entity_writer", []),  # claimx-entity-writer vs bare deltalake merges of the same rows

@@ -141,3 +141,29 @@ def _handler(received: Callable[[ExportTraceServiceRequest], None]) -> type:
             return None
 
     return Handler
+
+
+def by_trace(spans: list[ReceivedSpan]) -> dict[str, list[ReceivedSpan]]:
+    traces: dict[str, list[ReceivedSpan]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    return traces
+
+
+def stage_edges(spans: list[ReceivedSpan]) -> set[tuple[str, str | None]]:
+    """(span name, its parent's name) for each span of one trace; None: no exported parent."""
+    names = {span.span_id: span.name for span in spans}
+    return {(span.name, names.get(span.parent_span_id)) for span in spans}
+
+
+def tree_problems(spans: list[ReceivedSpan], root: str) -> list[str]:
+    """What keeps one trace's spans from being one tree under a single `root` span."""
+    ids = {span.span_id for span in spans}
+    roots = [span.name for span in spans if not span.parent_span_id]
+    problems = [] if roots == [root] else [f"roots {roots}, expected [{root}]"]
+    problems += [
+        f"{span.name}: parent {span.parent_span_id} never exported"
+        for span in spans
+        if span.parent_span_id and span.parent_span_id not in ids
+    ]
+    return problems

@@ -35,8 +35,8 @@ def test_spans_are_on_when_the_standard_variables_ask_for_traces(env, variable) 
     assert asked_by(env) == variable
 
 
-def context():
-    env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+def context(**extra: str):
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", **extra}
     spec = WorkerSpec(name="t-worker", domain="t", handler="x:y", input_topics=("t.in",))
     return _context(spec, 1, "t-worker", load_settings(CoreSettings, env), env)
 
@@ -78,7 +78,7 @@ def test_without_the_variables_nothing_from_opentelemetry_is_imported() -> None:
     the switch: with the SDK installed but no OTEL_* variable, opentelemetry stays unloaded."""
     done = run_python(
         """
-        import sys
+        import os, sys
         import vpipe_core.cli.worker, vpipe_core.runner, vpipe_core.loop.source
         from vpipe_core.loop import ProcessingLoop
         from vpipe_core.registry import handler_factory, load_all_workers
@@ -86,7 +86,7 @@ def test_without_the_variables_nothing_from_opentelemetry_is_imported() -> None:
         specs, _ = load_all_workers()
         for spec in specs:
             handler_factory(spec)
-        assert tracing_for(None) is None
+        assert tracing_for(None, dict(os.environ)) is None
         loaded = sorted(name for name in sys.modules if name.startswith("opentelemetry"))
         print(len(specs), loaded)
         """
@@ -100,11 +100,11 @@ def test_variables_without_the_extra_stop_the_worker_naming_both() -> None:
     """The SDK missing (import blocked) but OTEL_EXPORTER_OTLP_ENDPOINT set: a clear error."""
     done = run_python(
         """
-        import sys
+        import os, sys
         sys.modules["opentelemetry.sdk"] = None  # as if the `otel` extra were not installed
         from vpipe_core.lineage.spans import TracingUnavailable, tracing_for
         try:
-            tracing_for(None)
+            tracing_for(None, dict(os.environ))
         except TracingUnavailable as exc:
             print(exc)
         """,
@@ -113,3 +113,14 @@ def test_variables_without_the_extra_stop_the_worker_naming_both() -> None:
     assert done.returncode == 0, done.stderr
     assert "OTEL_EXPORTER_OTLP_ENDPOINT is set" in done.stdout
     assert "pip install 'vpipe-core[otel]'" in done.stdout
+
+
+def test_the_env_files_otel_variables_reach_the_sdk(monkeypatch) -> None:
+    """A value from the `.env` file only (the worker's environment, not the process's) turns
+    spans on, and is copied to the process environment, where the SDK reads it."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "placeholder")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER")  # restored as absent after the test
+    tracing = tracing_for(context(OTEL_TRACES_EXPORTER="console"))
+    assert tracing is not None
+    tracing.close()
+    assert os.environ["OTEL_TRACES_EXPORTER"] == "console"

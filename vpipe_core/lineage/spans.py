@@ -58,12 +58,18 @@ def asked_by(env: Mapping[str, str]) -> str | None:
     return next((name for name in ENDPOINTS if env.get(name, "").strip()), None)
 
 
-def tracing_for(ctx: WorkerContext, env: Mapping[str, str] = os.environ) -> Tracing | None:
-    """The worker's tracing, or None (spans off). The SDK reads its own variables from the
-    process environment, so the switch reads them there too."""
+def tracing_for(ctx: WorkerContext, env: Mapping[str, str] | None = None) -> Tracing | None:
+    """The worker's tracing, or None (spans off). `env`: the worker's environment (the process
+    environment over the `.env` file's values by default). The SDK reads its variables from the
+    process environment, so the `.env` file's OTEL_* values are copied there."""
+    if env is None:
+        env = {**ctx.env, **os.environ}
     variable = asked_by(env)
     if variable is None:
         return None
+    for name, value in env.items():
+        if name.startswith("OTEL_"):
+            os.environ.setdefault(name, value)
     try:
         from vpipe_core.lineage.otel import OtelTracing
     except ImportError as exc:
