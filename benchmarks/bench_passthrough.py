@@ -5,7 +5,11 @@ to an output topic and write one log line per batch. They run alternately (basel
 baseline, vpipe, ...) in this process against the same broker, each on topics of its own.
 What the figures mean: benchmarks/README.md.
 
-    python -m benchmarks.bench_passthrough [--messages N] [--repeat R] [--profile]
+    python -m benchmarks.bench_passthrough [--messages N] [--repeat R] [--profile] [--spans]
+
+With `--spans` a third contestant runs the vpipe worker with OpenTelemetry spans on (the `otel`
+extra), exported by the SDK over OTLP/HTTP to a collector stand-in on loopback; the report adds
+the ratio spans on / spans off.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from confluent_kafka import Consumer, Producer
 from vpipe_core.config.core import CoreSettings
 from vpipe_core.config.loader import load_settings
 from vpipe_core.kafka.clientconf import consumer_config, producer_config
+from vpipe_core.lineage.spans import tracing_for
 from vpipe_core.loop import FETCH_MAX, POLL_TIMEOUT_S, ProcessingLoop
 from vpipe_core.ops.health import HealthServer
 from vpipe_core.ops.metrics import REGISTRY
@@ -63,6 +68,7 @@ WATCH_INTERVAL_S = 0.01
 PROFILE_TOP_CUMULATIVE = 25
 PROFILE_TOP_OWN_TIME = 20
 CONTESTANTS = ("baseline", "vpipe")
+SPANS = "spans"  # the vpipe worker with OpenTelemetry spans on (--spans)
 
 
 @dataclass(frozen=True)
@@ -332,9 +338,10 @@ def run_vpipe(
     topics: Topics,
     expected: int,
     profiler: cProfile.Profile | None = None,
+    spans: bool = False,
 ) -> Clock:
     try:
-        return run_worker_until_delivered(settings, env, topics, expected, profiler)
+        return run_worker_until_delivered(settings, env, topics, expected, profiler, spans=spans)
     finally:
         gc.collect()  # the runtime's clients sit in reference cycles (stats_cb): close them now
 
@@ -346,16 +353,19 @@ def run_worker_until_delivered(
     expected: int,
     profiler: cProfile.Profile | None,
     make_handler: Callable[[Any, Topics], Any] | None = None,
+    spans: bool = False,
 ) -> Clock:
     """Assembled as `vpipe_core.runner` does it: context, clients, router, loop, metrics server,
     JSON logs; stopped with `request_stop()` once `expected` outputs are acknowledged.
-    `make_handler(ctx, topics)` replaces the pass-through handler (it must set `first_at`)."""
+    `make_handler(ctx, topics)` replaces the pass-through handler (it must set `first_at`).
+    `spans`: with the tracing the OTEL_* variables of the process environment ask for."""
     ctx = _context(worker_spec(topics), 1, f"{topics.input}.group", settings, env)
     if make_handler is None:
         handler = PassThroughHandler(topics.output, ctx.logger, profiler)
     else:
         handler = make_handler(ctx, topics)
-    loop = _connect(ctx, handler, [topics.input])
+    tracing = tracing_for(ctx) if spans else None
+    loop = _connect(ctx, handler, [topics.input], tracing)
     server = HealthServer(ctx.health, free_port(), bind="127.0.0.1")
     watcher = DeliveryWatcher(loop, topics.output, expected)
     server.start()
@@ -369,6 +379,8 @@ def run_worker_until_delivered(
         watcher.cancel()
         watcher.join()
         server.stop()
+        if tracing is not None:
+            tracing.close()  # exports what is left: not timed (the watcher stopped the clock)
     if watcher.finished_at is None or handler.first_at is None:
         raise RuntimeError(f"vpipe: {watcher.delivered} of {expected} delivered")
     return Clock(first_consumed=handler.first_at, last_acked=watcher.finished_at)
@@ -384,6 +396,7 @@ class BenchSetup:
     settings: CoreSettings
     run_id: str
     messages: int
+    contestants: tuple[str, ...] = CONTESTANTS
 
     def loaded_topics(self, contestant: str, repeat: int) -> Topics:
         """Fresh input and output topics; the input holds `messages` records."""
@@ -392,7 +405,7 @@ class BenchSetup:
         return topics
 
 
-def prepare(bootstrap: str, root: Path, messages: int) -> BenchSetup:
+def prepare(bootstrap: str, root: Path, messages: int, spans: bool = False) -> BenchSetup:
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "LOG_DIR": str(root / "logs"),
@@ -402,7 +415,8 @@ def prepare(bootstrap: str, root: Path, messages: int) -> BenchSetup:
     }
     ensure_topics(bootstrap, [dlq_topic(DOMAIN)], PARTITIONS)  # the runner requires it
     settings = load_settings(CoreSettings, env)
-    return BenchSetup(bootstrap, env, settings, uuid.uuid4().hex[:8], messages)
+    contestants = (*CONTESTANTS, SPANS) if spans else CONTESTANTS
+    return BenchSetup(bootstrap, env, settings, uuid.uuid4().hex[:8], messages, contestants)
 
 
 def setup_vpipe_logging(settings: CoreSettings, console: TextIO) -> None:
@@ -415,18 +429,19 @@ def run_once(setup: BenchSetup, contestant: str, repeat: int, baseline_log: logg
     if contestant == "baseline":
         clock = run_baseline(setup.settings, topics, setup.messages, baseline_log)
     else:
-        clock = run_vpipe(setup.settings, setup.env, topics, setup.messages)
+        spans = contestant == SPANS
+        clock = run_vpipe(setup.settings, setup.env, topics, setup.messages, spans=spans)
     result = measure(contestant, setup.bootstrap, topics, setup.messages, clock)
     print(f"  run {repeat}: {contestant:<8} {result.rate:>9,.0f} msg/s", file=sys.stderr)
     return result
 
 
 def run_contest(setup: BenchSetup, repeat: int, baseline_log: logging.Logger) -> list[RunResult]:
-    """baseline, vpipe, baseline, vpipe, ...: `repeat` runs each."""
+    """baseline, vpipe, (spans,) baseline, vpipe, ...: `repeat` runs each."""
     return [
         run_once(setup, contestant, number, baseline_log)
         for number in range(1, repeat + 1)
-        for contestant in CONTESTANTS
+        for contestant in setup.contestants
     ]
 
 
@@ -476,11 +491,13 @@ def print_runs(results: list[RunResult]) -> None:
         )
 
 
-def print_summary(results: list[RunResult], repeat: int) -> None:
+def print_summary(
+    results: list[RunResult], repeat: int, contestants: tuple[str, ...], spans_received: int
+) -> None:
     print(f"\nmedian of {repeat} run(s) each")
     print(ROW.format("", "contestant", "messages", "seconds", "msg/s", "acked s"))
     rates = {}
-    for contestant in CONTESTANTS:
+    for contestant in contestants:
         mine = [result for result in results if result.contestant == contestant]
         rates[contestant] = statistics.median(result.rate for result in mine)
         seconds = statistics.median(result.seconds for result in mine)
@@ -490,6 +507,13 @@ def print_summary(results: list[RunResult], repeat: int) -> None:
     ratio = rates["vpipe"] / rates["baseline"]
     verdict = "meets the target" if ratio >= TARGET_RATIO else "BELOW the target"
     print(f"\nratio vpipe / baseline = {ratio:.2f} (target >= {TARGET_RATIO}): {verdict}")
+    if SPANS in rates:
+        sent = repeat * results[0].messages
+        print(
+            f"ratio spans on / off = {rates[SPANS] / rates['vpipe']:.2f} "
+            f"(spans / baseline = {rates[SPANS] / rates['baseline']:.2f}); "
+            f"the collector stand-in received {spans_received} spans for {sent} records"
+        )
 
 
 def print_profile(profiler: cProfile.Profile) -> None:
@@ -503,6 +527,29 @@ def print_profile(profiler: cProfile.Profile) -> None:
 # -- main -----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def collector(spans: bool) -> Iterator[Any]:
+    """With `spans`: a collector stand-in, named by the OTEL_* variables the SDK reads (set in
+    this process for the run, so the runs without spans see them too but build no tracing)."""
+    if not spans:
+        yield None
+        return
+    from vpipe_testing.otlp import OtlpReceiver
+
+    with OtlpReceiver(discard=True) as otlp, contextlib.ExitStack() as restore:
+        for name, value in {**otlp.env, "OTEL_BSP_SCHEDULE_DELAY": "5000"}.items():
+            restore.callback(_restore_env, name, os.environ.get(name))
+            os.environ[name] = value
+        yield otlp
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_passthrough",
@@ -510,6 +557,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="records per run")
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs per contestant")
+    parser.add_argument(
+        "--spans",
+        action="store_true",
+        help="add a vpipe run with OpenTelemetry spans on, exported over OTLP/HTTP to loopback",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -528,8 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="vpipe-bench-") as tmp,
         broker_bootstrap() as (bootstrap, broker),
         open(Path(tmp) / "vpipe-console.jsonl", "w") as console,
+        collector(args.spans) as otlp,
     ):
-        setup = prepare(bootstrap, Path(tmp), args.messages)
+        setup = prepare(bootstrap, Path(tmp), args.messages, args.spans)
         setup_vpipe_logging(setup.settings, console)
         baseline_log = baseline_logger(Path(tmp) / "baseline.log")
         results = run_contest(setup, args.repeat, baseline_log)
@@ -538,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.shutdown()  # close the log files before their directory goes
     print_header(broker, args.messages, args.repeat)
     print_runs(results)
-    print_summary(results, args.repeat)
+    print_summary(results, args.repeat, setup.contestants, otlp.count if otlp else 0)
     if profiler is not None:
         print_profile(profiler)
     return 0

@@ -25,6 +25,7 @@ from vpipe_core.spec import Kind, WorkerSpec
 
 if TYPE_CHECKING:
     from vpipe_core.eventsource.backfill import BackfillWindow
+    from vpipe_core.lineage.spans import Tracing
 
 EXIT_CONFIG = 2
 log = logging.getLogger("vpipe.runner")
@@ -223,12 +224,15 @@ def _serve(ctx: WorkerContext, port: int | None) -> int:
     from vpipe_core.ops import metrics
 
     metrics.build_info.labels(_version(), ctx.settings.environment).set(1)
+    tracing = _tracing(ctx)
     handler = _build_handler(ctx)
     topics = input_topics(ctx.spec, ctx.settings, ctx.env)
-    loop = _connect(ctx, handler, topics)
+    loop = _connect(ctx, handler, topics, tracing)
     _install_signal_handlers(loop)
     ctx.health.starting = False
-    log.info("worker ready to consume", extra={"topics": topics, "port": port})
+    log.info(
+        "worker ready to consume", extra={"topics": topics, "port": port, "spans": bool(tracing)}
+    )
     try:
         loop.run()
     except FatalConfigError as exc:
@@ -239,8 +243,20 @@ def _serve(ctx: WorkerContext, port: int | None) -> int:
         log.error("the source stopped", extra={"error": str(exc), "exit_code": exc.exit_code})
         print(f"vpipe-worker: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        if tracing is not None:
+            tracing.close()
     log.info("worker stopped")
     return 0
+
+
+def _tracing(ctx: WorkerContext) -> Tracing | None:
+    from vpipe_core.lineage.spans import TracingUnavailable, tracing_for
+
+    try:
+        return tracing_for(ctx)
+    except TracingUnavailable as exc:
+        raise StartupError(f"configuration error: {exc}") from exc
 
 
 def _version() -> str:
@@ -268,7 +284,10 @@ def input_topics(spec: WorkerSpec, settings: CoreSettings, env: Mapping[str, str
     return list(spec.input_topics)
 
 
-def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
+def _connect(
+    ctx: WorkerContext, handler: Any, topics: list[str], tracing: Tracing | None = None
+) -> Any:
+    """The worker's loop; `tracing` when spans are on (lineage.spans)."""
     from confluent_kafka import Consumer, Producer
 
     from vpipe_core.kafka.clientconf import consumer_config, producer_config
@@ -285,7 +304,7 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
     _wait_for_broker(ctx, sorted(required))
     callbacks: dict[str, Any] = {}
     if ctx.spec.kind is Kind.SOURCE:
-        return _source_loop(ctx, handler, callbacks)
+        return _source_loop(ctx, handler, callbacks, tracing)
     consumer = Consumer(
         {
             **consumer_config(settings, ctx.group, ctx.client_id),
@@ -301,12 +320,14 @@ def _connect(ctx: WorkerContext, handler: Any, topics: list[str]) -> Any:
     )
     delays = domain_delays(ctx.domain, ctx.env, settings.retry_delays)
     router = OutcomeRouter(ctx.domain, ctx.spec.name, ctx.worker_id, delays)
-    loop = ProcessingLoop(ctx, handler, consumer, producer, router, topics)
+    loop = ProcessingLoop(ctx, handler, consumer, producer, router, topics, tracing)
     callbacks["loop"] = loop
     return loop
 
 
-def _source_loop(ctx: WorkerContext, source: Any, callbacks: dict[str, Any]) -> Any:
+def _source_loop(
+    ctx: WorkerContext, source: Any, callbacks: dict[str, Any], tracing: Tracing | None
+) -> Any:
     from confluent_kafka import Producer
 
     from vpipe_core.kafka.clientconf import producer_config
@@ -319,7 +340,7 @@ def _source_loop(ctx: WorkerContext, source: Any, callbacks: dict[str, Any]) -> 
             "on_delivery": lambda error, msg: callbacks["loop"].on_delivery(error, msg),
         }
     )
-    callbacks["loop"] = loop = SourceLoop(ctx, source, producer)
+    callbacks["loop"] = loop = SourceLoop(ctx, source, producer, tracing)
     return loop
 
 

@@ -1,6 +1,7 @@
 """The one place trace context moves from a record to the records made from it: the loop's
 router calls `parent_of` once per consumed record and `carried` per output, the source loop
-calls `started` per published event. Handlers never copy the header themselves."""
+calls `started` per published event. Handlers never copy the header themselves. With
+OpenTelemetry spans on, `otel.py` gives the outputs their span's `traceparent` instead."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError
@@ -17,6 +18,7 @@ from confluent_kafka import KafkaError
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
 from vpipe_core.kafka.outbox import Outbox
+from vpipe_core.lineage.spans import Tracing
 from vpipe_core.logs.trace import inline_record
 from vpipe_core.loop import execute
 from vpipe_core.loop.commits import Commits
@@ -27,6 +29,7 @@ from vpipe_core.loop.rebalance import Rebalance
 from vpipe_core.loop.route import Route
 from vpipe_core.loop.shutdown import shut_down
 from vpipe_core.loop.telemetry import Telemetry
+from vpipe_core.loop.traced import TracedRoute
 from vpipe_core.retry.router import OutcomeRouter
 from vpipe_core.spec import RetryMode
 
@@ -40,7 +43,9 @@ class ProcessingLoop:
         producer: Any,
         router: OutcomeRouter,
         topics: Sequence[str],
+        tracing: Tracing | None = None,
     ) -> None:
+        """`tracing`: spans on (lineage.spans), else None."""
         self._ctx = ctx
         worker = ctx.spec.name
         inplace = ctx.spec.retry_mode is RetryMode.INPLACE
@@ -53,7 +58,9 @@ class ProcessingLoop:
         self._consume = Consume(ctx, consumer, list(topics), lag, assigned)
         self._telemetry = Telemetry(ctx, self._consume.consumed, self._consume.assigned, lag)
         in_order = hooks.concurrency == 1
-        self._route = Route(
+        if tracing is not None:
+            router = tracing.routing(router)
+        self._route = (Route if tracing is None else partial(TracedRoute, tracing))(
             ctx,
             router,
             self._outbox,

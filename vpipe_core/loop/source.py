@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.outbox import Outbox
 from vpipe_core.lineage.carry import started
+from vpipe_core.lineage.spans import Tracing
 from vpipe_core.ops import metrics
 from vpipe_core.outcome import Output
 from vpipe_core.record import Record
@@ -55,8 +56,12 @@ class Source(Protocol):
 
 
 class SourceLoop:
-    def __init__(self, ctx: WorkerContext, source: Any, producer: Any) -> None:
+    def __init__(
+        self, ctx: WorkerContext, source: Any, producer: Any, tracing: Tracing | None = None
+    ) -> None:
+        """`tracing`: spans on (lineage.spans), else None: each event's trace starts here."""
         self._ctx = ctx
+        self._started = started if tracing is None else tracing.started
         self._source = source
         self._outbox = Outbox(producer, ctx.spec.name, _never_too_large)
         self._stop_requested = False
@@ -116,7 +121,7 @@ class SourceLoop:
 
     def _publish(self, outputs: Sequence[Output]) -> None:
         if outputs:
-            self._outbox.send(_SOURCE_RECORD, [started(output) for output in outputs])
+            self._outbox.send(_SOURCE_RECORD, [self._started(output) for output in outputs])
             if not self._outbox.barrier(ACK_TIMEOUT_S):
                 raise RuntimeError("page not acknowledged by the broker; the cursor stays")
         self._source.acknowledged(self._published)
