@@ -16,7 +16,7 @@ for `--step-duration` each. Measured:
 Prints the tables, writes `sustained.csv` / `sustained.json` (the series) and `sustained.png`
 (latency, throughput and RSS over time) into `--out`.
 
-    python -m benchmarks.bench_sustained                 # 100 events/s for 300 s, then x2, x4
+    python -m benchmarks.bench_sustained             # 25 events/s for 300 s, then x2, x4, x8
     python -m benchmarks.bench_sustained --duration 60 --steps 2 --step-duration 30
 """
 
@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import os
 import platform
+import resource
 import shlex
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from benchmarks.sustained.feed import Feeder, Phase, schedule
 from benchmarks.sustained.observe import Origins, Stage, StageTail, Windows, rss_mb
 from benchmarks.sustained.plot import plot
 from benchmarks.sustained.report import (
+    lag_table,
     latency_rows,
     latency_table,
     phase_figures,
@@ -49,7 +51,13 @@ from benchmarks.sustained.report import (
 )
 from vpipe_claimx import topics as claimx_topics
 from vpipe_testing.demo import DemoOptions, DemoServices, installed_scenarios, table_rows
-from vpipe_testing.demo.command import create_topics, spawner, start_workers, stop_workers
+from vpipe_testing.demo.command import (
+    create_topics,
+    scrape,
+    spawner,
+    start_workers,
+    stop_workers,
+)
 from vpipe_testing.demo.hosts import simulated_hosts
 from vpipe_xact import topics as xact_topics
 
@@ -71,6 +79,7 @@ STAGES = [
     Stage("claimx", claimx_topics.RESULTS),
     Stage("claimx", "claimx_events (row)"),
 ]
+CAUGHT_UP_LAG_S = 15.0  # drained: no worker's oldest unprocessed record older (batch timers)
 FORGET_BEHIND_S = 60.0  # stand-in rows older than the newest accepted by this much are dropped
 
 
@@ -87,12 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=100.0, help="events/s per domain")
+    parser.add_argument("--rate", type=float, default=25.0, help="events/s per domain")
     parser.add_argument("--duration", type=float, default=300.0, help="seconds at --rate")
     parser.add_argument(
         "--steps",
         type=lambda text: [float(s) for s in text.split(",") if s],
-        default=[2.0, 4.0],
+        default=[2.0, 4.0, 8.0],
         help="rate multipliers after the base phase, comma-separated ('' for none)",
     )
     parser.add_argument("--step-duration", type=float, default=60.0, help="seconds per step")
@@ -119,7 +128,8 @@ class _Run:
         self.services = DemoServices(self.broker.bootstrap, root, stack)
         self.workers: list[Any] = []
         stack.callback(stop_workers, self.workers)
-        self.rss: dict[str, list[tuple[float, float]]] = {}
+        self.rss: dict[str, list[tuple[float, float]]] = {}  # instance -> (s, MB)
+        self.lag: dict[str, list[tuple[float, float]]] = {}  # worker -> (s, largest lag s)
         self.origins = Origins()
 
     def measure(self) -> int:
@@ -155,7 +165,7 @@ class _Run:
         while time.time() - started < end:
             time.sleep(self.args.sample)
             elapsed = time.time() - started
-            self._sample_rss(elapsed)
+            self._sample(elapsed)
             self._forget_read(runs)
             self._check(feeders, tail)
             print(f"{elapsed:6.0f} s  " + "  ".join(self._progress(f) for f in feeders))
@@ -183,21 +193,30 @@ class _Run:
                 cutoff = accepted_until - FORGET_BEHIND_S
                 run.forget_read(datetime.fromtimestamp(cutoff, UTC))
 
-    def _sample_rss(self, elapsed: float) -> None:
+    def _sample(self, elapsed: float) -> None:
+        """RSS of every instance; the largest `vpipe_consumer_lag_seconds` of every worker."""
+        lag: dict[str, float] = {}
         for worker in self.workers:
             label = f"{worker.name}-{worker.instance}"
             self.rss.setdefault(label, []).append((elapsed, rss_mb(worker.process.pid)))
+            for name, labels, value in scrape(worker):
+                if name == "vpipe_consumer_lag_seconds":
+                    lag[labels["worker"]] = max(lag.get(labels["worker"], 0.0), value)
+        for worker_name, seconds in lag.items():
+            self.lag.setdefault(worker_name, []).append((elapsed, seconds))
 
     def _drain(self, started: float, feeders: list[Feeder], tail: Any) -> None:
-        """After the last phase: wait until every offered event has its row (or --drain)."""
+        """After the last phase: wait until every offered event has its row and no worker lags
+        (or --drain)."""
         deadline = time.time() + self.args.drain
         while time.time() < deadline:
-            written = {d: self._rows_written(d) for d in DOMAINS}
-            if all(written[f.domain] >= f.offered for f in feeders):
-                break
             time.sleep(self.args.sample)
-            self._sample_rss(time.time() - started)
+            self._sample(time.time() - started)
             self._check([], tail)
+            written = {d: self._rows_written(d) for d in DOMAINS}
+            lagging = [w for w, points in self.lag.items() if points[-1][1] > CAUGHT_UP_LAG_S]
+            if all(written[f.domain] >= f.offered for f in feeders) and not lagging:
+                break
         self.drained_s = time.time() - started - self.phases[-1].end_s
 
     def _rows_written(self, domain: str) -> int:
@@ -218,7 +237,7 @@ class _Run:
 
     def _report(self, feeders: list[Feeder], tail: Any, started: float) -> int:
         offered = {f.domain: f.by_phase for f in feeders}
-        figures = phase_figures(self.phases, offered, STAGES, self.windows)
+        figures = phase_figures(self.phases, offered, STAGES, self.windows, self.lag)
         latency = latency_rows(self.phases, STAGES, self.windows)
         memory = rss_rows(self.rss, self.phases[0])
         written = {d: self._rows_written(d) for d in DOMAINS}
@@ -232,10 +251,30 @@ class _Run:
                 f" ({missing} not written {self.drained_s:.0f} s after the last phase); "
                 f"feeder at most {feeder.behind_s:.2f} s behind its schedule"
             )
+        for domain in DOMAINS:
+            counts = [
+                f"{s.name} {self.windows.count(domain, s.name)}"
+                for s in STAGES
+                if s.domain == domain
+            ]
+            print(f"{domain} records per stage: {', '.join(counts)}")
+        lagging = {
+            w: points[-1][1] for w, points in self.lag.items() if points[-1][1] > CAUGHT_UP_LAG_S
+        }
+        if lagging:
+            print(f"STILL LAGGING at the end (seconds): {lagging}")
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        busy = cpu.ru_utime + cpu.ru_stime
+        print(
+            f"this process (feeders, stand-ins, topic tail): {busy:.0f} CPU-s, "
+            f"{busy / (time.time() - started):.0%} of one core"
+        )
         if tail.unmatched:
             print(f"records whose event was not matched: {tail.unmatched}")
         print()
         print("\n".join(latency_table(latency)))
+        print()
+        print("\n".join(lag_table(self.phases, self.lag)))
         print()
         print("\n".join(rss_table(memory)))
         summary = {
@@ -251,7 +290,9 @@ class _Run:
                     "offered": f.offered,
                     "accepted": f.accepted,
                     "written": f.written,
-                    "kept_up": f.kept_up,
+                    "rows_per_s_second_half": f.written_late_per_s,
+                    "falling_behind": dict(f.behind),
+                    "verdict": f.verdict(),
                 }
                 for f in figures
             ],
@@ -259,11 +300,18 @@ class _Run:
             "written_total": written,
             "latency": latency,
             "rss": memory,
+            "lag_seconds": self.lag,
         }
         csv_path, json_path = write_series(self.args.out, STAGES, self.windows, self.rss, summary)
         title = f"vpipe sustained load, {summary['started'][:16]} UTC, {_machine()}"
         png = plot(
-            self.args.out / "sustained.png", title, self.phases, STAGES, self.windows, self.rss
+            self.args.out / "sustained.png",
+            title,
+            self.phases,
+            STAGES,
+            self.windows,
+            self.rss,
+            self.lag,
         )
         print(f"\nwrote {csv_path}, {json_path}, {png}")
         return 0 if all(f.kept_up for f in figures if f.phase is self.phases[0]) else 1

@@ -70,22 +70,22 @@ class Feeder(threading.Thread):
     ) -> None:
         super().__init__(name=f"feed-{domain}", daemon=True)
         self.domain, self._run, self._phases = domain, run, phases
-        self._started, self._on_offered = started, on_offered
+        self._t0, self._on_offered = started, on_offered
         self.offered = 0
         self.by_phase: dict[str, int] = {phase.name: 0 for phase in phases}
         self.behind_s = 0.0
         self.error: BaseException | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         end = self._phases[-1].end_s
         try:
-            while not self._stop.is_set():
-                elapsed = time.time() - self._started
+            while not self._halt.is_set():
+                elapsed = time.time() - self._t0
                 self._offer(min(elapsed, end))
                 if elapsed >= end:
                     return
-                self._stop.wait(TICK_S)
+                self._halt.wait(TICK_S)
         except BaseException as exc:  # reported by the main thread
             self.error = exc
 
@@ -97,8 +97,8 @@ class Feeder(threading.Thread):
         self._on_offered(self._run.offer(count), when)
         self.offered += count
         self.by_phase[phase_at(self._phases, elapsed).name] += count
-        late = time.time() - self._started - elapsed
+        late = time.time() - self._t0 - elapsed
         self.behind_s = max(self.behind_s, late)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()

@@ -44,13 +44,20 @@ class Windows:
         windows.setdefault(index, array("f")).append(latency_s)
 
     def between(self, domain: str, stage: str, start_s: float, end_s: float) -> list[float]:
-        """The latencies of records stamped in [start_s, end_s) since `started`."""
+        """The latencies of records stamped in the windows nearest [start_s, end_s)."""
         windows = self.samples.get((domain, stage), {})
-        first, last = int(start_s // self.window_s), int(end_s // self.window_s)
         found: list[float] = []
-        for index in range(first, last):
+        for index in self._indices(start_s, end_s):
             found.extend(windows.get(index, ()))
         return found
+
+    def span(self, start_s: float, end_s: float) -> float:
+        """Seconds covered by `between(…, start_s, end_s)`."""
+        return len(self._indices(start_s, end_s)) * self.window_s
+
+    def _indices(self, start_s: float, end_s: float) -> range:
+        first = round(start_s / self.window_s)
+        return range(first, max(first + 1, round(end_s / self.window_s)))
 
     def count(self, domain: str, stage: str) -> int:
         return sum(len(w) for w in self.samples.get((domain, stage), {}).values())
@@ -86,12 +93,12 @@ class StageTail(threading.Thread):
         self._waiting: deque[tuple[Stage, float, str, str, float]] = deque()
         self.unmatched: dict[str, int] = {}  # stage -> records whose event was never matched
         self.error: BaseException | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         try:
             self._assign()
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 for message in self._consumer.consume(2000, 0.5):
                     if message.error() is None:
                         self._read(message)
@@ -145,7 +152,7 @@ class StageTail(threading.Thread):
         return len(self._waiting)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def rss_mb(pid: int) -> float:

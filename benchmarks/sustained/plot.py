@@ -3,13 +3,13 @@ worker, over the run, with the phases marked. matplotlib is a benchmark-only dep
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.sustained.feed import Phase
 from benchmarks.sustained.observe import Stage, Windows
-from benchmarks.sustained.report import RssSeries, percentile
+from benchmarks.sustained.report import Series, percentile
 
 
 def plot(
@@ -18,7 +18,8 @@ def plot(
     phases: Sequence[Phase],
     stages: Sequence[Stage],
     windows: Windows,
-    rss: RssSeries,
+    rss: Series,
+    lag: Series,
 ) -> Path:
     import matplotlib
 
@@ -26,7 +27,8 @@ def plot(
     import matplotlib.pyplot as plt
 
     domains = list(dict.fromkeys(stage.domain for stage in stages))
-    figure, axes = plt.subplots(len(domains) + 2, 1, figsize=(12, 4 * (len(domains) + 2)))
+    panels = len(domains) + 3
+    figure, axes = plt.subplots(panels, 1, figsize=(12, 4 * panels))
     for axis, domain in zip(axes, domains, strict=False):
         for stage in (s for s in stages if s.domain == domain):
             times, p99 = _series(windows, stage, 0.99)
@@ -35,7 +37,8 @@ def plot(
         axis.set_ylabel("p99 event → output (s)")
         axis.set_title(f"{domain}: p99 latency per stage ({windows.window_s:g} s windows)")
     _throughput(axes[len(domains)], domains, stages, windows)
-    _rss(axes[-1], rss)
+    _lines(axes[-2], lag, "consumer lag (s)", "consumer lag per worker (largest partition)")
+    _lines(axes[-1], rss, "RSS (MB, with children)", "RSS per worker instance")
     for axis in axes:
         for phase in phases:
             axis.axvline(phase.start_s, color="grey", linestyle=":", linewidth=0.8)
@@ -51,7 +54,7 @@ def plot(
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.99))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
     plt.close(figure)
@@ -76,8 +79,8 @@ def _throughput(axis: Any, domains: Sequence[str], stages: Sequence[Stage], w: W
     axis.set_title("throughput: accepted by the poller (dashed) and rows written")
 
 
-def _rss(axis: Any, rss: Mapping[str, Sequence[tuple[float, float]]]) -> None:
-    for worker, points in sorted(rss.items()):
-        axis.plot([t for t, _ in points], [mb for _, mb in points], label=worker, linewidth=0.9)
-    axis.set_ylabel("RSS (MB, with children)")
-    axis.set_title("RSS per worker instance")
+def _lines(axis: Any, series: Series, unit: str, title: str) -> None:
+    for name, points in sorted(series.items()):
+        axis.plot([t for t, _ in points], [v for _, v in points], label=name, linewidth=0.9)
+    axis.set_ylabel(unit)
+    axis.set_title(title)

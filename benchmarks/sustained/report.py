@@ -15,8 +15,12 @@ import attrs
 from benchmarks.sustained.feed import Phase
 from benchmarks.sustained.observe import Stage, Windows
 
-KEPT_UP_SHARE = 0.9  # written / offered in a phase, at least
+KEPT_UP_SHARE = 0.9  # rows written per second in a phase's second half, of the rate
+BEHIND_LAG_S = 20.0  # a worker whose lag ends a phase above this, and above
+BEHIND_GROWTH = 1.5  # this times its largest lag in the phase's first third, falls behind
 WARM_UP_S = 60.0  # RSS growth is fitted after this
+
+Series = Mapping[str, Sequence[tuple[float, float]]]  # name -> (seconds, value)
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -33,18 +37,36 @@ class PhaseFigures:
     offered: int
     accepted: int  # raw records the poller published, stamped in the phase
     written: int  # rows whose write time falls in the phase
-    early_p50: float  # event → row p50 in the phase's first and last third
-    late_p50: float
+    written_late_per_s: float  # rows per second in the phase's second half
+    behind: tuple[tuple[str, float], ...]  # (worker, lag s at the phase end) falling behind
 
     @property
     def kept_up(self) -> bool:
-        climbing = self.late_p50 > 2 * self.early_p50 + 2.0
-        return self.written >= KEPT_UP_SHARE * self.offered and not climbing
+        return self.written_late_per_s >= KEPT_UP_SHARE * self.phase.rate and not self.behind
 
     def verdict(self) -> str:
         if self.kept_up:
             return "kept up"
-        return f"CANNOT KEEP UP (wrote {self.written / max(self.offered, 1):.0%} of offered)"
+        share = self.written_late_per_s / self.phase.rate
+        behind = ", ".join(f"{worker} lag {lag:.0f} s" for worker, lag in self.behind)
+        return f"CANNOT KEEP UP: rows at {share:.0%} of the rate" + (
+            f"; falling behind: {behind}" if behind else ""
+        )
+
+
+def falling_behind(phase: Phase, lag: Series, prefix: str) -> tuple[tuple[str, float], ...]:
+    """Workers named `prefix…` whose consumer lag ends the phase high and still growing."""
+    found = []
+    for worker, points in sorted(lag.items()):
+        inside = [(t, v) for t, v in points if phase.start_s <= t <= phase.end_s]
+        if not worker.startswith(prefix) or not inside:
+            continue
+        first_third = phase.start_s + phase.seconds / 3
+        early = max((v for t, v in inside if t < first_third), default=0.0)
+        end = inside[-1][1]
+        if end > BEHIND_LAG_S and end > BEHIND_GROWTH * early:
+            found.append((worker, end))
+    return tuple(found)
 
 
 def phase_figures(
@@ -52,15 +74,15 @@ def phase_figures(
     offered: Mapping[str, Mapping[str, int]],
     stages: Sequence[Stage],
     windows: Windows,
+    lag: Series,
 ) -> list[PhaseFigures]:
     figures = []
     for domain, by_phase in offered.items():
         raw = next(s for s in stages if s.domain == domain and s.raw).name
         row = [s for s in stages if s.domain == domain][-1].name
         for phase in phases:
-            third = phase.seconds / 3
-            early = windows.between(domain, row, phase.start_s, phase.start_s + third)
-            late = windows.between(domain, row, phase.end_s - third, phase.end_s)
+            half = phase.start_s + phase.seconds / 2
+            late = windows.between(domain, row, half, phase.end_s)
             figures.append(
                 PhaseFigures(
                     phase,
@@ -68,8 +90,8 @@ def phase_figures(
                     by_phase[phase.name],
                     len(windows.between(domain, raw, phase.start_s, phase.end_s)),
                     len(windows.between(domain, row, phase.start_s, phase.end_s)),
-                    percentile(early, 0.5),
-                    percentile(late, 0.5),
+                    len(late) / windows.span(half, phase.end_s),
+                    falling_behind(phase, lag, f"{domain}-"),
                 )
             )
     return figures
@@ -78,14 +100,25 @@ def phase_figures(
 def throughput_table(figures: Sequence[PhaseFigures]) -> list[str]:
     lines = [
         f"{'phase':6} {'domain':7} {'rate/s':>7} {'offered':>8} {'accepted':>9} {'written':>8} "
-        f"{'written/s':>9} {'p50 early→late':>15}  verdict"
+        f"{'rows/s (2nd half)':>18}  verdict"
     ]
     for f in figures:
         lines.append(
             f"{f.phase.name:6} {f.domain:7} {f.phase.rate:>7g} {f.offered:>8} {f.accepted:>9} "
-            f"{f.written:>8} {f.written / f.phase.seconds:>9.1f} "
-            f"{f.early_p50:>6.2f}→{f.late_p50:<6.2f} s  {f.verdict()}"
+            f"{f.written:>8} {f.written_late_per_s:>18.1f}  {f.verdict()}"
         )
+    return lines
+
+
+def lag_table(phases: Sequence[Phase], lag: Series) -> list[str]:
+    """The largest consumer lag (seconds) of each worker in each phase."""
+    lines = [f"{'worker':28} " + " ".join(f"{p.name:>8}" for p in phases)]
+    for worker, points in sorted(lag.items()):
+        peaks = [
+            max((v for t, v in points if p.start_s <= t <= p.end_s), default=float("nan"))
+            for p in phases
+        ]
+        lines.append(f"{worker:28} " + " ".join(f"{v:>8.1f}" for v in peaks))
     return lines
 
 
@@ -123,10 +156,7 @@ def latency_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-RssSeries = Mapping[str, Sequence[tuple[float, float]]]  # worker -> (seconds, MB)
-
-
-def rss_rows(series: RssSeries, base: Phase) -> list[dict[str, Any]]:
+def rss_rows(series: Series, base: Phase) -> list[dict[str, Any]]:
     rows = []
     for worker, points in sorted(series.items()):
         values = [mb for _, mb in points if mb > 0]
@@ -169,7 +199,7 @@ def rss_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def write_series(
-    out: Path, stages: Sequence[Stage], windows: Windows, rss: RssSeries, summary: dict[str, Any]
+    out: Path, stages: Sequence[Stage], windows: Windows, rss: Series, summary: dict[str, Any]
 ) -> tuple[Path, Path]:
     """sustained.csv (one row per stage and window, per worker and sample) and sustained.json
     (the summary with the same series)."""
