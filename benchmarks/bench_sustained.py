@@ -290,7 +290,6 @@ class _Run:
                     "offered": f.offered,
                     "accepted": f.accepted,
                     "written": f.written,
-                    "rows_per_s_second_half": f.written_late_per_s,
                     "falling_behind": dict(f.behind),
                     "verdict": f.verdict(),
                 }

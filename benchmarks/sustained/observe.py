@@ -51,10 +51,6 @@ class Windows:
             found.extend(windows.get(index, ()))
         return found
 
-    def span(self, start_s: float, end_s: float) -> float:
-        """Seconds covered by `between(…, start_s, end_s)`."""
-        return len(self._indices(start_s, end_s)) * self.window_s
-
     def _indices(self, start_s: float, end_s: float) -> range:
         first = round(start_s / self.window_s)
         return range(first, max(first + 1, round(end_s / self.window_s)))
