@@ -75,7 +75,11 @@ BENCHMARKS = [
     ("enricher", []),  # claimx-enricher vs concurrency / latency against the fake API (50 ms)
     ("workers", []),  # start-to-ready and idle RSS per worker (targets <= 3 s, <= 100 MB)
     ("tables", []),  # a month of small commits per table, before vs after table maintenance
+    # both pipelines at 25 events/s per domain for 300 s, then x2, x4, x8 for 60 s each (the
+    # knee): latency per stage, consumer lag and RSS per worker over time, docs/perf/*.png
+    ("sustained", ["--rate", "25", "--duration", "300"]),
 ]
+BENCH_TOOLS = ["matplotlib>=3.8"]  # bench_sustained's plot; not a dependency of vpipe itself
 
 
 @nox.session(python=PYTHON)
@@ -85,6 +89,7 @@ def bench(session: nox.Session) -> None:
     `nox -s bench` runs them all; `nox -s bench -- delta --repeat 5` runs one with its options.
     """
     install_all(session)
+    session.install(*BENCH_TOOLS)
     if session.posargs:
         name, *options = session.posargs
         session.run("python", "-m", f"benchmarks.bench_{name}", *options)

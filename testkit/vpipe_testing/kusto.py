@@ -519,6 +519,15 @@ class KustoStandIn:
             values[self.time_column] = when
         return when, values
 
+    def forget_before(self, when: datetime) -> int:
+        """Drop the rows ingested before `when` (a long run's rows a poller has read: every
+        query copies the table); returns how many were dropped."""
+        cutoff = kusto_time(when)
+        with self._lock:
+            kept = [(time, row) for time, row in self._rows if time >= cutoff]
+            dropped, self._rows = len(self._rows) - len(kept), kept
+        return dropped
+
     @property
     def row_count(self) -> int:
         with self._lock:

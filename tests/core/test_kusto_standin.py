@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,19 @@ def test_rows_sharing_one_ingestion_time_are_drained_across_take_boundaries(
     served = [row["traceId"] for rows in pages for row in rows]
     assert served == ["trace-1", "trace-2", "trace-3", "trace-4", "trace-5"]
     assert {row["ingestion_time_s"] for rows in pages for row in rows} == {T}
+
+
+def test_forget_before_drops_only_rows_ingested_earlier(
+    standin: KustoStandIn, client: KustoClient
+) -> None:
+    standin.add_rows([event("old")], ingestion_time="2026-01-20T14:29:59.9999999Z")
+    standin.add_rows([event("at"), event("later")], ingestion_time=T)
+
+    dropped = standin.forget_before(datetime(2026, 1, 20, 14, 30, 0, 123456, tzinfo=UTC))
+
+    assert dropped == 1
+    assert standin.row_count == 2
+    assert [row["traceId"] for rows in drain(client, take=10) for row in rows] == ["at", "later"]
 
 
 def test_cursor_key_travels_as_a_query_parameter(

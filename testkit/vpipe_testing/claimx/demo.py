@@ -12,6 +12,7 @@ through a tier, then enriched).
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,11 +144,33 @@ class ClaimxDemoRun:
         self._dlq = services.tail("claimx.dlq")
         self._rows = 0
         self._again: InputDuplicates | None = None
+        self._pending: deque[dict[str, Any]] = deque()
+        self._next_project = FIRST_PROJECT + 1_000_000  # after any generated project
 
     def feed(self) -> None:
         """The rows reach the table now: ingestion times (and so event ids) start now."""
         self._generated = generate(self._options, datetime.now(UTC))
         self._kusto.add_rows(self._generated.rows)
+
+    def offer(self, count: int) -> list[str]:
+        """`count` new events ingested now: the events of projects after the generated ones,
+        in order (no faults); their event ids (the raw keys)."""
+        from vpipe_testing.claimx.fake_data import generated_assignment_id, generated_media_ids
+
+        while len(self._pending) < count:
+            project_id = str(self._next_project)
+            media = generated_media_ids(project_id, MEDIA_PER_PROJECT)
+            events = project_events(project_id, media, generated_assignment_id(project_id))
+            self._pending.extend(events)
+            self._next_project += 1
+        now = canonical_time(datetime.now(UTC))
+        rows = [{**self._pending.popleft(), "IngestionTime": now} for _ in range(count)]
+        self._kusto.add_rows(rows)
+        return [raw_message(row)["event_id"] for row in rows]
+
+    def forget_read(self, before: datetime) -> None:
+        """Drop the stand-in's rows ingested before `before` (the poller has read them)."""
+        self._kusto.forget_before(before)
 
     def feed_duplicates(self, count: int) -> int:
         """The first `count` valid events again, ingested now with their event ids: the ingester

@@ -226,11 +226,11 @@ def _run(
             broker = stack.enter_context(running_broker(root / "broker", broker_kind))
             click.echo(f"broker       {broker.bootstrap}: {describe(broker_kind)}")
             services = DemoServices(broker.bootstrap, root, stack)
-            _create_topics(scenarios, broker.bootstrap)
+            create_topics(scenarios, broker.bootstrap)
             runs = [_prepare(scenario, services, options) for scenario in scenarios]
             hosts = simulated_hosts(root, layout.hosts)
-            spawn = _spawner(scenarios, runs, services, broker.client_env, hosts)
-            _start_workers(scenarios, spawn, workers, hosts)
+            spawn = spawner(scenarios, runs, services, broker.client_env, hosts)
+            start_workers(scenarios, spawn, workers, hosts)
             chaos = plan.build(broker)
             loss = _host_loss(layout, hosts, scenarios, runs)
             click.echo(f"ready        {len(workers)} processes in {_since(started)}")
@@ -239,7 +239,7 @@ def _run(
                 click.echo(f"fed          {scenario.name}: {options.events} events\n")
             accountings = _watch(scenarios, runs, workers, duration, keep, chaos, spawn, loss)
             domains = _domains(workers)
-            _stop(workers)
+            stop_workers(workers)
             code = _summary(scenarios, runs, accountings, root, started, hosts)
             _trace_commands(broker.bootstrap, domains, root)
             if loss is not None and loss.failure:
@@ -250,14 +250,14 @@ def _run(
         click.echo("\ninterrupted: stopping every process")
         return EXIT_INTERRUPTED
     finally:
-        _stop(workers)
+        stop_workers(workers)
 
 
 def _since(started: float) -> str:
     return f"{time.monotonic() - started:.0f} s"
 
 
-def _create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
+def create_topics(scenarios: list[DemoScenario], bootstrap: str) -> None:
     from vpipe_core.kafka.topics import create_worker_topics
     from vpipe_core.plugins.manager import declared_plugin_topics
     from vpipe_core.registry import load_worker
@@ -290,10 +290,10 @@ def _host_loss(
     kinds = [load_worker(name).kind for scenario in scenarios for name, _ in scenario.workers]
     pollers = sum(1 for kind in kinds if kind is Kind.SOURCE)
     named = [(scenario.name, run) for scenario, run in zip(scenarios, runs, strict=True)]
-    return HostLoss(hosts, pollers, named, _scrape)
+    return HostLoss(hosts, pollers, named, scrape)
 
 
-def _spawner(
+def spawner(
     scenarios: list[DemoScenario],
     runs: list[DemoRun],
     services: DemoServices,
@@ -328,7 +328,7 @@ def _spawner(
     return spawn
 
 
-def _start_workers(
+def start_workers(
     scenarios: list[DemoScenario], spawn: HostSpawn, workers: list[Any], hosts: list[SimulatedHost]
 ) -> None:
     """Start every instance into `workers` (so an interrupt stops the ones already started)."""
@@ -341,7 +341,7 @@ def _start_workers(
         worker.wait_ready(90)
 
 
-def _stop(workers: list[Any]) -> None:
+def stop_workers(workers: list[Any]) -> None:
     for worker in workers:
         worker.signal(signal.SIGTERM)
     for worker in workers:
@@ -349,7 +349,7 @@ def _stop(workers: list[Any]) -> None:
     workers.clear()
 
 
-def _scrape(worker: Any) -> list[tuple[str, dict[str, str], float]]:
+def scrape(worker: Any) -> list[tuple[str, dict[str, str], float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
@@ -362,7 +362,7 @@ def _scrape(worker: Any) -> list[tuple[str, dict[str, str], float]]:
 
 
 def _snapshot(workers: list[Any]) -> MetricsSnapshot:
-    return MetricsSnapshot(sample for worker in workers for sample in _scrape(worker))
+    return MetricsSnapshot(sample for worker in workers for sample in scrape(worker))
 
 
 def _watch(

@@ -162,6 +162,7 @@ class XactDemoRun:
         self._dlq = services.tail("xact.dlq")
         self._rows = 0
         self._again: InputDuplicates | None = None
+        self._offered = 0
 
     def feed(self) -> None:
         """The rows reach the table now: their event and ingestion times are the feeding time."""
@@ -172,6 +173,24 @@ class XactDemoRun:
             if row["utcDateTime"] != POISON_TIME:
                 row["utcDateTime"] = now
         self._kusto.add_rows(self._generated.rows)
+
+    def offer(self, count: int) -> list[str]:
+        """`count` new events ingested now, each a copy of a generated valid event (the same
+        attachments, stored again under the new trace id); their trace ids (the raw keys)."""
+        pool = [row for row in self._generated.rows if row["traceId"] in self._generated.valid]
+        now = datetime.now(UTC).isoformat()
+        rows = []
+        for number in range(self._offered, self._offered + count):
+            model = pool[number % len(pool)]
+            trace = f"offered-{number:09d}"
+            rows.append({**model, "traceId": trace, "utcDateTime": now})
+        self._offered += count
+        self._kusto.add_rows(rows)
+        return [row["traceId"] for row in rows]
+
+    def forget_read(self, before: datetime) -> None:
+        """Drop the stand-in's rows ingested before `before` (the poller has read them)."""
+        self._kusto.forget_before(before)
 
     def feed_duplicates(self, count: int) -> int:
         """The first `count` valid events again, ingested now: xact_events appends them a second
