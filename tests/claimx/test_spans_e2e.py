@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from claimx_fixtures import fixture_rows
-from test_pipeline_e2e import EVENT_ROWS, WORKERS, settle, wait_for
 
 from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.claimx.demo import SOURCE_COLUMNS, table_env
@@ -14,6 +13,8 @@ from vpipe_testing.claimx.fake_api import FakeClaimxApi
 from vpipe_testing.demo import table_rows
 from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.otlp import OtlpReceiver, by_trace, stage_edges, tree_problems
+
+from .test_pipeline_e2e import EVENT_ROWS, WORKERS, settle, wait_for
 
 # (stage, the stage of its parent span)
 EDGES = {
