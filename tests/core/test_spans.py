@@ -19,6 +19,16 @@ from vpipe_core.spec import WorkerSpec
 ENDPOINT = "http://127.0.0.1:4318"
 
 
+@pytest.fixture(autouse=True)
+def process_environment_restored():
+    """`tracing_for` copies OTEL_* values into the process environment (the SDK reads them
+    there): without this, they would reach every worker the later tests start."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
