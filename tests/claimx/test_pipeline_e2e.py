@@ -117,6 +117,24 @@ def consumed(worker, topic: str) -> int:
     )
 
 
+def pipeline_env(api: FakeClaimxApi, kusto: KustoStandIn, tables: Path, store: Path) -> dict:
+    """Every ClaimX worker's settings: the source, the API, the tables under `tables`, OneLake at
+    `store`."""
+    return {
+        "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        **kusto.env,
+        "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
+        "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
+        "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",
+        "CLAIMX_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
+        "CLAIMX_API_URL": api.url,
+        "CLAIMX_API_TOKEN": api.token,
+        **allow_attachments_from(api.url),
+        "ONELAKE_BASE_PATH": f"file://{store}",
+        **table_env(tables),
+    }
+
+
 @pytest.mark.slow
 def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_path):
     tables, store = tmp_path / "tables", tmp_path / "onelake"
@@ -132,19 +150,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
             columns=SOURCE_COLUMNS,
         ) as kusto,
     ):
-        env = {
-            "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
-            **kusto.env,
-            "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
-            "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
-            "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",
-            "CLAIMX_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
-            "CLAIMX_API_URL": api.url,
-            "CLAIMX_API_TOKEN": api.token,
-            **allow_attachments_from(api.url),
-            "ONELAKE_BASE_PATH": f"file://{store}",
-            **table_env(tables),
-        }
+        env = pipeline_env(api, kusto, tables, store)
         workers = {name: start_worker(name, claimx_kafka, **env) for name in WORKERS}
 
         def settled() -> bool:

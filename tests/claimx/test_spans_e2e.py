@@ -7,14 +7,13 @@ from __future__ import annotations
 import pytest
 from claimx_fixtures import fixture_rows
 
-from vpipe_testing.attachments import allow_attachments_from
-from vpipe_testing.claimx.demo import SOURCE_COLUMNS, table_env
+from vpipe_testing.claimx.demo import SOURCE_COLUMNS
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 from vpipe_testing.demo import table_rows
 from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.otlp import OtlpReceiver, by_trace, stage_edges, tree_problems
 
-from .test_pipeline_e2e import EVENT_ROWS, WORKERS, settle, wait_for
+from .test_pipeline_e2e import EVENT_ROWS, WORKERS, pipeline_env, settle, wait_for
 
 # (stage, the stage of its parent span)
 EDGES = {
@@ -43,20 +42,7 @@ def test_spans_of_each_event_form_one_trace(claimx_kafka, start_worker, tmp_path
             columns=SOURCE_COLUMNS,
         ) as kusto,
     ):
-        env = {
-            "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
-            **kusto.env,
-            "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
-            "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
-            "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",
-            "CLAIMX_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
-            "CLAIMX_API_URL": api.url,
-            "CLAIMX_API_TOKEN": api.token,
-            **allow_attachments_from(api.url),
-            "ONELAKE_BASE_PATH": f"file://{tmp_path / 'onelake'}",
-            **table_env(tables),
-            **otlp.env,
-        }
+        env = {**pipeline_env(api, kusto, tables, tmp_path / "onelake"), **otlp.env}
         for name in WORKERS:
             start_worker(name, claimx_kafka, **env)
         wait_for(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,15 +15,14 @@ from claimx_fixtures import fixture_rows
 
 from vpipe_claimx.events import raw_message
 from vpipe_core.registry import load_worker
-from vpipe_testing.attachments import allow_attachments_from
-from vpipe_testing.claimx.demo import SOURCE_COLUMNS, table_env
+from vpipe_testing.claimx.demo import SOURCE_COLUMNS
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 from vpipe_testing.demo import table_rows
 from vpipe_testing.kafka import ensure_topics
 from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.lineage import landed, on_the_way, places, rows_of, trace, wait_processed
 
-from .test_pipeline_e2e import BLOB_PATHS, PROJECT, WORKERS, settle, wait_for
+from .test_pipeline_e2e import BLOB_PATHS, PROJECT, WORKERS, pipeline_env, settle, wait_for
 
 # The installed plugin's worker consumes what the enricher's plugin publishes for task events:
 # without it, those events would rightly be stuck there.
@@ -39,22 +37,6 @@ LIVE = (
 )
 # Events the delta writer refuses (no project id): their final place is the DLQ, not a row.
 DEAD_ON_INGEST = 1
-
-
-def source_env(api: FakeClaimxApi, kusto: KustoStandIn, tables: Path, store: Path) -> dict:
-    return {
-        "CLAIMX_EVENTHOUSE_CLUSTER_URL": kusto.url,
-        **kusto.env,
-        "CLAIMX_EVENTHOUSE_DATABASE": "claimx",
-        "CLAIMX_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
-        "CLAIMX_EVENTHOUSE_SETTLE_SECONDS": "0",
-        "CLAIMX_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
-        "CLAIMX_API_URL": api.url,
-        "CLAIMX_API_TOKEN": api.token,
-        **allow_attachments_from(api.url),
-        "ONELAKE_BASE_PATH": f"file://{store}",
-        **table_env(tables),
-    }
 
 
 def late_rows() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -90,7 +72,7 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
     ):
         api.inject(rf"/export/project/{PROJECT}$", Fault.http(503))
         api.inject(rf"^/s3/.*/{RETRIED_MEDIA}\.", Fault.http(503))
-        env = source_env(api, kusto, tables, store)
+        env = pipeline_env(api, kusto, tables, store)
         ensure_topics(claimx_kafka, list(load_worker("itel-cabinet-tracking").output_topics))
         workers = {name: start_worker(name, claimx_kafka, **env) for name in PIPELINE}
         wait_for(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
@@ -85,6 +87,24 @@ def rehost(rows: list[dict], s3: LocalS3) -> tuple[list[dict], dict[str, bytes]]
     return out, bodies
 
 
+def pipeline_env(kusto: KustoStandIn, tables: Path, store: Path, hosts: Iterable[str]) -> dict:
+    """Every XACT worker's settings: the source, the tables under `tables`, OneLake at `store`,
+    attachments allowed from `hosts`."""
+    return {
+        "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
+        **kusto.env,
+        "XACT_EVENTHOUSE_DATABASE": "xact",
+        "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
+        "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
+        "XACT_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
+        "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
+        "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
+        "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
+        **allow_attachments_from(*hosts),
+        "ONELAKE_BASE_PATH": f"file://{store}",
+    }
+
+
 def first_per_trace(events: list) -> list:
     """The ingester keeps the first event of a trace id (row 15 repeats row 1)."""
     first: dict[str, object] = {}
@@ -129,19 +149,7 @@ def test_fixture_file_end_to_end(xact_kafka, start_worker, tmp_path):
         with KustoStandIn(rows, table="Events", database="xact") as kusto:
             tables = tmp_path / "tables"
             store = tmp_path / "onelake"
-            env = {
-                "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
-                **kusto.env,
-                "XACT_EVENTHOUSE_DATABASE": "xact",
-                "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
-                "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
-                "XACT_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
-                "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
-                "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
-                "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
-                **allow_attachments_from(*bodies),
-                "ONELAKE_BASE_PATH": f"file://{store}",
-            }
+            env = pipeline_env(kusto, tables, store, bodies)
             for worker in WORKERS:
                 start_worker(worker, xact_kafka, **env)
 

@@ -9,11 +9,10 @@ from collections import defaultdict
 
 import orjson
 import pytest
-from test_pipeline_e2e import GROUPS, WORKERS, first_per_trace, rehost, wait_rows
+from test_pipeline_e2e import GROUPS, WORKERS, first_per_trace, pipeline_env, rehost, wait_rows
 from xact_fixtures import fixture_rows
 
 from vpipe_core.lineage.traceparent import find, trace_id_of
-from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.delta import wait_committed
 from vpipe_testing.kafka import read_all
 from vpipe_testing.kusto import KustoStandIn
@@ -67,20 +66,7 @@ def test_spans_of_one_event_share_one_trace_from_poller_to_delta_row(
         }
         with KustoStandIn(rows, table="Events", database="xact") as kusto:
             tables = tmp_path / "tables"
-            env = {
-                "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
-                **kusto.env,
-                "XACT_EVENTHOUSE_DATABASE": "xact",
-                "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
-                "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
-                "XACT_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
-                "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
-                "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
-                "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
-                **allow_attachments_from(*bodies),
-                "ONELAKE_BASE_PATH": f"file://{tmp_path / 'onelake'}",
-                **otlp.env,
-            }
+            env = {**pipeline_env(kusto, tables, tmp_path / "onelake", bodies), **otlp.env}
             for worker in WORKERS:
                 start_worker(worker, xact_kafka, **env)
             wait_rows(tables / "xact_events", len({event.trace_id for event in valid}))

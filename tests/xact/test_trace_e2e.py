@@ -15,10 +15,9 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from test_pipeline_e2e import WORKERS, first_per_trace, rehost, wait_rows
+from test_pipeline_e2e import WORKERS, first_per_trace, pipeline_env, rehost, wait_rows
 from xact_fixtures import fixture_rows
 
-from vpipe_testing.attachments import allow_attachments_from
 from vpipe_testing.delta import table_rows, wait_committed
 from vpipe_testing.http_files import FileServer, Route
 from vpipe_testing.kusto import KustoStandIn
@@ -94,19 +93,7 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
         }
         with KustoStandIn(rows, table="Events", database="xact") as kusto:
             tables, store = tmp_path / "tables", tmp_path / "onelake"
-            env = {
-                "XACT_EVENTHOUSE_CLUSTER_URL": kusto.url,
-                **kusto.env,
-                "XACT_EVENTHOUSE_DATABASE": "xact",
-                "XACT_EVENTHOUSE_POLL_INTERVAL_SECONDS": "1",
-                "XACT_EVENTHOUSE_SETTLE_SECONDS": "0",
-                "XACT_EVENTHOUSE_START_FROM": "2020-01-01T00:00:00Z",
-                "XACT_DELTA_EVENTS_TABLE": str(tables / "xact_events"),
-                "XACT_DELTA_INVENTORY_TABLE": str(tables / "xact_attachments"),
-                "XACT_DELTA_FAILED_TABLE": str(tables / "xact_attachments_failed"),
-                **allow_attachments_from(*bodies),
-                "ONELAKE_BASE_PATH": f"file://{store}",
-            }
+            env = pipeline_env(kusto, tables, store, bodies)
             workers = {name: start_worker(name, xact_kafka, **env) for name in WORKERS}
             wait_rows(tables / "xact_attachments", len(stored))
             for group, topic in GROUPS:
