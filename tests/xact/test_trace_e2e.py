@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from test_pipeline_e2e import WORKERS, first_per_trace, pipeline_env, rehost, wait_rows
+from test_pipeline_e2e import GROUPS, WORKERS, first_per_trace, pipeline_env, rehost, wait_rows
 from xact_fixtures import fixture_rows
 
 from vpipe_testing.delta import table_rows, wait_committed
@@ -28,14 +28,6 @@ from vpipe_xact.paths import attachments_of
 
 TIERS = ["xact.retry.1s", "xact.retry.2s"]
 FAILED = "xact_attachments_failed"
-GROUPS = (
-    ("xact-event-ingester", "xact.events.raw"),
-    ("xact-delta-writer", "xact.events.raw"),
-    ("xact-enricher", "xact.enrichment.pending"),
-    ("xact-download", "xact.downloads.pending"),
-    ("xact-upload", "xact.downloads.cached"),
-    ("xact-result-processor", "xact.downloads.results"),
-)
 
 
 def flaky(rows: list[dict], bodies: dict[str, bytes], files: FileServer) -> str:
