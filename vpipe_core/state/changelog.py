@@ -9,8 +9,8 @@ duplicate."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
-import attrs
 import orjson
 
 from vpipe_core.spec import WorkerSpec
@@ -18,8 +18,10 @@ from vpipe_core.spec import WorkerSpec
 MARGIN_HOURS = 24  # kept on the topic past the window: a late restore still finds its entries
 
 
-@attrs.frozen(slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """A named tuple: built once per event, and a tuple of numbers is untracked by the garbage
+    collector, so a window of a million entries adds nothing to each full collection."""
+
     seen_at: float  # epoch seconds
     offset: int  # of the input record that marked the key, in the entry's partition
 

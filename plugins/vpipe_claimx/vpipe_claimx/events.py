@@ -11,9 +11,9 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-import attrs
 import orjson
 
 from vpipe_core.values.aliases import first_present
@@ -31,7 +31,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 INGESTION_TIME_ALIASES = ("ingestion_time", "IngestionTime", "$IngestionTime", "ingestedAt")
 NUMERIC_IDS = ("project_id", "media_id", "task_assignment_id", "video_collaboration_id")
 OPTIONAL_FIELDS = ("media_id", "task_assignment_id", "video_collaboration_id", "master_file_name")
-DIGITS = re.compile(r"[0-9]+")
+MESSAGE_FIELDS = ("event_id", "event_type", "project_id", *OPTIONAL_FIELDS)
 _TIME = re.compile(
     r"(?P<whole>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)"
     r"(?:\.(?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?"
@@ -43,8 +43,10 @@ class InvalidEvent(ValueError):
     """The value is not a usable ClaimX event or task; the message names the field and why."""
 
 
-@attrs.frozen
-class ClaimxEvent:
+class ClaimxEvent(NamedTuple):
+    """Immutable; a named tuple rather than a frozen attrs class, which sets each field through
+    object.__setattr__: the ingester builds one per event."""
+
     event_id: str
     event_type: str | None
     project_id: str | None
@@ -53,7 +55,7 @@ class ClaimxEvent:
     task_assignment_id: str | None = None
     video_collaboration_id: str | None = None
     master_file_name: str | None = None
-    raw_data: Mapping[str, Any] = attrs.field(factory=dict)
+    raw_data: Mapping[str, Any] = MappingProxyType({})
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -242,8 +244,7 @@ def parse_raw(
 
 def _present(message: Mapping[str, Any]) -> dict[str, Any]:
     """A poller message's own fields (they win over the source row's aliases)."""
-    fields = ("event_id", "event_type", "project_id", *OPTIONAL_FIELDS)
-    own = {name: message[name] for name in fields if message.get(name) is not None}
+    own = {name: message[name] for name in MESSAGE_FIELDS if message.get(name) is not None}
     if message.get("ingested_at") is not None:
         own["ingestion_time"] = message["ingested_at"]
     return own
@@ -259,7 +260,7 @@ def check_enrichable(event: ClaimxEvent) -> None:
         raise InvalidEvent("ingested_at: required, the row has no ingestion time")
     for field in NUMERIC_IDS:
         value = getattr(event, field)
-        if value is not None and DIGITS.fullmatch(value) is None:
+        if value is not None and not (value.isascii() and value.isdecimal()):  # [0-9]+
             raise InvalidEvent(f"{field}: expected digits only, got {value!r}")
 
 

@@ -43,11 +43,12 @@ def read_event(record: Record, tasks: str = ENRICHMENT) -> Reading:
         event = parse_event(record.value)
     except InvalidEvent as exc:
         return Dead(f"invalid XACT event: {exc}")
-    if event.assignment_id is None:
-        return event.trace_id, None
-    task = orjson.dumps(enrichment_task(event, iso_utc_now()))
-    trace = event.trace_id.encode()
-    return event.trace_id, Output(tasks, task, trace, [("trace_id", trace)])
+    task = enrichment_task(event, iso_utc_now())
+    trace_id = event.trace_id
+    if task["assignment_id"] is None:
+        return trace_id, None
+    trace = trace_id.encode()
+    return trace_id, Output(tasks, orjson.dumps(task), trace, [("trace_id", trace)])
 
 
 def ingester(seen: KeyStore, worker: str, tasks: str = ENRICHMENT) -> DedupIngester:
