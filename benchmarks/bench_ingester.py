@@ -6,7 +6,7 @@ and `claimx-ingester` add validation, the derivations, the dedup window (a key s
 are changelog records produced with each task) and the enrichment task. Prints msg/s of each,
 the ratios, and the handler's cost per event by part, measured in the same process.
 
-    python -m benchmarks.bench_ingester [--messages 50000] [--repeat 3]
+    python -m benchmarks.bench_ingester [--messages 50000] [--repeat 3] [--floor]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from benchmarks.bench_passthrough import (
 from vpipe_claimx import events as claimx_events
 from vpipe_claimx import ingester as claimx_ingester
 from vpipe_core.ingest.ingester import DedupIngester
-from vpipe_core.outcome import Outcome
+from vpipe_core.outcome import Done, Outcome, Output
 from vpipe_core.record import Record
 from vpipe_core.state.store import KeyStore, changelog_reader
 from vpipe_core.values.timestamps import iso_utc_now
@@ -90,7 +90,7 @@ def claimx_record(number: int) -> tuple[bytes, bytes]:
 class Domain:
     worker: str
     record: Callable[[int], tuple[bytes, bytes]]
-    ingester: Callable[..., DedupIngester]  # (store, worker, tasks=topic)
+    ingester: Callable[..., DedupIngester | TwoOutputs]  # (store, worker, tasks=topic)
     parts: Callable[[list[Record], KeyStore], dict[str, float]]
 
 
@@ -150,11 +150,44 @@ DOMAINS = {
 }
 
 
+class TwoOutputs:
+    """The floor of any ingester (`--floor`): the loop producing an XACT-sized task with its
+    header and a changelog entry to the record's partition per record, from a handler that does
+    nothing else. What an ingester costs above it is its handler."""
+
+    def __init__(self, seen: KeyStore, worker: str, tasks: str) -> None:
+        event = xact_events.parse_event(xact_record(0)[0])
+        self._task = orjson.dumps(xact_ingester.enrichment_task(event, iso_utc_now()))
+        self._tasks, self._changelog = tasks, seen.changelog
+
+    def handle(self, record: Record) -> Outcome:
+        key, partition = record.key, record.partition
+        entry = b'{"seen_at":1796416035.251234,"partition":%d,"offset":%d}' % (
+            partition,
+            record.offset,
+        )
+        return Done(
+            (
+                Output(self._tasks, self._task, key, [("trace_id", key or b"")]),
+                Output(self._changelog, entry, key, partition=partition),
+            )
+        )
+
+    def on_assign(self, partitions: list[Any]) -> None:
+        pass
+
+    def on_revoke(self, partitions: list[Any]) -> None:
+        pass
+
+
+FLOOR = Domain("two-outputs", xact_record, TwoOutputs, lambda records, store: {})
+
+
 class TimedIngester:
     """The real ingester, writing its tasks to the run's own output topic, with the benchmark's
     clock."""
 
-    def __init__(self, ingester: DedupIngester) -> None:
+    def __init__(self, ingester: DedupIngester | TwoOutputs) -> None:
         self._ingester = ingester
         self.first_at: float | None = None
         self.handle = self._handle_first
@@ -190,7 +223,7 @@ def parts(domain: Domain, messages: int) -> dict[str, float]:
 def run(setup: BenchSetup, contestant: str, repeat: int) -> float:
     """`contestant`: "pass-through" or a domain's name (its ingester)."""
     topics: Topics = fresh_topics(setup.bootstrap, setup.run_id, contestant, repeat)
-    domain = DOMAINS.get(contestant)
+    domain = FLOOR if contestant == FLOOR.worker else DOMAINS.get(contestant)
     preload(setup.bootstrap, topics.input, setup.messages, (domain or DOMAINS["xact"]).record)
 
     changelog = f"{topics.input}.changelog"
@@ -211,14 +244,28 @@ def run(setup: BenchSetup, contestant: str, repeat: int) -> float:
     return result.rate
 
 
+def run_ratios(rates: dict[str, list[float]], name: str) -> str:
+    """Each run's ratio to the pass-through run just before it: the machine's speed drifts
+    between runs on a shared VM, less within one round of contestants."""
+    ratios = [mine / base for mine, base in zip(rates[name], rates["pass-through"], strict=True)]
+    shown = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    return f"per run {shown}, median {statistics.median(ratios):.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ingester")
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--domain", choices=[*DOMAINS, "both"], default="both")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run a handler that only returns an ingester's two outputs (its floor)",
+    )
     args = parser.parse_args(argv)
     chosen = list(DOMAINS) if args.domain == "both" else [args.domain]
-    rates: dict[str, list[float]] = {name: [] for name in ["pass-through", *chosen]}
+    floor = [FLOOR.worker] if args.floor else []
+    rates: dict[str, list[float]] = {name: [] for name in ["pass-through", *floor, *chosen]}
     with (
         tempfile.TemporaryDirectory(prefix="vpipe-bench-") as tmp,
         broker_bootstrap() as (bootstrap, broker),
@@ -237,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = ", ".join(f"{value:,.0f}" for value in rates[name])
         print(f"  {name:<14} {median:>10,.0f} msg/s (runs: {runs})")
     print()
-    for name in chosen:
+    for name in [*floor, *chosen]:
         ratio = medians[name] / medians["pass-through"]
-        print(f"ratio {DOMAINS[name].worker} / pass-through = {ratio:.2f} (target >= 0.3)")
+        label = f"{name} (the floor)" if name in floor else DOMAINS[name].worker
+        target = "" if name in floor else " (target >= 0.3)"
+        print(f"ratio {label} / pass-through = {ratio:.2f}{target}; {run_ratios(rates, name)}")
     for name in chosen:
         print(f"\n{DOMAINS[name].worker}: µs per event (in process, no broker)")
         for part, micros in costs[name].items():

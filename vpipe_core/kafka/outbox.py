@@ -39,8 +39,12 @@ Resend = tuple[float, str, bytes | None, bytes | None, Headers | None, int, int 
 
 
 def produce_to(produce: Callable[..., None], output: Output) -> None:
-    """Produce an output that names its partition (confluent-kafka takes it positionally)."""
-    produce(output.topic, output.value, output.key, output.partition, headers=output.headers)
+    """Produce an output that names its partition (confluent-kafka takes it positionally; a
+    keyword costs it 0.4 µs to parse, so `headers` is passed only when there are some)."""
+    if output.headers is None:  # a changelog entry, one per ingested event
+        produce(output.topic, output.value, output.key, output.partition)
+    else:
+        produce(output.topic, output.value, output.key, output.partition, headers=output.headers)
 
 
 class Outbox:

@@ -20,12 +20,19 @@ def iso_utc_now() -> str:
 
 
 def iso_utc(moment: datetime) -> str:
-    """`moment` in UTC with microseconds and `Z` (isoformat: strftime is slower per call, and
-    isoformat's `timespec` keyword costs a third of the call)."""
+    """`moment` in UTC with microseconds and `Z`. %-formatting the fields: for an aware time
+    `isoformat` (and its slicing) costs 1.5 times as much, `strftime` 3 times."""
     if moment.tzinfo is not UTC:  # converting an aware UTC time again costs a third of the call
         moment = moment.astimezone(UTC)
-    text = moment.isoformat()[:-6]  # drops "+00:00"; no fraction when the microsecond is 0
-    return f"{text}Z" if moment.microsecond else f"{text}.000000Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def parse_iso_utc(text: str) -> datetime:

@@ -244,7 +244,7 @@ def parse_raw(
 
 def _present(message: Mapping[str, Any]) -> dict[str, Any]:
     """A poller message's own fields (they win over the source row's aliases)."""
-    own = {name: message[name] for name in MESSAGE_FIELDS if message.get(name) is not None}
+    own = {name: value for name in MESSAGE_FIELDS if (value := message.get(name)) is not None}
     if message.get("ingested_at") is not None:
         own["ingestion_time"] = message["ingested_at"]
     return own
