@@ -117,6 +117,18 @@ def consumed(worker, topic: str) -> int:
     )
 
 
+def claimx_source(rows: list[dict]) -> KustoStandIn:
+    """The Eventhouse stand-in serving `rows` as the ClaimX source table."""
+    return KustoStandIn(
+        rows,
+        table="ClaimXEvents",
+        database="claimx",
+        key_column=None,
+        time_column="IngestionTime",
+        columns=SOURCE_COLUMNS,
+    )
+
+
 def pipeline_env(api: FakeClaimxApi, kusto: KustoStandIn, tables: Path, store: Path) -> dict:
     """Every ClaimX worker's settings: the source, the API, the tables under `tables`, OneLake at
     `store`."""
@@ -141,14 +153,7 @@ def test_fixture_file_end_to_end_then_replayed(claimx_kafka, start_worker, tmp_p
     rows = fixture_rows()
     with (
         FakeClaimxApi() as api,
-        KustoStandIn(
-            rows,
-            table="ClaimXEvents",
-            database="claimx",
-            key_column=None,
-            time_column="IngestionTime",
-            columns=SOURCE_COLUMNS,
-        ) as kusto,
+        claimx_source(rows) as kusto,
     ):
         env = pipeline_env(api, kusto, tables, store)
         workers = {name: start_worker(name, claimx_kafka, **env) for name in WORKERS}

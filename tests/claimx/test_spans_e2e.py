@@ -7,13 +7,18 @@ from __future__ import annotations
 import pytest
 from claimx_fixtures import fixture_rows
 
-from vpipe_testing.claimx.demo import SOURCE_COLUMNS
 from vpipe_testing.claimx.fake_api import FakeClaimxApi
 from vpipe_testing.demo import table_rows
-from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.otlp import OtlpReceiver, by_trace, stage_edges, tree_problems
 
-from .test_pipeline_e2e import EVENT_ROWS, WORKERS, pipeline_env, settle, wait_for
+from .test_pipeline_e2e import (
+    EVENT_ROWS,
+    WORKERS,
+    claimx_source,
+    pipeline_env,
+    settle,
+    wait_for,
+)
 
 # (stage, the stage of its parent span)
 EDGES = {
@@ -33,14 +38,7 @@ def test_spans_of_each_event_form_one_trace(claimx_kafka, start_worker, tmp_path
     with (
         OtlpReceiver() as otlp,
         FakeClaimxApi() as api,
-        KustoStandIn(
-            fixture_rows(),
-            table="ClaimXEvents",
-            database="claimx",
-            key_column=None,
-            time_column="IngestionTime",
-            columns=SOURCE_COLUMNS,
-        ) as kusto,
+        claimx_source(fixture_rows()) as kusto,
     ):
         env = {**pipeline_env(api, kusto, tables, tmp_path / "onelake"), **otlp.env}
         for name in WORKERS:

@@ -15,14 +15,20 @@ from claimx_fixtures import fixture_rows
 
 from vpipe_claimx.events import raw_message
 from vpipe_core.registry import load_worker
-from vpipe_testing.claimx.demo import SOURCE_COLUMNS
 from vpipe_testing.claimx.fake_api import FakeClaimxApi, Fault
 from vpipe_testing.demo import table_rows
 from vpipe_testing.kafka import ensure_topics
-from vpipe_testing.kusto import KustoStandIn
 from vpipe_testing.lineage import landed, on_the_way, places, rows_of, trace, wait_processed
 
-from .test_pipeline_e2e import BLOB_PATHS, PROJECT, WORKERS, pipeline_env, settle, wait_for
+from .test_pipeline_e2e import (
+    BLOB_PATHS,
+    PROJECT,
+    WORKERS,
+    claimx_source,
+    pipeline_env,
+    settle,
+    wait_for,
+)
 
 # The installed plugin's worker consumes what the enricher's plugin publishes for task events:
 # without it, those events would rightly be stuck there.
@@ -61,14 +67,7 @@ def test_trace_finds_every_event_attachment_retry_and_dead_letter_then_a_killed_
     events = {raw_message(row)["event_id"] for row in rows}
     with (
         FakeClaimxApi() as api,
-        KustoStandIn(
-            rows,
-            table="ClaimXEvents",
-            database="claimx",
-            key_column=None,
-            time_column="IngestionTime",
-            columns=SOURCE_COLUMNS,
-        ) as kusto,
+        claimx_source(rows) as kusto,
     ):
         api.inject(rf"/export/project/{PROJECT}$", Fault.http(503))
         api.inject(rf"^/s3/.*/{RETRIED_MEDIA}\.", Fault.http(503))
