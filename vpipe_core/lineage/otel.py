@@ -246,10 +246,4 @@ class _SpanRouter(OutcomeRouter):
         if self.spans is None:
             return outputs
         self.spans.dead()
-        attributes = {
-            OUTCOME: "dead",
-            CATEGORY: outcome.category.value,
-            DEAD_REASON: outcome.reason,
-            ERROR: _short(outcome.error),
-        }
-        return self.spans.adopt(outputs, **attributes)
+        return self.spans.adopt(outputs, **outcome_attributes(outcome))
