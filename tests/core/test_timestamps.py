@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from vpipe_core.values.timestamps import iso_utc, iso_utc_now, parse_iso_utc
+from vpipe_core.values.timestamps import iso_utc, iso_utc_now, iso_utc_of, parse_iso_utc
 
 WRITTEN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 INSTANT = datetime(2026, 2, 3, 8, 15, 2, 481736, tzinfo=UTC)
@@ -29,6 +29,29 @@ INSTANT = datetime(2026, 2, 3, 8, 15, 2, 481736, tzinfo=UTC)
 def test_every_form_reads_as_the_same_utc_instant(text: str) -> None:
     moment = parse_iso_utc(text)
     assert moment == INSTANT and moment.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-03T08:15:02.481736Z",  # read off the text
+        "2026-02-03T08:15:02.481736+00:00",  # read off the text
+        "2026-02-03T08:15:02.000000Z",
+        "2026-02-03T08:15:02Z",
+        "2026-02-03T08:15:02.481+00:00",
+        "2026-02-03T08:15:02.4817365Z",
+        "2026-02-03T09:15:02.481736+01:00",
+        "2026-02-03T08:15:02.481736-00:00",
+        "2026-02-03T08:15:02.481736",
+        "2026-02-03 08:15:02.481736Z",
+        " 2026-02-03T08:15:02.48173Z",
+        "2026-W06-2T08:15:02.481736Z",  # an ISO week date, 27 characters too
+    ],
+)
+def test_the_written_form_read_off_the_text_is_what_iso_utc_writes(text: str) -> None:
+    moment = parse_iso_utc(text)
+    assert iso_utc_of(text, moment) == iso_utc(moment)
+    assert iso_utc_of(None, moment) == iso_utc(moment)
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,8 @@ class KeyStore:
         self._purged_at = 0.0
 
     def is_duplicate(self, key: str, partition: int, offset: int) -> bool:
-        entry = self._partitions.get(partition, {}).get(key)
+        entries = self._partitions.get(partition)
+        entry = entries.get(key) if entries is not None else None
         return (
             entry is not None
             and entry.offset != offset
@@ -70,8 +71,12 @@ class KeyStore:
         the record's other outputs."""
         entry = Entry(self._clock(), offset)
         with self._lock:
-            self._put(self._partitions.setdefault(partition, {}), key, entry)
-        return Output(self.changelog, encode(partition, entry), key.encode(), partition=partition)
+            entries = self._partitions.get(partition)
+            if entries is None:
+                entries = self._partitions[partition] = {}
+            self._put(entries, key, entry)
+        # positional, partition last: attrs parses a keyword argument too, once per event
+        return Output(self.changelog, encode(partition, entry), key.encode(), None, partition)
 
     def restore(self, partitions: Iterable[int]) -> None:
         """Read the entries of `partitions` from the changelog (the records of those partitions

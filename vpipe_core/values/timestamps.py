@@ -35,6 +35,18 @@ def iso_utc(moment: datetime) -> str:
     )
 
 
+def iso_utc_of(text: object, moment: datetime) -> str:
+    """`iso_utc(moment)` for `moment = parse_iso_utc(text)`: read off `text` when it already is
+    UTC with six fraction digits (`...SS.ffffff` then `Z` or `+00:00`), as most sources write
+    it; a quarter of the cost. Any other text, or none, takes `iso_utc`."""
+    if type(text) is str and text[19:20] == "." and text[10:11] == "T" and text[4:5] == "-":
+        if len(text) == 32 and text[7] == "-" and text.endswith("+00:00"):
+            return text[:26] + "Z"
+        if len(text) == 27 and text[7] == "-" and text[26] == "Z":
+            return text
+    return iso_utc(moment)
+
+
 def parse_iso_utc(text: str) -> datetime:
     """An ISO-8601 time (`Z`, any offset, or naive = UTC) as an aware UTC datetime; fractions
     beyond microseconds are truncated. ValueError if `text` is not one (or falls outside the

@@ -16,7 +16,7 @@ import orjson
 from vpipe_core.values.aliases import first_present
 from vpipe_core.values.ids import uuid5_text
 from vpipe_core.values.json_object import json_object
-from vpipe_core.values.timestamps import parse_iso_utc
+from vpipe_core.values.timestamps import iso_utc_of, parse_iso_utc
 
 NS_EVENT = uuid.uuid5(uuid.NAMESPACE_URL, "http://nsmkdvPipe/event_id")
 NS_MEDIA = uuid.uuid5(uuid.NAMESPACE_URL, "http://xactPipeline/media_id")
@@ -44,6 +44,11 @@ class XactEvent(NamedTuple):
     def status_subtype(self) -> str:
         """§4.1: the text after the last '.' of `type`."""
         return self.type.rsplit(".", 1)[-1]
+
+    @property
+    def original_timestamp(self) -> str:
+        """`event_time` as `iso_utc` writes it."""
+        return iso_utc_of(self.source.get("utcDateTime"), self.event_time)
 
     @property
     def event_id(self) -> str:

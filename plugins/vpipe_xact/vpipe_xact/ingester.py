@@ -13,7 +13,7 @@ from vpipe_core.ingest.ingester import DedupIngester, Reading
 from vpipe_core.outcome import Dead, Output
 from vpipe_core.record import Record
 from vpipe_core.state.store import KeyStore, worker_key_store
-from vpipe_core.values.timestamps import iso_utc, iso_utc_now
+from vpipe_core.values.timestamps import iso_utc_now
 from vpipe_xact.events import InvalidEvent, XactEvent, parse_event
 from vpipe_xact.settings import XactSettings
 from vpipe_xact.topics import ENRICHMENT
@@ -30,7 +30,7 @@ def enrichment_task(event: XactEvent, created_at: str) -> dict[str, Any]:
         "estimate_version": event.estimate_version,
         "attachments": event.attachments,
         "data": event.data,
-        "original_timestamp": iso_utc(event.event_time),
+        "original_timestamp": event.original_timestamp,
         "created_at": created_at,
         "metadata": {},
     }
