@@ -14,7 +14,7 @@ from confluent_kafka import KafkaException
 
 from vpipe_core.context import WorkerContext
 from vpipe_core.kafka.offsets import TopicPartitionKey
-from vpipe_core.kafka.outbox import Outbox, produce_to
+from vpipe_core.kafka.outbox import ANY_PARTITION, NOW, Outbox, produce_to
 from vpipe_core.lineage.carry import carried, carried_all
 from vpipe_core.lineage.traceparent import find
 from vpipe_core.loop.commits import Commits
@@ -98,10 +98,19 @@ class Route:
                     try:
                         if outcome.partition is not None:
                             produce_to(produce, outcome)
-                        elif headers is None:  # a keyword costs confluent-kafka 0.4 µs to parse
+                        elif headers is None:
                             produce(out_topic, outcome.value, outcome.key)
-                        else:
-                            produce(out_topic, outcome.value, outcome.key, headers=headers)
+                        else:  # positional: see ANY_PARTITION
+                            produce(
+                                out_topic,
+                                outcome.value,
+                                outcome.key,
+                                ANY_PARTITION,
+                                None,
+                                None,
+                                NOW,
+                                headers,
+                            )
                     except (BufferError, KafkaException):
                         send(record, (outcome,))  # the outbox's slow, careful path
                     else:
@@ -124,7 +133,16 @@ class Route:
                             elif headers is None:
                                 produce(out_topic, output.value, output.key)
                             else:
-                                produce(out_topic, output.value, output.key, headers=headers)
+                                produce(
+                                    out_topic,
+                                    output.value,
+                                    output.key,
+                                    ANY_PARTITION,
+                                    None,
+                                    None,
+                                    NOW,
+                                    headers,
+                                )
                         except (BufferError, KafkaException):
                             send(record, (output,))
                             continue
