@@ -9,10 +9,12 @@ import pytest
 from claimx_fixtures import SPEC_IDS, fixture_row, fixture_rows
 
 from vpipe_claimx.events import (
+    ClaimxEvent,
     InvalidEvent,
     canonical_time,
     check_enrichable,
     enrichment_task,
+    message_of,
     parse_raw,
     parse_task,
     raw_message,
@@ -132,3 +134,9 @@ def test_parse_task_names_what_is_wrong(change, reason):
     task = enrichment_task(parse_raw(raw_message(fixture_row(4))), iso_utc_now())
     with pytest.raises(InvalidEvent, match=reason):
         parse_task(orjson.dumps({**task, **change}))
+
+
+def test_an_event_built_without_its_source_row_still_makes_a_message() -> None:
+    event = ClaimxEvent("e-1", "PROJECT_CREATED", "5517342", "2026-02-03T10:04:15.2875531Z")
+    message = orjson.loads(orjson.dumps(message_of(event)))
+    assert message["raw_data"] == {} and message["event_id"] == "e-1"

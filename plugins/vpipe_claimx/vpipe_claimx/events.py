@@ -220,8 +220,10 @@ def event_fields(event: ClaimxEvent) -> dict[str, Any]:
 
 
 def message_of(event: ClaimxEvent) -> dict[str, Any]:
-    """The `claimx.events.raw` value (§4)."""
-    return {**event_fields(event), "raw_data": event.raw_data}
+    """The `claimx.events.raw` value (§4). `raw_data` as a plain dict, which is what orjson
+    serializes: an event built without one has an empty read-only mapping."""
+    raw = event.raw_data
+    return {**event_fields(event), "raw_data": raw if type(raw) is dict else dict(raw)}
 
 
 def raw_message(row: Mapping[str, Any], record_timestamp_ms: int | None = None) -> dict[str, Any]:
