@@ -58,6 +58,17 @@ TOOLS = {
     "kafka-storage": "kafka.tools.StorageTool",
 }
 
+#: A second listener that takes SASL/OAUTHBEARER (`ApacheKafka(oauth_port=…)`), validated by
+#: Kafka's built-in unsecured-token validator: any unsigned JWT with a `sub` and an unexpired
+#: `exp` is accepted, which stands in for Azure AD's signed tokens on loopback.
+OAUTH_LISTENER = {
+    "sasl.enabled.mechanisms": "OAUTHBEARER",
+    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        'unsecuredLoginStringClaim_sub="broker";'
+    ),
+}
+
 _LOG4J2 = """\
 rootLogger.level={level}
 rootLogger.appenderRef.console.ref=CONSOLE
@@ -148,7 +159,8 @@ def _copy_dependencies(root: Path, libs: Path) -> None:
 class ApacheKafka:
     """One Kafka node on loopback. `start()` / `stop()` (SIGTERM, controlled) / `kill()`
     (SIGKILL); a stopped node starts again on the same `data_dir`. `bootstrap` is host:port,
-    `client_env` the worker settings for it, `tool(name, *args)` runs a Kafka CLI tool."""
+    `client_env` the worker settings for it, `tool(name, *args)` runs a Kafka CLI tool.
+    `oauth_port`: also listen there for SASL_PLAINTEXT with OAUTHBEARER (`OAUTH_LISTENER`)."""
 
     def __init__(
         self,
@@ -157,8 +169,10 @@ class ApacheKafka:
         log_path: Path | None = None,
         overrides: Mapping[str, str] | None = None,
         heap_mb: int = 768,
+        oauth_port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.oauth_port = oauth_port
         self.port = port or free_port()
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
@@ -180,6 +194,12 @@ class ApacheKafka:
         listeners = (
             f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
         )
+        advertised, protocols = f"PLAINTEXT://127.0.0.1:{self.port}", "PLAINTEXT:PLAINTEXT"
+        oauth: dict[str, str] = {}
+        if self.oauth_port is not None:
+            sasl = f"SASL_PLAINTEXT://127.0.0.1:{self.oauth_port}"
+            listeners, advertised = f"{listeners},{sasl}", f"{advertised},{sasl}"
+            protocols, oauth = f"{protocols},SASL_PLAINTEXT:SASL_PLAINTEXT", OAUTH_LISTENER
         return {
             **production_settings(),
             **SINGLE_NODE,
@@ -188,11 +208,12 @@ class ApacheKafka:
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "listeners": listeners,
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": f"{protocols},CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.data_dir),
+            **oauth,
             **self._overrides,
         }
 

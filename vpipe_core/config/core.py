@@ -50,7 +50,11 @@ class CoreSettings:
     kafka_sasl_password: str | None = setting(
         "KAFKA_SASL_PASSWORD", None, help="SASL password", secret=True
     )
-    kafka_oauth_scope: str | None = setting("KAFKA_OAUTH_SCOPE", None, help="OAUTHBEARER scope")
+    kafka_oauth_scope: str | None = setting(
+        "KAFKA_OAUTH_SCOPE",
+        None,
+        help="OAUTHBEARER token scope (default: https://<first bootstrap host>/.default)",
+    )
     kafka_ssl_ca_location: Path | None = setting(
         "KAFKA_SSL_CA_LOCATION", None, help="CA file for the broker (default: CA_BUNDLE)"
     )

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import attrs
 import orjson
@@ -21,6 +20,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from vpipe_core.config.loader import ConfigError
 from vpipe_core.eventsource.domain import DomainSource
 from vpipe_core.eventsource.settings import EventHubAuth, EventSourceSettings
+from vpipe_core.kafka.oauth import default_scope, token_callback
 from vpipe_core.loop.source import NextOffsets
 from vpipe_core.outcome import Output
 from vpipe_core.runner import StartupError
@@ -171,24 +171,9 @@ def consumer_config(
             }
         )
     elif uses_sasl:
-        config.update(
-            {"sasl.mechanism": "OAUTHBEARER", "oauth_cb": _aad_token_callback(ctx, servers)}
-        )
+        token = token_callback(default_scope(servers), ctx.env)
+        config.update({"sasl.mechanism": "OAUTHBEARER", "oauth_cb": token})
     return config
-
-
-def _aad_token_callback(ctx: WorkerContext, servers: str) -> Any:
-    from vpipe_core.azure_auth import shared_credential
-
-    credential = shared_credential(ctx.env)
-    host = urlsplit("//" + servers.split(",")[0].strip()).hostname
-    scope = f"https://{host}/.default"
-
-    def token(_config: str) -> tuple[str, float]:
-        access = credential.get_token(scope)
-        return access.token, float(access.expires_on)
-
-    return token
 
 
 def probe(consumer: Any, servers: str, topic: str, variable: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vpipe_core.config.core import CoreSettings, GroupProtocol
+from vpipe_core.kafka.oauth import default_scope, token_callback
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # For the operator tools' clients: librdkafka logs nothing, failures surface as errors.
@@ -23,6 +24,9 @@ def common_config(settings: CoreSettings) -> dict[str, Any]:
             config["sasl.username"] = settings.kafka_sasl_username
         if settings.kafka_sasl_password:
             config["sasl.password"] = settings.kafka_sasl_password
+        if settings.kafka_sasl_mechanism == "OAUTHBEARER":
+            scope = settings.kafka_oauth_scope or default_scope(settings.kafka_bootstrap_servers)
+            config["oauth_cb"] = token_callback(scope)
     ca = settings.kafka_ssl_ca_location or settings.ca_bundle
     if ca and "SSL" in settings.kafka_security_protocol:
         config["ssl.ca.location"] = str(ca)
