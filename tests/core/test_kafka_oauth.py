@@ -17,7 +17,7 @@ from azure.core.credentials import AccessToken
 from confluent_kafka import Consumer, Producer
 
 from vpipe_core.config.core import CoreSettings
-from vpipe_core.config.loader import load_settings
+from vpipe_core.config.loader import ConfigError, load_settings
 from vpipe_core.kafka.clientconf import common_config, consumer_config, producer_config
 from vpipe_testing.broker import free_port
 from vpipe_testing.brokers import broker_kind
@@ -67,6 +67,22 @@ def test_the_scope_defaults_to_the_first_bootstrap_host(credential: Credential) 
         "https://ns.servicebus.windows.net/.default",
         "api://kafka/.default",
     ]
+
+
+def test_a_credential_that_fails_is_logged_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(env: Any) -> Any:
+        raise ConfigError(["AZURE_TENANT_ID: required when AZURE_AUTH_METHOD=service-principal"])
+
+    monkeypatch.setattr("vpipe_core.azure_auth.shared_credential", failing)
+    env = {**OAUTH, "KAFKA_BOOTSTRAP_SERVERS": "ns.servicebus.windows.net:9093"}
+    callback = common_config(load_settings(CoreSettings, env))["oauth_cb"]
+    with pytest.raises(ConfigError):
+        callback("")
+    [record] = [r for r in caplog.records if r.name == "vpipe.kafka.oauth"]
+    assert "AZURE_TENANT_ID: required" in record.getMessage()
+    assert record.scope == "https://ns.servicebus.windows.net/.default"
 
 
 def test_other_mechanisms_get_no_token_callback() -> None:
