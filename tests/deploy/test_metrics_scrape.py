@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from monitoring import exposed_sample_names, referenced_names
 
+from vpipe_testing.brokers import broker_kind
 from vpipe_testing.kafka import produce
 from vpipe_testing.workers import worker_environment
 
@@ -23,6 +24,12 @@ INSTANCE = 10
 WORKERS = ("xact-download", "claimx-enricher")
 SETTINGS = {"CLAIMX_API_TOKEN": "test-token", "CLAIMX_API_URL": "http://127.0.0.1:9/api"}
 VPIPE = str(Path(sys.executable).parent / "vpipe")
+
+
+MEMORY_BROKER_LAG = (
+    "exported metrics checked; the lag half needs --broker kafka: the memory-only broker "
+    "reports a partition's end as its count of batches, not of records, and no partition owners"
+)
 
 
 def vpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,6 +56,8 @@ def test_rules_and_dashboards_use_only_exported_metrics_and_status_reads_them(
         f"{missing}; rename them in the rules/dashboards, or export them in the code"
     )
 
+    if broker_kind() != "kafka":
+        pytest.skip(MEMORY_BROKER_LAG)
     # One undecodable record: dead-lettered and committed, so the group has an offset to show.
     produce(fresh_kafka, "xact.downloads.pending", [b"not json"], key=b"k")
     report = wait_for_lag(env, f"xact-download-{INSTANCE}")
